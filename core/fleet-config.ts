@@ -1,0 +1,301 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { ValidationError, type Problem } from "./errors.ts";
+import { bucketNameProblem } from "./s3-uri.ts";
+
+/** SQS keeps a received message at most 12 h: a job's timeout must stay below it. */
+export const SQS_MAX_VISIBILITY_SECONDS = 43_200;
+
+const GiB = 1024 ** 3;
+
+/** The retention periods CloudWatch Logs accepts. */
+export const LOG_RETENTION_DAYS: readonly number[] = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+const StepSchema = z.strictObject({
+  /** The step applies when the backlog (visible messages) is at least this. */
+  backlogAtLeast: z.int().min(1),
+  /** Instances to add when this step applies. */
+  addInstances: z.int().min(1).max(1000),
+});
+
+/**
+ * The one config file of a deployment: infra, the API, the worker and the local stack all read it.
+ * Every field has a default except what only a deployment can know (the AMI, the subnets).
+ */
+export const FleetConfigSchema = z
+  .strictObject({
+    /** Prefix of every resource name. @default "spotq" */
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{1,22}$/, "must be 2 to 23 lowercase letters, digits or hyphens, starting with a letter")
+      .default("spotq"),
+    /** AWS region. @default "us-east-1" */
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "must be an AWS region such as us-east-1").default("us-east-1"),
+    storage: z
+      .strictObject({
+        /** The data bucket. When `createBucket` is false it must already exist. @default "<name>-data-<account>" is chosen by infra */
+        bucketName: z.string().optional(),
+        /** Create the data bucket (true) or serve an existing one (false). @default true */
+        createBucket: z.boolean().default(true),
+        /** Source and target objects expire after this many days (at least 7). @default 30 */
+        retentionDays: z.int().min(7).max(3650).default(30),
+        /** Key prefixes the lifecycle rules expire; empty means the whole bucket. @default [] */
+        expirePrefixes: z.array(z.string()).default([]),
+        /** Largest source folder a job may have, in bytes. @default 50 GiB */
+        maxSourceBytes: z.int().min(1).default(50 * GiB),
+      })
+      .prefault({}),
+    queue: z
+      .strictObject({
+        /** The queue's visibility timeout; the worker's heartbeat extends it while a job runs. @default 300 */
+        visibilityTimeoutSeconds: z.int().min(30).max(SQS_MAX_VISIBILITY_SECONDS).default(300),
+        /** Long-poll wait of each receive. @default 20 */
+        receiveWaitSeconds: z.int().min(0).max(20).default(20),
+        /** How long the DLQ keeps messages. @default 14 */
+        dlqRetentionDays: z.int().min(1).max(14).default(14),
+      })
+      .prefault({}),
+    jobs: z
+      .strictObject({
+        /** Attempts per job before it is FAILED and sent to the DLQ. Interruptions do not count. @default 3 */
+        maxAttempts: z.int().min(1).max(20).default(3),
+        /** Extra receives the queue allows beyond maxAttempts for Spot interruptions and lost workers. @default 5 */
+        interruptionAllowance: z.int().min(0).max(100).default(5),
+        /** Wall-clock limit of one processor run; must stay below SQS's 12 h cap. @default 14400 */
+        timeoutSeconds: z.int().min(1).default(4 * 3600),
+        /** First retry delay; doubled each further attempt, capped at 900 s (SQS's delay cap). @default 30 */
+        retryBackoffSeconds: z.int().min(0).max(900).default(30),
+        /** How often the worker extends the message's visibility and checks for cancel. @default 60 */
+        heartbeatSeconds: z.int().min(1).default(60),
+        /** Exit codes by which the processor says the request itself is invalid: no retry. @default [] */
+        invalidRequestExitCodes: z.array(z.int()).default([]),
+        /** Extra request option names passed through to the processor unchanged. @default [] */
+        extraOptions: z.array(z.string().min(1)).default([]),
+        /** Days a finished job record is kept before DynamoDB's TTL removes it. @default 90 */
+        recordRetentionDays: z.int().min(1).default(90),
+      })
+      .prefault({}),
+    processor: z
+      .strictObject({
+        /** Executable run for each job, spawned without a shell. */
+        command: z.string().min(1).default("C:\\MeditAutoTest\\9999.0.0.4515_Release\\Medit_AutoTest.exe"),
+        /** Argument template; `{config}`, `{source}`, `{target}`, `{jobId}` are substituted. */
+        args: z.array(z.string()).default(["--iScanComplete", "{config}"]),
+        /** Extra environment variables for the processor. @default {} */
+        env: z.record(z.string(), z.string()).default({}),
+      })
+      .prefault({}),
+    fleet: z
+      .strictObject({
+        /** The AMI's OS: Windows (Medit) gets PowerShell user data, Linux gets bash. @default "windows" */
+        platform: z.enum(["windows", "linux"]).default("windows"),
+        /** The Medit Windows GPU AMI; required to deploy. */
+        amiId: z
+          .string()
+          .regex(/^ami-[0-9a-f]{8,17}$/, "must be an AMI id such as ami-0abc1234def567890")
+          .optional(),
+        /** Spot instance types, most preferred first. @default GPU types g4dn and g5 */
+        instanceTypes: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "must be an instance type such as g4dn.xlarge"))
+          .min(1, "must list at least one instance type")
+          .default(["g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge", "g5.2xlarge"]),
+        minSize: z.int().min(0).default(0),
+        maxSize: z.int().min(1).max(1000).default(10),
+        /** On-demand instances always kept below the Spot capacity. @default 0 */
+        onDemandBaseCapacity: z.int().min(0).default(0),
+        /** Share of on-demand above the base, in percent. @default 0 */
+        onDemandPercentageAboveBase: z.int().min(0).max(100).default(0),
+        spotAllocationStrategy: z
+          .enum(["price-capacity-optimized", "capacity-optimized", "lowest-price", "capacity-optimized-prioritized"])
+          .default("price-capacity-optimized"),
+        capacityRebalance: z.boolean().default(true),
+        /** Encrypted gp3 root volume size. @default 200 */
+        rootVolumeGiB: z.int().min(30).max(16384).default(200),
+        /** Subnets of the group; required to deploy. */
+        subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must be a subnet id such as subnet-0abc1234")).default([]),
+        /** Time an instance needs from launch to taking work; the scaling warmup. @default 300 */
+        bootSeconds: z.int().min(0).max(3600).default(300),
+        /** An idle worker terminates itself after this long. @default 600 */
+        idleTimeoutSeconds: z.int().min(10).default(600),
+        /** Folder on the instance where jobs are downloaded. */
+        workRoot: z.string().optional(),
+        /** Node.js major version the user data installs when the AMI has none. @default 24 */
+        nodeMajor: z.int().min(22).default(24),
+      })
+      .prefault({}),
+    scaling: z
+      .strictObject({
+        /** Metric period of the queue-depth alarms. @default 60 */
+        periodSeconds: z.union([z.literal(10), z.literal(30), z.int().min(60).multipleOf(60)]).default(60),
+        /** Periods the backlog must stand before scaling out. @default 1 */
+        evaluationPeriods: z.int().min(1).max(10).default(1),
+        /** Step-scaling steps, by name, ascending backlog. */
+        scaleOutSteps: z
+          .record(z.string().regex(/^[a-z][a-z0-9-]*$/, "step names are lowercase words"), StepSchema)
+          .default({
+            small: { backlogAtLeast: 1, addInstances: 1 },
+            medium: { backlogAtLeast: 5, addInstances: 3 },
+            large: { backlogAtLeast: 20, addInstances: 10 },
+          }),
+        /** Raise desired capacity from the API on submit, without waiting for the alarm. @default true */
+        fastPath: z.boolean().default(true),
+      })
+      .prefault({}),
+    api: z
+      .strictObject({
+        /** How callers authenticate: API keys with a usage plan, or IAM (SigV4). @default "apiKey" */
+        auth: z.enum(["apiKey", "iam"]).default("apiKey"),
+        throttleRateLimit: z.number().min(1).default(20),
+        throttleBurstLimit: z.int().min(1).default(40),
+        /** Requests per day per key under the usage plan. @default 10000 */
+        quotaPerDay: z.int().min(1).default(10_000),
+        /** Largest request body accepted. @default 16384 */
+        maxBodyBytes: z.int().min(1024).max(1_048_576).default(16_384),
+      })
+      .prefault({}),
+    monitoring: z
+      .strictObject({
+        /** Email subscribed to the alarm topic. */
+        alarmEmail: z.email().optional(),
+        /** Alarm when the oldest queued message is older than this. @default 3600 */
+        oldestMessageAlarmSeconds: z.int().min(60).default(3600),
+        /** Retention of every log group. @default 30 */
+        logRetentionDays: z
+          .int()
+          .refine((d) => LOG_RETENTION_DAYS.includes(d), `must be one of CloudWatch's retention values: ${LOG_RETENTION_DAYS.join(", ")}`)
+          .default(30),
+      })
+      .prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    if (c.fleet.maxSize < c.fleet.minSize)
+      ctx.addIssue({ code: "custom", path: ["fleet", "maxSize"], message: `must be at least fleet.minSize (${c.fleet.minSize})` });
+    if (c.fleet.onDemandBaseCapacity > c.fleet.maxSize)
+      ctx.addIssue({ code: "custom", path: ["fleet", "onDemandBaseCapacity"], message: `must not exceed fleet.maxSize (${c.fleet.maxSize})` });
+    if (c.jobs.timeoutSeconds >= SQS_MAX_VISIBILITY_SECONDS)
+      ctx.addIssue({
+        code: "custom",
+        path: ["jobs", "timeoutSeconds"],
+        message: `must be below 43200 (12 h): SQS returns a message 12 h after its receive whatever the heartbeat does`,
+      });
+    if (c.jobs.heartbeatSeconds * 2 > c.queue.visibilityTimeoutSeconds)
+      ctx.addIssue({
+        code: "custom",
+        path: ["jobs", "heartbeatSeconds"],
+        message: `must be at most half of queue.visibilityTimeoutSeconds (${c.queue.visibilityTimeoutSeconds}), so one missed beat does not lose the message`,
+      });
+    if (c.storage.bucketName !== undefined) {
+      const p = bucketNameProblem(c.storage.bucketName);
+      if (p) ctx.addIssue({ code: "custom", path: ["storage", "bucketName"], message: p });
+    }
+    if (!c.storage.createBucket && c.storage.bucketName === undefined)
+      ctx.addIssue({ code: "custom", path: ["storage", "bucketName"], message: "is required when storage.createBucket is false" });
+    const steps = Object.entries(c.scaling.scaleOutSteps);
+    if (steps.length === 0) ctx.addIssue({ code: "custom", path: ["scaling", "scaleOutSteps"], message: "must hold at least one step" });
+    const seen = new Map<number, string>();
+    for (const [name, s] of steps) {
+      const other = seen.get(s.backlogAtLeast);
+      if (other)
+        ctx.addIssue({
+          code: "custom",
+          path: ["scaling", "scaleOutSteps", name, "backlogAtLeast"],
+          message: `equals that of step "${other}" (${s.backlogAtLeast}); each step needs its own threshold`,
+        });
+      seen.set(s.backlogAtLeast, name);
+    }
+    if (new Set(c.fleet.instanceTypes).size !== c.fleet.instanceTypes.length)
+      ctx.addIssue({ code: "custom", path: ["fleet", "instanceTypes"], message: "lists an instance type twice" });
+  });
+
+/** The validated fleet config, every default filled in. */
+export type FleetConfig = z.output<typeof FleetConfigSchema>;
+/** The config as a user writes it: everything optional. */
+export type FleetConfigInput = z.input<typeof FleetConfigSchema>;
+
+/** Safe parse: the config, or every problem with its dotted key path. */
+export function parseFleetConfig(input: unknown): { ok: true; value: FleetConfig } | { ok: false; problems: Problem[] } {
+  const r = FleetConfigSchema.safeParse(input ?? {});
+  if (r.success) return { ok: true, value: r.data };
+  return { ok: false, problems: r.error.issues.flatMap(issueToProblems) };
+}
+
+/** Parses or throws a {@link ValidationError} naming each bad key. */
+export function fleetConfig(input: unknown, source = "fleet config"): FleetConfig {
+  const r = parseFleetConfig(input);
+  if (!r.ok) throw new ValidationError(`invalid ${source}`, r.problems);
+  return r.value;
+}
+
+/** Reads and validates a config file; a missing file or bad JSON is a clear error too. */
+export function loadFleetConfigFile(file: string): FleetConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ValidationError(`cannot read fleet config ${file}`, [{ field: "file", reason: (err as Error).message }]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError(`fleet config ${file} is not valid JSON`, [{ field: "file", reason: (err as Error).message }]);
+  }
+  return fleetConfig(json, `fleet config ${file}`);
+}
+
+/** The config every default gives: what `npm start` runs on. */
+export function defaultFleetConfig(): FleetConfig {
+  return fleetConfig({});
+}
+
+/** The DLQ redrive threshold: every allowed attempt plus room for interruptions and lost workers. */
+export function maxReceiveCount(c: FleetConfig): number {
+  return c.jobs.maxAttempts + c.jobs.interruptionAllowance;
+}
+
+/** Retry delay before attempt `attempt + 1`, doubling from the configured base, capped at SQS's 900 s. */
+export function retryDelaySeconds(c: FleetConfig, attempt: number): number {
+  return Math.min(900, c.jobs.retryBackoffSeconds * 2 ** Math.max(0, attempt - 1));
+}
+
+/** Steps in ascending backlog order. */
+export function orderedSteps(c: FleetConfig): { name: string; backlogAtLeast: number; addInstances: number }[] {
+  return Object.entries(c.scaling.scaleOutSteps)
+    .map(([name, s]) => ({ name, ...s }))
+    .sort((a, b) => a.backlogAtLeast - b.backlogAtLeast);
+}
+
+function issueToProblems(issue: z.core.$ZodIssue): Problem[] {
+  const at = issue.path.map(String).join(".");
+  if (issue.code === "unrecognized_keys") {
+    const accepted = acceptedKeysAt(issue.path);
+    return issue.keys.map((k) => ({
+      field: at ? `${at}.${k}` : k,
+      reason: `unknown key${accepted.length ? `; accepted keys here: ${accepted.join(", ")}` : ""}`,
+    }));
+  }
+  return [{ field: at || "(root)", reason: issue.message }];
+}
+
+/** The keys the schema accepts at a path, for the unknown-key message. */
+function acceptedKeysAt(path: readonly PropertyKey[]): string[] {
+  // Walk through the wrappers (default, prefault, pipe) down to the object schema at `path`.
+  let schema: unknown = FleetConfigSchema;
+  const unwrap = (s: unknown): unknown => {
+    let cur = s as { def?: { innerType?: unknown; in?: unknown; type?: string } };
+    for (let i = 0; i < 10 && cur?.def && cur.def.type !== "object"; i++) {
+      cur = (cur.def.innerType ?? cur.def.in) as typeof cur;
+      if (!cur) break;
+    }
+    return cur;
+  };
+  for (const key of path) {
+    const obj = unwrap(schema) as { shape?: Record<string, unknown> } | undefined;
+    schema = obj?.shape?.[String(key)];
+    if (!schema) return [];
+  }
+  const obj = unwrap(schema) as { shape?: Record<string, unknown> } | undefined;
+  return obj?.shape ? Object.keys(obj.shape) : [];
+}

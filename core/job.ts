@@ -1,0 +1,120 @@
+import { randomBytes } from "node:crypto";
+import type { JobRequest } from "./request.ts";
+import type { JobState } from "./job-state.ts";
+
+/** Where a job's log lines went: a CloudWatch Logs group/stream, or a local file in local mode. */
+export interface LogLocation {
+  group: string;
+  stream: string;
+}
+
+export interface JobError {
+  /** Machine-readable reason: PROCESS_EXIT, PROCESS_TIMEOUT, PROCESS_CRASH, INVALID_REQUEST, TRANSFER, ENQUEUE, INTERRUPTED, ... */
+  code: string;
+  message: string;
+}
+
+export interface JobTimings {
+  queueWaitMs?: number;
+  downloadMs?: number;
+  processMs?: number;
+  uploadMs?: number;
+}
+
+/** One attempt's outcome, kept so a retried job still shows why each earlier attempt failed. */
+export interface AttemptRecord {
+  attempt: number;
+  instanceId?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  outcome: "FAILED" | "INTERRUPTED" | "LOST" | "SUCCEEDED" | "CANCELLED";
+  exitCode?: number;
+  error?: JobError;
+  logs?: LogLocation;
+}
+
+/** What a worker is doing right now, for `GET /jobs/{id}` and `spotq wait`. */
+export interface JobProgress {
+  phase: "download" | "process" | "upload";
+  bytesDone?: number;
+  bytesTotal?: number;
+  updatedAt: string;
+}
+
+/** One item of the jobs table (DESIGN §3). */
+export interface JobRecord {
+  jobId: string;
+  state: JobState;
+  request: JobRequest;
+  submittedAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Attempts started so far (1 for the first run). Interruptions do not count. */
+  attempts: number;
+  interruptions: number;
+  instanceId?: string;
+  exitCode?: number;
+  error?: JobError;
+  timings?: JobTimings;
+  bytes?: { in?: number; out?: number };
+  outputs?: { target: string; objects: number };
+  logs?: LogLocation;
+  idempotencyKey?: string;
+  attemptHistory?: AttemptRecord[];
+  progress?: JobProgress;
+  /** Epoch seconds after which DynamoDB's TTL removes the record. */
+  expiresAt?: number;
+}
+
+/** The SQS message body; the table stays the truth for state. */
+export interface QueueMessage {
+  jobId: string;
+  request: JobRequest;
+  submittedAt: string;
+}
+
+// Crockford base32: sortable as text, no ambiguous letters.
+const B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/**
+ * A time-sortable job id (ULID layout: 10 characters of milliseconds, 16 of randomness),
+ * so newer jobs sort after older ones in the table's indexes.
+ */
+export function newJobId(now: number = Date.now()): string {
+  let t = now;
+  let time = "";
+  for (let i = 0; i < 10; i++) {
+    time = B32[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  const bytes = randomBytes(16);
+  let rand = "";
+  for (let i = 0; i < 16; i++) rand += B32[bytes[i]! % 32];
+  return time + rand;
+}
+
+/** True for a string shaped like an id from {@link newJobId}. */
+export function isJobId(v: unknown): v is string {
+  return typeof v === "string" && /^[0-9A-HJKMNP-TV-Z]{26}$/.test(v);
+}
+
+/** Milliseconds since the epoch encoded in a job id. */
+export function jobIdTime(jobId: string): number {
+  let t = 0;
+  for (let i = 0; i < 10; i++) t = t * 32 + B32.indexOf(jobId[i]!);
+  return t;
+}
+
+/** Names shared by the jobs table, its adapter and the infra that creates it. */
+export const JOB_TABLE = {
+  partitionKey: "jobId",
+  byStateIndex: "byState",
+  byTimeIndex: "byTime",
+  /** Constant partition of the byTime index: every job item carries it, idempotency items do not. */
+  listKeyAttribute: "listKey",
+  listKeyValue: "job",
+  ttlAttribute: "expiresAt",
+  /** Items that map an Idempotency-Key to a jobId live in the same table under this id prefix. */
+  idempotencyPrefix: "idem#",
+} as const;

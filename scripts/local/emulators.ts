@@ -1,0 +1,86 @@
+import { CreateBucketCommand, HeadBucketCommand } from "@aws-sdk/client-s3";
+import dynalite from "dynalite";
+import { startFauxqs } from "fauxqs";
+import { AwsClients, type AwsSettings } from "../../aws/clients.ts";
+import { ensureJobQueues } from "../../aws/job-queue.ts";
+import { ensureJobTable } from "../../aws/job-store.ts";
+import { maxReceiveCount, type FleetConfig } from "../../core/fleet-config.ts";
+
+/** The local stand-ins for AWS: fauxqs (SQS + S3) and dynalite (DynamoDB), in this process. */
+export interface LocalEmulators {
+  settings: AwsSettings;
+  clients: AwsClients;
+  stop(): Promise<void>;
+}
+
+export interface EmulatorOptions {
+  host?: string;
+  /** 0 picks a free port. @default 0 */
+  fauxqsPort?: number;
+  /** 0 picks a free port. @default 0 */
+  dynamoPort?: number;
+  /** Keep S3 objects as files here instead of in memory. */
+  s3StorageDir?: string;
+  region?: string;
+}
+
+/** Starts fauxqs and dynalite on loopback and returns SDK clients pointed at them. */
+export async function startEmulators(options: EmulatorOptions = {}): Promise<LocalEmulators> {
+  const host = options.host ?? "127.0.0.1";
+  const region = options.region ?? "us-east-1";
+  const fauxqs = await startFauxqs({
+    port: options.fauxqsPort ?? 0,
+    host,
+    logger: false,
+    defaultRegion: region,
+    ...(options.s3StorageDir ? { s3StorageDir: options.s3StorageDir } : {}),
+  });
+  const dyn = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    dyn.once("error", reject);
+    dyn.listen(options.dynamoPort ?? 0, host, () => resolve());
+  });
+  const port = (dyn.address() as { port: number }).port;
+  const fauxqsUrl = `http://${host}:${fauxqs.port}`;
+  const settings: AwsSettings = {
+    region,
+    endpoints: { sqs: fauxqsUrl, s3: fauxqsUrl, dynamodb: `http://${host}:${port}` },
+  };
+  const clients = new AwsClients(settings);
+  return {
+    settings,
+    clients,
+    async stop() {
+      clients.destroy();
+      await fauxqs.stop();
+      await new Promise<void>((resolve) => dyn.close(() => resolve()));
+    },
+  };
+}
+
+/** Names of a deployment's resources. */
+export interface Resources {
+  bucket: string;
+  tableName: string;
+  queueUrl: string;
+  dlqUrl: string;
+}
+
+/** Creates the bucket, the queue with its DLQ and the jobs table, as infra would, from the fleet config. */
+export async function provision(clients: AwsClients, config: FleetConfig, bucket = "spotq-local"): Promise<Resources> {
+  const s3 = clients.s3();
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  }
+  const tableName = `${config.name}-jobs`;
+  await ensureJobTable(clients.dynamo(), tableName);
+  const { queueUrl, dlqUrl } = await ensureJobQueues(clients.sqs(), {
+    name: config.name,
+    visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+    maxReceiveCount: maxReceiveCount(config),
+    dlqRetentionDays: config.queue.dlqRetentionDays,
+  });
+  return { bucket, tableName, queueUrl, dlqUrl };
+}
