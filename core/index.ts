@@ -7,3 +7,4 @@ export * from "./config-json.ts";
 export * from "./fleet-config.ts";
 export * from "./ports.ts";
 export * from "./runtime.ts";
+export * from "./names.ts";

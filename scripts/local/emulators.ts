@@ -5,6 +5,7 @@ import { AwsClients, type AwsSettings } from "../../aws/clients.ts";
 import { ensureJobQueues } from "../../aws/job-queue.ts";
 import { ensureJobTable } from "../../aws/job-store.ts";
 import { maxReceiveCount, type FleetConfig } from "../../core/fleet-config.ts";
+import { resourceNames } from "../../core/names.ts";
 
 /** The local stand-ins for AWS: fauxqs (SQS + S3) and dynalite (DynamoDB), in this process. */
 export interface LocalEmulators {
@@ -74,7 +75,7 @@ export async function provision(clients: AwsClients, config: FleetConfig, bucket
   } catch {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   }
-  const tableName = `${config.name}-jobs`;
+  const tableName = resourceNames(config.name).table;
   await ensureJobTable(clients.dynamo(), tableName);
   const { queueUrl, dlqUrl } = await ensureJobQueues(clients.sqs(), {
     name: config.name,

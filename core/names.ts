@@ -1,0 +1,38 @@
+/**
+ * Resource names derived from the deployment name, shared by infra (which creates them),
+ * the local stack (which emulates them) and the processes (which log and emit metrics to them).
+ */
+export function resourceNames(name: string) {
+  return {
+    table: `${name}-jobs`,
+    queue: `${name}-jobs`,
+    dlq: `${name}-jobs-dlq`,
+    group: `${name}-workers`,
+    /** A log stream per job attempt: `<jobId>/<attempt>`. */
+    jobLogGroup: `/spotq/${name}/jobs`,
+    /** A log stream per instance: the worker daemon's own log. */
+    workerLogGroup: `/spotq/${name}/workers`,
+  } as const;
+}
+
+/** CloudWatch metric namespace of every spotq metric; each carries the dimension `Deployment=<name>`. */
+export const METRIC_NAMESPACE = "spotq";
+export const METRIC_DIMENSION = "Deployment";
+
+/** Metric names the worker emits per job, and the dashboard and alarms read. */
+export const METRICS = {
+  processSeconds: "ProcessSeconds",
+  downloadSeconds: "DownloadSeconds",
+  uploadSeconds: "UploadSeconds",
+  queueWaitSeconds: "QueueWaitSeconds",
+  bytesIn: "BytesIn",
+  bytesOut: "BytesOut",
+  jobsSucceeded: "JobsSucceeded",
+  jobsFailed: "JobsFailed",
+  /** An attempt failed and the job will be retried. */
+  jobsRetried: "JobsRetried",
+  jobsInterrupted: "JobsInterrupted",
+} as const;
+
+/** The tag on the group and its instances that the worker role's IAM conditions rely on. */
+export const GROUP_TAG = "spotq:group";
