@@ -83,6 +83,8 @@ export class DynamoJobStore implements JobStore {
       extra.finishedAt ??= now;
       extra.expiresAt ??= Math.floor(Date.now() / 1000) + this.#retentionSeconds;
       extra.progress = undefined;
+    } else if (!("expiresAt" in patch)) {
+      extra.expiresAt = undefined; // a redriven job must not be expired by TTL while it runs again
     }
     return this.#conditionalUpdate(jobId, expected, extra, `move job ${jobId} to ${to}`);
   }

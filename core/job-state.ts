@@ -19,24 +19,29 @@ export const JOB_STATES: readonly JobState[] = Object.values(JobState);
  *   later writes are refused.
  * - CANCELLING→CANCELLED: the worker stopped the processor; CANCELLING→FAILED/SUCCEEDED are
  *   not allowed, but a lost worker's CANCELLING job may be closed by the next receiver.
+ * - FAILED→QUEUED: an operator redrives the job from the DLQ (`spotq redrive`); nothing else
+ *   leaves a finished state.
  */
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   QUEUED: ["RUNNING", "CANCELLED", "FAILED"],
   RUNNING: ["SUCCEEDED", "FAILED", "QUEUED", "RUNNING", "CANCELLING"],
   CANCELLING: ["CANCELLED"],
   SUCCEEDED: [],
-  FAILED: [],
+  FAILED: ["QUEUED"],
   CANCELLED: [],
 };
+
+/** States in which a job is finished: no worker will touch it again. */
+export const TERMINAL_STATES: readonly JobState[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
 /** Whether a job may move from one state to another. */
 export function canTransition(from: JobState, to: JobState): boolean {
   return TRANSITIONS[from]?.includes(to) ?? false;
 }
 
-/** States a job never leaves. */
+/** Finished states: only an operator's redrive (FAILED→QUEUED) leaves one. */
 export function isTerminal(state: JobState): boolean {
-  return TRANSITIONS[state].length === 0;
+  return TERMINAL_STATES.includes(state);
 }
 
 /** The states from which a job may move to `to`. */

@@ -3,7 +3,7 @@ import { JOB_STATES, canTransition, isTerminal, statesLeadingTo } from "../../..
 import { isJobId, jobIdTime, newJobId } from "../../../core/job.ts";
 
 describe("core/job-state", () => {
-  it("allows the design's transitions and nothing out of a terminal state", () => {
+  it("allows the design's transitions and, out of a finished state, only the operator's redrive", () => {
     assert.ok(canTransition("QUEUED", "RUNNING"));
     assert.ok(canTransition("RUNNING", "QUEUED"), "retry or Spot interruption");
     assert.ok(canTransition("QUEUED", "CANCELLED"));
@@ -11,9 +11,11 @@ describe("core/job-state", () => {
     assert.ok(canTransition("CANCELLING", "CANCELLED"));
     assert.equal(canTransition("QUEUED", "SUCCEEDED"), false);
     assert.equal(canTransition("CANCELLING", "SUCCEEDED"), false);
-    for (const s of JOB_STATES.filter(isTerminal)) for (const t of JOB_STATES) assert.equal(canTransition(s, t), false, `${s}->${t}`);
+    for (const s of JOB_STATES.filter(isTerminal))
+      for (const t of JOB_STATES) assert.equal(canTransition(s, t), s === "FAILED" && t === "QUEUED", `${s}->${t}`);
     assert.deepEqual(JOB_STATES.filter(isTerminal).sort(), ["CANCELLED", "FAILED", "SUCCEEDED"]);
     assert.deepEqual(statesLeadingTo("CANCELLED").sort(), ["CANCELLING", "QUEUED"]);
+    assert.deepEqual(statesLeadingTo("QUEUED").sort(), ["FAILED", "RUNNING"]);
   });
 
   it("makes job ids that sort by submit time", () => {
