@@ -13,6 +13,14 @@ export const LOG_RETENTION_DAYS: readonly number[] = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ];
 
+/**
+ * A folder prefix inside the data bucket, as IAM policies and lifecycle rules use it: no leading
+ * slash, ending in "/", and none of the characters IAM or Terraform would read as syntax.
+ */
+const KeyPrefixSchema = z
+  .string()
+  .regex(/^(?:[^/*?$]+\/)+$/, 'must be a folder prefix such as "inbox/": no leading slash, ending in "/", without *, ? or $');
+
 const StepSchema = z.strictObject({
   /** The step applies when the backlog (visible messages) is at least this. */
   backlogAtLeast: z.int().min(1),
@@ -41,8 +49,15 @@ export const FleetConfigSchema = z
         createBucket: z.boolean().default(true),
         /** Source and target objects expire after this many days (at least 7). @default 30 */
         retentionDays: z.int().min(7).max(3650).default(30),
-        /** Key prefixes the lifecycle rules expire; empty means the whole bucket. @default [] */
+        /**
+         * Key prefixes the lifecycle rules expire; empty means the source and target prefixes
+         * (the whole bucket when those are empty too). @default []
+         */
         expirePrefixes: z.array(z.string()).default([]),
+        /** Folder prefixes job sources are read from: the worker may read only there. Empty means the whole bucket. @default [] */
+        sourcePrefixes: z.array(KeyPrefixSchema).default([]),
+        /** Folder prefixes job results are written to: the worker may write only there. Empty means the whole bucket. @default [] */
+        targetPrefixes: z.array(KeyPrefixSchema).default([]),
         /** Largest source folder a job may have, in bytes. @default 50 GiB */
         maxSourceBytes: z.int().min(1).default(50 * GiB),
       })
@@ -153,6 +168,8 @@ export const FleetConfigSchema = z
         quotaPerDay: z.int().min(1).default(10_000),
         /** Largest request body accepted. @default 16384 */
         maxBodyBytes: z.int().min(1024).max(1_048_576).default(16_384),
+        /** Lambda runtime of the API: nodejs22.x where a region does not offer nodejs24.x yet. @default "nodejs24.x" */
+        lambdaRuntime: z.enum(["nodejs24.x", "nodejs22.x"]).default("nodejs24.x"),
       })
       .prefault({}),
     monitoring: z
@@ -168,6 +185,17 @@ export const FleetConfigSchema = z
           .default(30),
       })
       .prefault({}),
+    /** Remote Terraform state in S3 (locked with S3's own lock file); absent keeps the state in a local file. */
+    state: z
+      .strictObject({
+        /** An existing, versioned S3 bucket for the state. */
+        bucket: z.string(),
+        /** Object key of the state. @default "spotq/<name>/terraform.tfstate" */
+        key: z.string().regex(/^[^/$][^$]*$/, "must be an object key without a leading slash or $").optional(),
+        /** Region of the state bucket. @default the deployment's region */
+        region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "must be an AWS region such as us-east-1").optional(),
+      })
+      .optional(),
   })
   .superRefine((c, ctx) => {
     if (c.fleet.maxSize < c.fleet.minSize)
@@ -189,6 +217,10 @@ export const FleetConfigSchema = z
     if (c.storage.bucketName !== undefined) {
       const p = bucketNameProblem(c.storage.bucketName);
       if (p) ctx.addIssue({ code: "custom", path: ["storage", "bucketName"], message: p });
+    }
+    if (c.state) {
+      const p = bucketNameProblem(c.state.bucket);
+      if (p) ctx.addIssue({ code: "custom", path: ["state", "bucket"], message: p });
     }
     if (!c.storage.createBucket && c.storage.bucketName === undefined)
       ctx.addIssue({ code: "custom", path: ["storage", "bucketName"], message: "is required when storage.createBucket is false" });

@@ -47,4 +47,41 @@ describe("core/fleet-config", () => {
     const c = fleetConfig({ jobs: { retryBackoffSeconds: 100 } });
     assert.deepEqual([1, 2, 3, 4, 5].map((a) => retryDelaySeconds(c, a)), [100, 200, 400, 800, 900]);
   });
+
+  describe("keys infra reads (storage prefixes, Lambda runtime, remote state)", () => {
+    it("defaults to the whole bucket, nodejs24.x and local state, so older configs still parse", () => {
+      const c = fleetConfig({ storage: { retentionDays: 14 } });
+      assert.deepEqual(c.storage.sourcePrefixes, []);
+      assert.deepEqual(c.storage.targetPrefixes, []);
+      assert.equal(c.api.lambdaRuntime, "nodejs24.x");
+      assert.equal(c.state, undefined);
+    });
+
+    it("accepts folder prefixes and nodejs22.x for regions without Node 24", () => {
+      const c = fleetConfig({ storage: { sourcePrefixes: ["inbox/", "scans/2025/"], targetPrefixes: ["results/"] }, api: { lambdaRuntime: "nodejs22.x" } });
+      assert.deepEqual(c.storage.sourcePrefixes, ["inbox/", "scans/2025/"]);
+      assert.equal(c.api.lambdaRuntime, "nodejs22.x");
+    });
+
+    it("refuses prefixes IAM or lifecycle rules would misread, naming the entry", () => {
+      for (const bad of ["/inbox/", "inbox", "in*box/", "a//b/", "x/$" + "{y}/", ""]) {
+        const [p] = problemsOf({ storage: { targetPrefixes: ["results/", bad] } });
+        assert.equal(p!.field, "storage.targetPrefixes.1", `for ${JSON.stringify(bad)}`);
+        assert.match(p!.reason, /folder prefix/);
+      }
+    });
+
+    it("refuses a Lambda runtime other than nodejs24.x or nodejs22.x", () => {
+      const [p] = problemsOf({ api: { lambdaRuntime: "nodejs20.x" } });
+      assert.equal(p!.field, "api.lambdaRuntime");
+    });
+
+    it("takes a remote state bucket and checks its name", () => {
+      assert.equal(fleetConfig({ state: { bucket: "acme-tfstate" } }).state?.bucket, "acme-tfstate");
+      const [p] = problemsOf({ state: { bucket: "Acme_State" } });
+      assert.equal(p!.field, "state.bucket");
+      const [q] = problemsOf({ state: { bucket: "acme-tfstate", lockTable: "x" } });
+      assert.equal(q!.field, "state.lockTable");
+    });
+  });
 });
