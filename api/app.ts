@@ -1,0 +1,133 @@
+import { Hono, type Context } from "hono";
+import type { JobRecord } from "../core/job.ts";
+import { cancelJob } from "./cancel-job.ts";
+import type { ApiDeps } from "./deps.ts";
+import { ApiError, ApiErrorCode, dependencyFailed, invalidRequest, type ErrorBody } from "./http-errors.ts";
+import { IDEMPOTENCY_HEADER, REPLAYED_HEADER } from "./idempotency.ts";
+import { readJsonBody } from "./json-body.ts";
+import { encodeListCursor, parseListQuery } from "./list-query.ts";
+import { jsonLineLog, type ApiLog } from "./log.ts";
+import { jobStatusUrl } from "./public-url.ts";
+import { readJob } from "./read-job.ts";
+import { submitJob } from "./submit-job.ts";
+
+export type { ApiDeps } from "./deps.ts";
+
+/** The answer to a submit or a cancel: where the job stands and where to follow it. */
+export interface JobAccepted {
+  jobId: string;
+  state: JobRecord["state"];
+  statusUrl: string;
+}
+
+/** The answer to `GET /jobs`: newest first; `next` is present when more pages follow. */
+export interface JobList {
+  jobs: JobRecord[];
+  next?: string;
+}
+
+/** Hono's typing of this app: the job a request concerns, for the request log line. */
+export type ApiEnv = { Variables: { jobId?: string } };
+
+const ROUTES = "POST /jobs, GET /jobs, GET /jobs/{id}, DELETE /jobs/{id}";
+
+/**
+ * The jobs API as one Hono app, served by api/lambda.ts (API Gateway proxy events) and
+ * api/server.ts (a local HTTP server) alike.
+ *
+ * - `POST /jobs` → 202 {@link JobAccepted}
+ * - `GET /jobs/{id}` → 200 the job record
+ * - `GET /jobs?state=&limit=&next=` → 200 {@link JobList}
+ * - `DELETE /jobs/{id}` → 200 (QUEUED → CANCELLED) or 202 (RUNNING → CANCELLING) {@link JobAccepted}
+ *
+ * Every error is JSON ({@link ErrorBody}). No input yields a 5xx: 503 (retryable, with Retry-After)
+ * only when a dependency fails, 500 only for a bug. One log line per request.
+ */
+export function createApi(deps: ApiDeps): Hono<ApiEnv> {
+  const log = deps.log ?? jsonLineLog();
+  const app = new Hono<ApiEnv>({ strict: false });
+
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const requestId = (c.env as { lambdaContext?: { awsRequestId?: string } } | undefined)?.lambdaContext?.awsRequestId;
+    const jobId = c.get("jobId");
+    const fields = {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      ...(jobId ? { jobId } : {}),
+      ...(requestId ? { requestId } : {}),
+    };
+    if (c.res.status >= 500) log.error("request", fields);
+    else log.info("request", fields);
+  });
+
+  app.post("/jobs", async (c) => {
+    const body = await readJsonBody(c.req.raw, deps.config.api.maxBodyBytes);
+    const { record, replayed } = await submitJob(deps, log, body, c.req.header(IDEMPOTENCY_HEADER));
+    c.set("jobId", record.jobId);
+    if (replayed) c.header(REPLAYED_HEADER, "true");
+    const statusUrl = jobStatusUrl(c.req.url, c.env, record.jobId);
+    c.header("Location", statusUrl);
+    return c.json({ jobId: record.jobId, state: record.state, statusUrl } satisfies JobAccepted, 202);
+  });
+
+  app.get("/jobs", async (c) => {
+    const query = parseListQuery(new URL(c.req.url).searchParams);
+    if (!query.ok) throw invalidRequest(query.problems);
+    const { state, limit, next } = query.value;
+    let page;
+    try {
+      page = await deps.store.list({ ...(state ? { state } : {}), limit, ...(next ? { next } : {}) });
+    } catch (err) {
+      // A forged inner cursor reaches the store: the adapter refuses it (RangeError) or DynamoDB does.
+      if (next && (err instanceof RangeError || (err as { name?: string }).name === "ValidationException"))
+        throw invalidRequest([{ field: "next", reason: "is not a cursor from a previous page of GET /jobs" }]);
+      throw dependencyFailed("the jobs table", err);
+    }
+    const body: JobList = { jobs: page.items, ...(page.next ? { next: encodeListCursor(state, page.next) } : {}) };
+    return c.json(body, 200);
+  });
+
+  app.get("/jobs/:id", async (c) => {
+    const job = await readJob(deps.store, c.req.param("id"));
+    c.set("jobId", job.jobId);
+    return c.json(job, 200);
+  });
+
+  app.delete("/jobs/:id", async (c) => {
+    const job = await cancelJob(deps.store, c.req.param("id"));
+    c.set("jobId", job.jobId);
+    const body: JobAccepted = { jobId: job.jobId, state: job.state, statusUrl: jobStatusUrl(c.req.url, c.env, job.jobId) };
+    return c.json(body, job.state === "CANCELLED" ? 200 : 202);
+  });
+
+  app.all("/jobs", (c) => methodNotAllowed(c, ["GET", "POST"]));
+  app.all("/jobs/:id", (c) => methodNotAllowed(c, ["GET", "DELETE"]));
+
+  app.notFound((c) =>
+    c.json({ error: { code: ApiErrorCode.notFound, message: `no route ${c.req.method} ${c.req.path}; routes: ${ROUTES}` } } satisfies ErrorBody, 404),
+  );
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) {
+      if (err.status >= 500) log.error("dependency failed", { path: c.req.path, code: err.code, error: err.cause ?? err });
+      return c.json(err.body, err.status, err.headers);
+    }
+    log.error("unhandled error", { method: c.req.method, path: c.req.path, error: err });
+    const body: ErrorBody = { error: { code: ApiErrorCode.internal, message: "internal error; it was logged", retryable: false } };
+    return c.json(body, 500);
+  });
+
+  return app;
+}
+
+function methodNotAllowed(c: Context<ApiEnv>, allowed: string[]): Response {
+  const allow = allowed.includes("GET") ? [...allowed, "HEAD"] : allowed;
+  const body: ErrorBody = {
+    error: { code: ApiErrorCode.methodNotAllowed, message: `${c.req.method} is not allowed on ${c.req.path}; allowed: ${allow.join(", ")}` },
+  };
+  return c.json(body, 405, { Allow: allow.join(", ") });
+}

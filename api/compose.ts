@@ -1,0 +1,27 @@
+import { AwsClients, awsSettingsFromEnv } from "../aws/clients.ts";
+import { AutoScalingFleetControl } from "../aws/fleet-control.ts";
+import { DynamoJobStore } from "../aws/job-store.ts";
+import { SqsJobQueue } from "../aws/job-queue.ts";
+import { S3ObjectStore } from "../aws/object-store.ts";
+import { deploymentFromEnv, fleetConfigFromEnv } from "../core/runtime.ts";
+import type { ApiDeps } from "./deps.ts";
+import type { ApiLog } from "./log.ts";
+
+/**
+ * The composition root of the API: the AWS adapters wired from the process environment
+ * (core/runtime.ts ENV, and `SPOTQ_ENDPOINT_<SERVICE>` for local endpoints). The fast path gets the
+ * Auto Scaling group when `SPOTQ_GROUP` is set. Throws naming a missing variable or a bad config.
+ */
+export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env, clients: AwsClients = new AwsClients(awsSettingsFromEnv(env)), log?: ApiLog): ApiDeps {
+  const config = fleetConfigFromEnv(env);
+  const names = deploymentFromEnv(env);
+  return {
+    store: new DynamoJobStore(clients.dynamo(), { tableName: names.tableName, recordRetentionDays: config.jobs.recordRetentionDays }),
+    queue: new SqsJobQueue(clients.sqs(), { queueUrl: names.queueUrl, dlqUrl: names.dlqUrl }),
+    objects: new S3ObjectStore(clients.s3()),
+    ...(names.groupName ? { fleet: new AutoScalingFleetControl(clients.autoscaling(), { groupName: names.groupName }) } : {}),
+    config,
+    bucket: names.bucket,
+    ...(log ? { log } : {}),
+  };
+}

@@ -1,0 +1,19 @@
+import type { FleetConfig } from "../core/fleet-config.ts";
+import type { FleetControl, JobQueue, JobStore, ObjectStore } from "../core/ports.ts";
+import type { ApiLog } from "./log.ts";
+
+/** What the jobs API runs on: ports only, so tests can hand it failing or counting stand-ins. */
+export interface ApiDeps {
+  store: JobStore;
+  queue: JobQueue;
+  objects: ObjectStore;
+  /** The Auto Scaling group for the submit's fast path; absent means no fast path. */
+  fleet?: FleetControl;
+  config: FleetConfig;
+  /** The data bucket this deployment serves: both paths of a request must lie in it. */
+  bucket: string;
+  /** @default JSON lines on stdout */
+  log?: ApiLog;
+  /** Time limit of the fast path's Auto Scaling call. @default 3000 */
+  fastPathTimeoutMs?: number;
+}

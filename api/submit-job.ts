@@ -1,0 +1,153 @@
+import type { Problem } from "../core/errors.ts";
+import type { FleetConfig } from "../core/fleet-config.ts";
+import { JobState } from "../core/job-state.ts";
+import { newJobId, type JobRecord } from "../core/job.ts";
+import { parseJobRequest, PATH_KEYS, type ValidatedRequest } from "../core/request.ts";
+import { formatS3Uri, folderKeyPrefix } from "../core/s3-uri.ts";
+import type { ApiDeps } from "./deps.ts";
+import { raiseCapacityForBacklog } from "./fast-path.ts";
+import { ApiError, ApiErrorCode, dependencyFailed, invalidRequest, RETRY_AFTER_SECONDS } from "./http-errors.ts";
+import { IDEMPOTENCY_HEADER, parseIdempotencyKey, sameRequest } from "./idempotency.ts";
+import type { ApiLog } from "./log.ts";
+
+/** The outcome of an accepted submit. */
+export interface Submitted {
+  record: JobRecord;
+  /** True when an Idempotency-Key returned an earlier job: nothing new was stored or enqueued. */
+  replayed: boolean;
+}
+
+/**
+ * `POST /jobs` after the body is read (`idempotencyHeader` is the raw Idempotency-Key value): validates the request against the deployment, checks the
+ * source folder, records the job QUEUED and enqueues it, then runs the fast path.
+ * Throws ApiError: 400 for any invalid input (nothing stored or enqueued), 422 for a reused key,
+ * 503 when a dependency failed (never leaving a QUEUED record without a message).
+ */
+export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, idempotencyHeader?: string | null): Promise<Submitted> {
+  const parsed = parseJobRequest(body, { servedBuckets: [deps.bucket], extraOptions: deps.config.jobs.extraOptions });
+  const key = parseIdempotencyKey(idempotencyHeader);
+  const problems = [...(key.ok ? [] : [key.problem]), ...(parsed.ok ? folderProblems(parsed.value, deps.config) : parsed.problems)];
+  if (!parsed.ok || !key.ok || problems.length > 0) throw invalidRequest(problems);
+  const request = parsed.value;
+  const idempotencyKey = key.key;
+  const sourceBytes = await checkSourceFolder(deps, request);
+
+  const now = new Date();
+  const record: JobRecord = {
+    jobId: newJobId(now.getTime()),
+    state: JobState.QUEUED,
+    request: request.request,
+    submittedAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+    attempts: 0,
+    interruptions: 0,
+    bytes: { in: sourceBytes },
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+  };
+
+  let created: { created: boolean; record: JobRecord };
+  try {
+    created = await deps.store.create(record);
+  } catch (err) {
+    log.error("submit: recording the job failed", { jobId: record.jobId, error: err });
+    throw dependencyFailed("the jobs table", err);
+  }
+  if (!created.created) {
+    if (!sameRequest(created.record.request, request.request)) {
+      throw new ApiError(
+        422,
+        ApiErrorCode.idempotencyKeyReused,
+        `this ${IDEMPOTENCY_HEADER} was already used for a different request (job ${created.record.jobId}); send a new key for a new request`,
+        {
+          problems: [{ field: IDEMPOTENCY_HEADER, reason: `was already used for job ${created.record.jobId} with a different body` }],
+          details: { jobId: created.record.jobId },
+        },
+      );
+    }
+    return { record: created.record, replayed: true };
+  }
+
+  try {
+    await deps.queue.send({ jobId: record.jobId, request: record.request, submittedAt: record.submittedAt });
+  } catch (err) {
+    await undoRecord(deps, log, record.jobId, err);
+    throw new ApiError(503, ApiErrorCode.enqueueFailed, "the job could not be queued, so it was not kept; retry the same request", {
+      headers: { "Retry-After": String(RETRY_AFTER_SECONDS) },
+      cause: err,
+    });
+  }
+
+  if (deps.fleet && deps.config.scaling.fastPath) {
+    await raiseCapacityForBacklog(deps.queue, deps.fleet, log, { jobId: record.jobId }, { timeoutMs: deps.fastPathTimeoutMs });
+  }
+  return { record, replayed: false };
+}
+
+/**
+ * When the deployment confines jobs to folder prefixes (`storage.sourcePrefixes`,
+ * `storage.targetPrefixes`), the worker's role may read or write only there: a path elsewhere
+ * would fail at the worker with AccessDenied, so it is refused here, naming the allowed prefixes.
+ */
+function folderProblems(request: ValidatedRequest, config: FleetConfig): Problem[] {
+  const problems: Problem[] = [];
+  const check = (field: string, folder: string, allowed: readonly string[], what: string) => {
+    if (allowed.length > 0 && !allowed.some((p) => folder.startsWith(p)))
+      problems.push({ field, reason: `must lie under one of the ${what} prefixes of this deployment: ${allowed.map((p) => `s3://${request.source.bucket}/${p}`).join(", ")}` });
+  };
+  check(PATH_KEYS.source, folderKeyPrefix(request.source), config.storage.sourcePrefixes, "source");
+  check(PATH_KEYS.target, folderKeyPrefix(request.target), config.storage.targetPrefixes, "target");
+  return problems;
+}
+
+/**
+ * The source folder must hold at least one object and at most `storage.maxSourceBytes`.
+ * Returns its size in bytes.
+ */
+async function checkSourceFolder(deps: ApiDeps, request: ValidatedRequest): Promise<number> {
+  const maxBytes = deps.config.storage.maxSourceBytes;
+  const where = `${formatS3Uri(request.source)}/`;
+  let summary;
+  try {
+    summary = await deps.objects.summarizeFolder(request.source.bucket, folderKeyPrefix(request.source), { maxBytes });
+  } catch (err) {
+    throw dependencyFailed("the data bucket", err);
+  }
+  if (summary.overLimit || summary.bytes > maxBytes) {
+    throw invalidRequest([
+      {
+        field: PATH_KEYS.source,
+        reason: `holds more than ${maxBytes} bytes (storage.maxSourceBytes) under ${where}; split the job or raise the limit`,
+      },
+    ]);
+  }
+  if (summary.objects === 0) {
+    throw invalidRequest([{ field: PATH_KEYS.source, reason: `holds no objects under ${where}; upload the folder before submitting` }]);
+  }
+  return summary.bytes;
+}
+
+/**
+ * The message was not sent, so no worker will ever move this record: it must not stay QUEUED.
+ * Remove it (and its idempotency key, so a retry with the same key submits afresh); if even that
+ * fails, mark it FAILED with the reason. Both failing is logged for an operator.
+ */
+async function undoRecord(deps: ApiDeps, log: ApiLog, jobId: string, sendError: unknown): Promise<void> {
+  const reason = `enqueueing failed: ${(sendError as Error)?.message ?? String(sendError)}`;
+  try {
+    await deps.store.remove(jobId);
+    log.error("submit: enqueueing failed, job record removed", { jobId, error: sendError });
+    return;
+  } catch (removeError) {
+    try {
+      await deps.store.transition(jobId, { state: JobState.QUEUED }, JobState.FAILED, { error: { code: "ENQUEUE", message: reason } });
+      log.error("submit: enqueueing failed, job marked FAILED", { jobId, error: sendError, removeError });
+    } catch (markError) {
+      log.error("submit: enqueueing failed and the QUEUED record could be neither removed nor marked FAILED", {
+        jobId,
+        error: sendError,
+        removeError,
+        markError,
+      });
+    }
+  }
+}
