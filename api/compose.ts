@@ -5,12 +5,16 @@ import { SqsJobQueue } from "../aws/job-queue.ts";
 import { S3ObjectStore } from "../aws/object-store.ts";
 import { deploymentFromEnv, fleetConfigFromEnv } from "../core/runtime.ts";
 import type { ApiDeps } from "./deps.ts";
-import type { ApiLog } from "./log.ts";
+import { jsonLineLog, silentLog, type ApiLog } from "./log.ts";
+
+/** The variable that sets the API's log level: info (default), warn, error or silent. */
+export const LOG_LEVEL_ENV = "SPOTQ_LOG_LEVEL";
 
 /**
  * The composition root of the API: the AWS adapters wired from the process environment
  * (core/runtime.ts ENV, and `SPOTQ_ENDPOINT_<SERVICE>` for local endpoints). The fast path gets the
  * Auto Scaling group when `SPOTQ_GROUP` is set. Throws naming a missing variable or a bad config.
+ * Without `log`, JSON lines on stdout at the level `SPOTQ_LOG_LEVEL` names.
  */
 export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env, clients: AwsClients = new AwsClients(awsSettingsFromEnv(env)), log?: ApiLog): ApiDeps {
   const config = fleetConfigFromEnv(env);
@@ -22,6 +26,13 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env, clients: Aw
     ...(names.groupName ? { fleet: new AutoScalingFleetControl(clients.autoscaling(), { groupName: names.groupName }) } : {}),
     config,
     bucket: names.bucket,
-    ...(log ? { log } : {}),
+    log: log ?? logFromEnv(env),
   };
+}
+
+function logFromEnv(env: NodeJS.ProcessEnv): ApiLog {
+  const level = env[LOG_LEVEL_ENV] ?? "info";
+  if (level === "silent") return silentLog;
+  if (level === "info" || level === "warn" || level === "error") return jsonLineLog(undefined, level);
+  throw new Error(`${LOG_LEVEL_ENV} must be one of info, warn, error, silent; got ${JSON.stringify(level)}`);
 }
