@@ -75,8 +75,12 @@ export class ApiError extends SpotqError {
   }
 }
 
-/** 400 listing every problem. */
-export function invalidRequest(problems: Problem[]): ApiError {
+/**
+ * 400 listing every problem. A key that is the empty string is named `""`, so the answer still
+ * shows which field it is about.
+ */
+export function invalidRequest(found: Problem[]): ApiError {
+  const problems = found.map((p) => (p.field === "" ? { ...p, field: '""' } : p));
   const summary = problems.length === 1 ? `${problems[0]!.field}: ${problems[0]!.reason}` : `${problems.length} problems with the request`;
   return new ApiError(400, ApiErrorCode.invalidRequest, `invalid request: ${summary}`, { problems });
 }
