@@ -5,7 +5,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { queueDepth } from "../../aws/job-queue.ts";
 import { orderedSteps, type FleetConfig } from "../../core/fleet-config.ts";
-import { SpotqError } from "../../core/errors.ts";
+import { SpotqError, ValidationError, type Problem } from "../../core/errors.ts";
 import { resourceNames } from "../../core/names.ts";
 import { ENV } from "../../core/runtime.ts";
 import { IMDS_ENDPOINT_ENV } from "../../aws/instance-metadata.ts";
@@ -164,6 +164,8 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
   #alarmTimer: NodeJS.Timeout | undefined;
   #lastAlarm: (AlarmEvaluation & { at: number }) | undefined;
   #lastWaiting = "";
+  #reconciling = false;
+  #reconcileAgain = false;
   #stopping = false;
   readonly #onProcessExit = () => {
     for (const inst of this.#instances.values()) inst.service?.killNow();
@@ -177,7 +179,6 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
     this.autoscalingEndpoint = asg.endpoint;
     this.controlEndpoint = undefined;
     this.#scale = options.timeScale ?? 1;
-    if (!(this.#scale > 0)) throw new RangeError(`timeScale must be positive, got ${this.#scale}`);
     const c = options.config;
     this.alarm = options.scaling
       ? new QueueDepthAlarm({
@@ -190,6 +191,7 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
 
   /** Starts the Auto Scaling endpoint, the control surface, the alarm, and the instances of the initial desired capacity. */
   static async start(options: LocalFleetOptions): Promise<LocalFleet> {
+    checkOptions(options);
     const c = options.config;
     const minSize = options.minSize ?? c.fleet.minSize;
     const group = new LocalAutoScalingGroup({
@@ -306,9 +308,28 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
     this.group.on("protection_changed", () => this.#reconcile());
   }
 
-  /** Launches or scales in until the instances that count (not Terminating) match desired capacity. */
+  /**
+   * Launches or scales in until the instances that count (not Terminating) match desired capacity.
+   * Terminating an instance reconciles again; a call made while one runs is folded into it.
+   */
   #reconcile(): void {
     if (this.#stopping) return;
+    if (this.#reconciling) {
+      this.#reconcileAgain = true;
+      return;
+    }
+    this.#reconciling = true;
+    try {
+      do {
+        this.#reconcileAgain = false;
+        this.#reconcileOnce();
+      } while (this.#reconcileAgain && !this.#stopping);
+    } finally {
+      this.#reconciling = false;
+    }
+  }
+
+  #reconcileOnce(): void {
     const active = this.group.activeInstances().length;
     const desired = this.group.desiredCapacity;
     for (let i = active; i < desired; i++) this.#launch();
@@ -492,6 +513,27 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
   #ms(seconds: number): number {
     return seconds * 1000 * this.#scale;
   }
+}
+
+/** Refuses options that cannot work, naming each, before anything is started. */
+function checkOptions(o: LocalFleetOptions): void {
+  const problems: Problem[] = [];
+  const positive = { timeScale: o.timeScale };
+  const nonNegative = {
+    bootSeconds: o.bootSeconds,
+    warmupSeconds: o.warmupSeconds,
+    spotNoticeSeconds: o.spotNoticeSeconds,
+    stopGraceSeconds: o.stopGraceSeconds,
+    restartDelaySeconds: o.restartDelaySeconds,
+    "scaling.metricDelaySeconds": o.scaling?.metricDelaySeconds,
+  };
+  for (const [field, v] of Object.entries(positive))
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) problems.push({ field, reason: `must be a number above 0, got ${v}` });
+  for (const [field, v] of Object.entries(nonNegative))
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) problems.push({ field, reason: `must be a number of seconds >= 0, got ${v}` });
+  if (!o.launch?.command) problems.push({ field: "launch.command", reason: "is required: the worker's executable" });
+  if (!o.workRoot) problems.push({ field: "workRoot", reason: "is required: the folder that gets one folder per instance" });
+  if (problems.length) throw new ValidationError("invalid local fleet options", problems);
 }
 
 /** A request to the fleet that cannot be done (unknown instance, already terminating), or a failed launch. */

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { Imdsv2Metadata } from "../../../aws/instance-metadata.ts";
+import { ValidationError } from "../../../core/errors.ts";
+import { fleetConfig } from "../../../core/fleet-config.ts";
+import { LocalFleet } from "../../../scripts/local/fleet.ts";
 import { TestWorker, isAlive, useLocalFleet, waitForFile, waitUntilGone } from "./fleet-helpers.ts";
 
 describe("local fleet: plays the Auto Scaling group with real worker processes", function () {
@@ -284,6 +288,29 @@ describe("local fleet: plays the Auto Scaling group with real worker processes",
       );
       const res = await fetch(`${fleet.autoscalingEndpoint}/`).catch((e: Error) => e);
       assert.ok(res instanceof Error, "the Auto Scaling endpoint is closed");
+    });
+  });
+
+  describe("options", () => {
+    it("refuses options that cannot work, naming each, before starting anything", async () => {
+      await assert.rejects(
+        LocalFleet.start({
+          config: fleetConfig({}),
+          launch: { command: "" },
+          workRoot: join(tmpdir(), "never-created"),
+          timeScale: 0,
+          stopGraceSeconds: -1,
+        }),
+        (e: Error) => {
+          assert.ok(e instanceof ValidationError);
+          assert.deepEqual(
+            e.problems.map((p) => p.field),
+            ["timeScale", "stopGraceSeconds", "launch.command"],
+          );
+          return true;
+        },
+      );
+      assert.equal(existsSync(join(tmpdir(), "never-created")), false);
     });
   });
 });
