@@ -1,0 +1,232 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ApiGatewayApiKey } from "@cdktf/provider-aws/lib/api-gateway-api-key";
+import { ApiGatewayDeployment } from "@cdktf/provider-aws/lib/api-gateway-deployment";
+import { ApiGatewayIntegration } from "@cdktf/provider-aws/lib/api-gateway-integration";
+import { ApiGatewayMethod } from "@cdktf/provider-aws/lib/api-gateway-method";
+import { ApiGatewayMethodSettings } from "@cdktf/provider-aws/lib/api-gateway-method-settings";
+import { ApiGatewayResource } from "@cdktf/provider-aws/lib/api-gateway-resource";
+import { ApiGatewayRestApi } from "@cdktf/provider-aws/lib/api-gateway-rest-api";
+import { ApiGatewayStage } from "@cdktf/provider-aws/lib/api-gateway-stage";
+import { ApiGatewayUsagePlan } from "@cdktf/provider-aws/lib/api-gateway-usage-plan";
+import { ApiGatewayUsagePlanKey } from "@cdktf/provider-aws/lib/api-gateway-usage-plan-key";
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
+import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
+import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
+import { Construct } from "constructs";
+import { ValidationError } from "../../core/errors.ts";
+import type { FleetConfig } from "../../core/fleet-config.ts";
+import { ENV } from "../../core/runtime.ts";
+import { BUNDLE_FILES, LAMBDA_HANDLER } from "../bundling.ts";
+import { AssetType, Fn, TerraformAsset } from "../cdktf.ts";
+import { apiPolicy } from "./api-policy.ts";
+import { assumeRolePolicy, policyJson } from "./policy-document.ts";
+import type { AwsEnv, BucketRef, GroupRef, QueuesRef, TableRef } from "./refs.ts";
+import { terraformLiteral } from "./terraform-string.ts";
+
+/** The stage the API is deployed to; part of the API URL. */
+export const API_STAGE = "v1";
+
+/** Lambda's limit on the whole environment (keys and values). */
+const LAMBDA_ENV_LIMIT_BYTES = 4096;
+/** Room kept in that limit for the resource names, which are only known at apply time. */
+const NAMES_ALLOWANCE_BYTES = 900;
+
+/** The routes the one Lambda serves (API Gateway REST proxy events). */
+export const API_ROUTES = [
+  { path: "jobs", method: "POST" },
+  { path: "jobs", method: "GET" },
+  { path: "jobs/{id}", method: "GET" },
+  { path: "jobs/{id}", method: "DELETE" },
+] as const;
+
+export interface ApiProps {
+  config: FleetConfig;
+  env: AwsEnv;
+  /** Folder holding the esbuild bundle `index.mjs` that exports `handler`; zipped as the Lambda's code. */
+  lambdaBundleDir: string;
+  table: TableRef;
+  queues: QueuesRef;
+  dataBucket: BucketRef;
+  /** The worker group; the fast path raises its desired capacity when `scaling.fastPath` is on. */
+  group: GroupRef;
+}
+
+/**
+ * The REST API: API Gateway (regional) in front of one Lambda serving every route, authenticated
+ * by default (API keys under a usage plan with throttling and a daily quota, or IAM/SigV4 as
+ * `api.auth` chooses), with a stage-wide throttle in both modes. The Lambda runs with a role
+ * that can do only what the API does, and logs to a group with retention.
+ */
+export class Api extends Construct {
+  readonly function: LambdaFunction;
+  readonly role: IamRole;
+  readonly rolePolicy: IamRolePolicy;
+  readonly logGroup: CloudwatchLogGroup;
+  readonly restApi: ApiGatewayRestApi;
+  readonly stage: ApiGatewayStage;
+  readonly methods: ApiGatewayMethod[] = [];
+  /** The API key callers send as `x-api-key`; absent with IAM auth. */
+  readonly apiKey?: ApiGatewayApiKey;
+  readonly usagePlan?: ApiGatewayUsagePlan;
+  /** The stage's invoke URL (`https://…/v1`); routes are under `/jobs`. */
+  readonly url: string;
+  /** The Lambda's and the REST API's names, known at synth time (for dashboards and alarms). */
+  readonly functionName: string;
+  readonly apiName: string;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    const { config, env } = props;
+    const functionName = `${config.name}-api`;
+    this.functionName = functionName;
+    this.apiName = `${config.name}-api`;
+    const bundleFile = join(props.lambdaBundleDir, BUNDLE_FILES.lambda);
+    if (!existsSync(bundleFile))
+      throw new ValidationError("cannot package the API Lambda", [
+        { field: "lambdaBundleDir", reason: `${props.lambdaBundleDir} holds no ${BUNDLE_FILES.lambda}: bundle api/lambda.ts first (infra/bundling.ts)` },
+      ]);
+
+    this.logGroup = new CloudwatchLogGroup(this, "logs", {
+      name: `/aws/lambda/${functionName}`,
+      retentionInDays: config.monitoring.logRetentionDays,
+    });
+    this.role = new IamRole(this, "role", {
+      name: functionName,
+      description: `spotq ${config.name}: the API Lambda`,
+      assumeRolePolicy: policyJson(assumeRolePolicy("lambda.amazonaws.com", env.accountId)),
+    });
+    const fastPathGroup = config.scaling.fastPath ? props.group : undefined;
+    this.rolePolicy = new IamRolePolicy(this, "role-policy", {
+      name: "spotq-api",
+      role: this.role.id,
+      policy: policyJson(
+        apiPolicy({
+          table: props.table,
+          jobsQueue: props.queues.jobs,
+          dataBucket: props.dataBucket,
+          sourcePrefixes: config.storage.sourcePrefixes,
+          ...(fastPathGroup ? { group: fastPathGroup } : {}),
+          logGroup: { name: this.logGroup.name, arn: this.logGroup.arn },
+        }),
+      ),
+    });
+
+    const configJson = JSON.stringify(config);
+    if (Buffer.byteLength(configJson) + NAMES_ALLOWANCE_BYTES > LAMBDA_ENV_LIMIT_BYTES)
+      throw new ValidationError("the fleet config does not fit the API Lambda's environment", [
+        {
+          field: "(fleet config)",
+          reason: `is ${Buffer.byteLength(configJson)} bytes as JSON; Lambda allows ${LAMBDA_ENV_LIMIT_BYTES} bytes of environment in all, and about ${NAMES_ALLOWANCE_BYTES} go to resource names: shorten processor.env, jobs.extraOptions or the prefix lists`,
+        },
+      ]);
+    const code = new TerraformAsset(this, "code", { path: props.lambdaBundleDir, type: AssetType.ARCHIVE });
+    this.function = new LambdaFunction(this, "function", {
+      functionName,
+      description: `spotq ${config.name}: submit, list, get and cancel jobs`,
+      role: this.role.arn,
+      runtime: config.api.lambdaRuntime,
+      architectures: ["arm64"],
+      handler: LAMBDA_HANDLER,
+      filename: code.path,
+      sourceCodeHash: Fn.filebase64sha256(code.path),
+      memorySize: 512,
+      // API Gateway gives up on an integration after 29 s.
+      timeout: 29,
+      environment: {
+        variables: {
+          [ENV.configJson]: terraformLiteral(configJson),
+          [ENV.table]: props.table.name,
+          [ENV.queueUrl]: props.queues.jobs.url,
+          [ENV.dlqUrl]: props.queues.dlq.url,
+          [ENV.bucket]: props.dataBucket.name,
+          // Without a group the API skips the fast path (core/runtime.ts).
+          ...(fastPathGroup ? { [ENV.group]: fastPathGroup.name } : {}),
+        },
+      },
+      loggingConfig: { logFormat: "Text", logGroup: this.logGroup.name },
+      // Lambda would create the log group itself (without retention) if it ran first; and it
+      // must not run before its permissions exist.
+      dependsOn: [this.logGroup, this.rolePolicy],
+    });
+
+    this.restApi = new ApiGatewayRestApi(this, "rest-api", {
+      name: this.apiName,
+      description: `spotq ${config.name} job API`,
+      endpointConfiguration: { types: ["REGIONAL"] },
+      apiKeySource: "HEADER",
+    });
+    const jobs = new ApiGatewayResource(this, "jobs-resource", {
+      restApiId: this.restApi.id,
+      parentId: this.restApi.rootResourceId,
+      pathPart: "jobs",
+    });
+    const job = new ApiGatewayResource(this, "job-resource", { restApiId: this.restApi.id, parentId: jobs.id, pathPart: "{id}" });
+    const resources = { jobs, "jobs/{id}": job } as const;
+    const iam = config.api.auth === "iam";
+    const integrations: ApiGatewayIntegration[] = [];
+    for (const route of API_ROUTES) {
+      const key = `${route.method.toLowerCase()}-${route.path.replace(/[{}]/g, "").replace("/", "-")}`;
+      const method = new ApiGatewayMethod(this, `${key}-method`, {
+        restApiId: this.restApi.id,
+        resourceId: resources[route.path].id,
+        httpMethod: route.method,
+        authorization: iam ? "AWS_IAM" : "NONE",
+        apiKeyRequired: !iam,
+        ...(route.path === "jobs/{id}" ? { requestParameters: { "method.request.path.id": true } } : {}),
+      });
+      this.methods.push(method);
+      integrations.push(
+        new ApiGatewayIntegration(this, `${key}-integration`, {
+          restApiId: this.restApi.id,
+          resourceId: resources[route.path].id,
+          httpMethod: method.httpMethod,
+          type: "AWS_PROXY",
+          // Lambda proxy integrations are always invoked with POST, whatever the route's method.
+          integrationHttpMethod: "POST",
+          uri: this.function.invokeArn,
+        }),
+      );
+    }
+    new LambdaPermission(this, "invoke-permission", {
+      statementId: "AllowApiGatewayInvoke",
+      action: "lambda:InvokeFunction",
+      functionName: this.function.functionName,
+      principal: "apigateway.amazonaws.com",
+      // Any stage, method and path of this API, and nothing else.
+      sourceArn: `${this.restApi.executionArn}/*/*/*`,
+    });
+    const deployment = new ApiGatewayDeployment(this, "deployment", {
+      restApiId: this.restApi.id,
+      // A new deployment whenever the routes or their authentication change.
+      triggers: { redeployment: createHash("sha256").update(JSON.stringify({ routes: API_ROUTES, auth: config.api.auth })).digest("hex") },
+      lifecycle: { createBeforeDestroy: true },
+      dependsOn: [...this.methods, ...integrations],
+    });
+    this.stage = new ApiGatewayStage(this, "stage", {
+      restApiId: this.restApi.id,
+      deploymentId: deployment.id,
+      stageName: API_STAGE,
+    });
+    new ApiGatewayMethodSettings(this, "stage-throttle", {
+      restApiId: this.restApi.id,
+      stageName: this.stage.stageName,
+      methodPath: "*/*",
+      settings: { throttlingRateLimit: config.api.throttleRateLimit, throttlingBurstLimit: config.api.throttleBurstLimit },
+    });
+    if (!iam) {
+      this.apiKey = new ApiGatewayApiKey(this, "key", { name: `${config.name}-default`, description: `spotq ${config.name}: the default caller`, enabled: true });
+      this.usagePlan = new ApiGatewayUsagePlan(this, "usage-plan", {
+        name: `${config.name}-default`,
+        apiStages: [{ apiId: this.restApi.id, stage: this.stage.stageName }],
+        throttleSettings: { rateLimit: config.api.throttleRateLimit, burstLimit: config.api.throttleBurstLimit },
+        quotaSettings: { limit: config.api.quotaPerDay, period: "DAY" },
+      });
+      new ApiGatewayUsagePlanKey(this, "usage-plan-key", { keyId: this.apiKey.id, keyType: "API_KEY", usagePlanId: this.usagePlan.id });
+    }
+    this.url = this.stage.invokeUrl;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * What constructs hand each other: names and ARNs, as strings. In a stack they are Terraform
+ * references (tokens); in a construct test they can be plain literals, so each construct can be
+ * synthesized alone.
+ */
+
+/** An S3 bucket. */
+export interface BucketRef {
+  name: string;
+  arn: string;
+}
+
+/** An SQS queue. */
+export interface QueueRef {
+  name: string;
+  arn: string;
+  url: string;
+}
+
+/** The jobs queue and its dead-letter queue. */
+export interface QueuesRef {
+  jobs: QueueRef;
+  dlq: QueueRef;
+}
+
+/** A DynamoDB table. */
+export interface TableRef {
+  name: string;
+  arn: string;
+}
+
+/** The Auto Scaling group of workers. */
+export interface GroupRef {
+  name: string;
+  arn: string;
+}
+
+/** A CloudWatch Logs group. */
+export interface LogGroupRef {
+  name: string;
+  arn: string;
+}
+
+/** Where the stack runs: account id (usually a token), region and partition. */
+export interface AwsEnv {
+  accountId: string;
+  region: string;
+  /** `aws`, `aws-cn` or `aws-us-gov`. */
+  partition: string;
+}
+
+/** The ARN partition of a region. */
+export function partitionOf(region: string): string {
+  if (region.startsWith("cn-")) return "aws-cn";
+  if (region.startsWith("us-gov-")) return "aws-us-gov";
+  return "aws";
+}
+
+/** The DNS suffix of a partition's service endpoints. */
+export function dnsSuffixOf(partition: string): string {
+  return partition === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com";
+}
+
+/**
+ * The ARN of an Auto Scaling group by its name, whatever its id: policies can name the group
+ * before it exists, so instances never boot ahead of their permissions.
+ */
+export function groupArnPattern(env: AwsEnv, groupName: string): string {
+  return `arn:${env.partition}:autoscaling:${env.region}:${env.accountId}:autoScalingGroup:*:autoScalingGroupName/${groupName}`;
+}

@@ -1,0 +1,87 @@
+import { DataAwsS3Bucket } from "@cdktf/provider-aws/lib/data-aws-s3-bucket";
+import type { S3BucketLifecycleConfigurationRule } from "@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration";
+import { Construct } from "constructs";
+import type { FleetConfig } from "../../core/fleet-config.ts";
+import type { AwsEnv, BucketRef } from "./refs.ts";
+import { SecureBucket } from "./secure-bucket.ts";
+
+/** Days after which an unfinished multipart upload (a worker that died mid-upload) is cleaned up. */
+export const ABORT_MULTIPART_DAYS = 2;
+
+export interface StorageProps {
+  config: FleetConfig;
+  env: AwsEnv;
+}
+
+/**
+ * The data bucket jobs read from and write to (created here, or an existing one the config names),
+ * and the artifacts bucket that holds the worker bundle and its config.
+ *
+ * An existing data bucket is served as it is: its policy, encryption and lifecycle belong to its
+ * owner, and S3 keeps one policy and one lifecycle configuration per bucket, so writing ours
+ * would erase theirs.
+ */
+export class Storage extends Construct {
+  readonly dataBucket: BucketRef;
+  readonly artifactsBucket: BucketRef;
+  /** The created data bucket; absent when the config serves an existing one. */
+  readonly createdDataBucket?: SecureBucket;
+  readonly artifacts: SecureBucket;
+
+  constructor(scope: Construct, id: string, props: StorageProps) {
+    super(scope, id);
+    const { config, env } = props;
+    const s = config.storage;
+    if (s.createBucket) {
+      this.createdDataBucket = new SecureBucket(this, "data", {
+        bucketName: s.bucketName ?? `${config.name}-data-${env.accountId}`,
+        // Job data is the user's: `cdktf destroy` must not delete it behind their back.
+        forceDestroy: false,
+        lifecycleRules: dataLifecycleRules(config),
+      });
+      this.dataBucket = this.createdDataBucket.ref;
+    } else {
+      const existing = new DataAwsS3Bucket(this, "data", { bucket: s.bucketName! });
+      this.dataBucket = { name: existing.bucket, arn: existing.arn };
+    }
+    this.artifacts = new SecureBucket(this, "artifacts", {
+      bucketName: `${config.name}-artifacts-${env.accountId}-${env.region}`,
+      // Only bundles infra uploads again on every deploy.
+      forceDestroy: true,
+      lifecycleRules: [abortIncompleteUploads()],
+    });
+    this.artifactsBucket = this.artifacts.ref;
+  }
+}
+
+/**
+ * The prefixes whose objects expire: `storage.expirePrefixes` when set, else the source and
+ * target prefixes; an empty list means the whole bucket.
+ */
+export function expiringPrefixes(config: FleetConfig): string[] {
+  const s = config.storage;
+  if (s.expirePrefixes.length > 0) return [...new Set(s.expirePrefixes)];
+  // A whole-bucket source or target means the whole bucket expires.
+  if (s.sourcePrefixes.length === 0 || s.targetPrefixes.length === 0) return [];
+  return [...new Set([...s.sourcePrefixes, ...s.targetPrefixes])];
+}
+
+/** Expiry of job data after `storage.retentionDays`, and cleanup of abandoned multipart uploads. */
+export function dataLifecycleRules(config: FleetConfig): S3BucketLifecycleConfigurationRule[] {
+  const days = config.storage.retentionDays;
+  const prefixes = expiringPrefixes(config);
+  const expiry: S3BucketLifecycleConfigurationRule[] =
+    prefixes.length === 0 || prefixes.includes("")
+      ? [{ id: "expire-job-data", status: "Enabled", filter: [{}], expiration: [{ days }] }]
+      : prefixes.map((prefix, i) => ({ id: `expire-job-data-${i + 1}`, status: "Enabled", filter: [{ prefix }], expiration: [{ days }] }));
+  return [...expiry, abortIncompleteUploads()];
+}
+
+function abortIncompleteUploads(): S3BucketLifecycleConfigurationRule {
+  return {
+    id: "abort-incomplete-multipart-uploads",
+    status: "Enabled",
+    filter: [{}],
+    abortIncompleteMultipartUpload: [{ daysAfterInitiation: ABORT_MULTIPART_DAYS }],
+  };
+}

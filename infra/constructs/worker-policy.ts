@@ -1,0 +1,103 @@
+import { GROUP_TAG, METRIC_NAMESPACE } from "../../core/names.ts";
+import { listPrefixCondition, objectArns, policyDocument, type PolicyDocument, type PolicyStatement } from "./policy-document.ts";
+import type { BucketRef, GroupRef, LogGroupRef, QueuesRef, TableRef } from "./refs.ts";
+
+/** What the worker's instance role is scoped to. */
+export interface WorkerPolicyScope {
+  dataBucket: BucketRef;
+  /** Folder prefixes the worker may read sources from; empty means the whole bucket. */
+  sourcePrefixes: readonly string[];
+  /** Folder prefixes the worker may write results to; empty means the whole bucket. */
+  targetPrefixes: readonly string[];
+  queues: QueuesRef;
+  table: TableRef;
+  artifactsBucket: BucketRef;
+  group: GroupRef;
+  logGroups: readonly LogGroupRef[];
+}
+
+/**
+ * The worker's permissions, each scoped to this deployment: read the sources and write the
+ * targets of the served bucket, work its own queue (and dead-letter into its DLQ), read and
+ * write its own job records, fetch its artifacts, write its logs and `spotq` metrics, and
+ * protect or terminate instances only of the group tagged as its own.
+ */
+export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
+  const listCondition = listPrefixCondition(s.sourcePrefixes);
+  const statements: PolicyStatement[] = [
+    {
+      Sid: "ReadJobSources",
+      Effect: "Allow",
+      Action: "s3:GetObject",
+      Resource: objectArns(s.dataBucket.arn, s.sourcePrefixes),
+    },
+    {
+      Sid: "ListJobSources",
+      Effect: "Allow",
+      Action: "s3:ListBucket",
+      Resource: s.dataBucket.arn,
+      ...(listCondition ? { Condition: listCondition } : {}),
+    },
+    {
+      Sid: "WriteJobTargets",
+      Effect: "Allow",
+      // PutObject covers the create/upload-part/complete calls of a multipart upload.
+      Action: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+      Resource: objectArns(s.dataBucket.arn, s.targetPrefixes),
+    },
+    {
+      Sid: "WorkJobsQueue",
+      Effect: "Allow",
+      // SendMessage: a retry with backoff goes back as a new, delayed message.
+      Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage"],
+      Resource: s.queues.jobs.arn,
+    },
+    {
+      Sid: "DeadLetterFailedJobs",
+      Effect: "Allow",
+      Action: ["sqs:SendMessage", "sqs:GetQueueAttributes"],
+      Resource: s.queues.dlq.arn,
+    },
+    {
+      Sid: "RecordJobs",
+      Effect: "Allow",
+      Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+      Resource: [s.table.arn, `${s.table.arn}/index/*`],
+    },
+    {
+      Sid: "FetchWorkerArtifacts",
+      Effect: "Allow",
+      Action: "s3:GetObject",
+      Resource: `${s.artifactsBucket.arn}/*`,
+    },
+    {
+      Sid: "WriteWorkerLogs",
+      Effect: "Allow",
+      Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      Resource: s.logGroups.map((g) => `${g.arn}:*`),
+    },
+    {
+      Sid: "PutSpotqMetrics",
+      Effect: "Allow",
+      Action: "cloudwatch:PutMetricData",
+      // PutMetricData has no resource to scope; the namespace condition keeps it to spotq's metrics.
+      Resource: "*",
+      Condition: { StringEquals: { "cloudwatch:namespace": METRIC_NAMESPACE } },
+    },
+    {
+      Sid: "ControlOwnGroupInstances",
+      Effect: "Allow",
+      Action: ["autoscaling:SetInstanceProtection", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+      Resource: s.group.arn,
+      Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: s.group.name } },
+    },
+    {
+      Sid: "DescribeGroups",
+      Effect: "Allow",
+      // Describe calls of Auto Scaling cannot be scoped to a resource.
+      Action: ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances"],
+      Resource: "*",
+    },
+  ];
+  return policyDocument(...statements);
+}

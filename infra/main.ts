@@ -1,0 +1,30 @@
+/**
+ * The cdktf app: `cdktf deploy` (through cdktf.json) and `npm run synth` run this file. It reads
+ * the fleet config (`--config <file>`, else SPOTQ_CONFIG, else spotq.config.json), refuses a bad
+ * one before anything is synthesized, naming each bad key, bundles the code and synthesizes the
+ * stack into cdktf.out/stacks/<name>/cdk.tf.json.
+ */
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SpotqError, ValidationError } from "../core/errors.ts";
+import { configFileFrom, loadDeployConfig } from "./deploy-config.ts";
+import { synthesizeDeployment } from "./synthesize.ts";
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const log = (line: string) => process.stderr.write(`spotq: ${line}\n`);
+
+try {
+  const file = configFileFrom(process.argv.slice(2), process.env, projectRoot);
+  const config = loadDeployConfig(file);
+  log(`fleet config ${file} is valid`);
+  const { stackDir } = synthesizeDeployment({ config, projectRoot, log });
+  log(`wrote ${resolve(stackDir, "cdk.tf.json")}`);
+} catch (err) {
+  if (err instanceof ValidationError) {
+    const listed = err.problems.map((p) => `${p.field}: ${p.reason}`).join("; ");
+    log(err.message.slice(0, err.message.length - listed.length - 2));
+    for (const p of err.problems) log(`  ${p.field}: ${p.reason}`);
+  } else if (err instanceof SpotqError) log(err.message);
+  else throw err;
+  process.exitCode = 1;
+}

@@ -1,0 +1,98 @@
+import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
+import type { Construct } from "constructs";
+import type { FleetConfig } from "../../core/fleet-config.ts";
+import type { Bundles } from "../bundling.ts";
+import { S3Backend, TerraformOutput, TerraformStack } from "../cdktf.ts";
+import { Api, API_STAGE } from "../constructs/api.ts";
+import { Fleet } from "../constructs/fleet.ts";
+import { JobQueue } from "../constructs/job-queue.ts";
+import { JobTable } from "../constructs/job-table.ts";
+import { Monitoring } from "../constructs/monitoring.ts";
+import { partitionOf, type AwsEnv } from "../constructs/refs.ts";
+import { Scaling } from "../constructs/scaling.ts";
+import { Storage } from "../constructs/storage.ts";
+
+export interface SpotqStackProps {
+  /** The validated fleet config (infra/deploy-config.ts). */
+  config: FleetConfig;
+  /** The Lambda and worker bundles (infra/bundling.ts). */
+  bundles: Bundles;
+}
+
+/**
+ * One spotq deployment: storage, the jobs queue and table, the GPU Spot fleet, its scaling on the
+ * queue backlog, the API, and monitoring. Every resource is named after `config.name`, so several
+ * deployments can share an account.
+ */
+export class SpotqStack extends TerraformStack {
+  readonly storage: Storage;
+  readonly queue: JobQueue;
+  readonly table: JobTable;
+  readonly fleet: Fleet;
+  readonly api: Api;
+  readonly scaling: Scaling;
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: SpotqStackProps) {
+    super(scope, id);
+    const { config, bundles } = props;
+    new AwsProvider(this, "aws", {
+      region: config.region,
+      defaultTags: [{ tags: { "spotq:deployment": config.name, "managed-by": "cdktf" } }],
+    });
+    if (config.state) {
+      new S3Backend(this, {
+        bucket: config.state.bucket,
+        key: config.state.key ?? `spotq/${config.name}/terraform.tfstate`,
+        region: config.state.region ?? config.region,
+        encrypt: true,
+      });
+      // Terraform 1.10+ locks S3 state with a lock file next to it; cdktf 0.21 predates the option.
+      this.addOverride("terraform.backend.s3.use_lockfile", true);
+    }
+    const identity = new DataAwsCallerIdentity(this, "account");
+    const env: AwsEnv = { accountId: identity.accountId, region: config.region, partition: partitionOf(config.region) };
+
+    this.storage = new Storage(this, "storage", { config, env });
+    this.queue = new JobQueue(this, "queue", { config });
+    this.table = new JobTable(this, "table", { config });
+    this.fleet = new Fleet(this, "fleet", {
+      config,
+      env,
+      workerBundleDir: bundles.workerDir,
+      dataBucket: this.storage.dataBucket,
+      artifactsBucket: this.storage.artifactsBucket,
+      queues: this.queue.refs,
+      table: this.table.ref,
+    });
+    this.scaling = new Scaling(this, "scaling", { config, groupName: this.fleet.group.name });
+    this.api = new Api(this, "api", {
+      config,
+      env,
+      lambdaBundleDir: bundles.lambdaDir,
+      table: this.table.ref,
+      queues: this.queue.refs,
+      dataBucket: this.storage.dataBucket,
+      group: this.fleet.ref,
+    });
+    this.monitoring = new Monitoring(this, "monitoring", {
+      config,
+      env,
+      api: { functionName: this.api.functionName, apiName: this.api.apiName, stage: API_STAGE },
+    });
+
+    new TerraformOutput(this, "api_url", { value: this.api.url, description: "Base URL of the job API; routes are under /jobs" });
+    new TerraformOutput(this, "bucket", { value: this.storage.dataBucket.name, description: "The data bucket jobs read from and write to" });
+    new TerraformOutput(this, "queue_url", { value: this.queue.jobs.url, description: "The jobs queue" });
+    new TerraformOutput(this, "dlq_url", { value: this.queue.dlq.url, description: "The dead-letter queue" });
+    new TerraformOutput(this, "table_name", { value: this.table.table.name, description: "The jobs table" });
+    new TerraformOutput(this, "group_name", { value: this.fleet.group.name, description: "The Auto Scaling group of GPU workers" });
+    new TerraformOutput(this, "dashboard_url", { value: this.monitoring.dashboardUrl, description: "The CloudWatch dashboard" });
+    if (this.api.apiKey)
+      new TerraformOutput(this, "api_key_id", {
+        value: this.api.apiKey.id,
+        description: "Id of the API key; its value: aws apigateway get-api-key --include-value --api-key <id>",
+      });
+  }
+}
