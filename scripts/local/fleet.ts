@@ -231,7 +231,7 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
 
   /** Every instance the group holds, booting, in service or terminating. */
   instances(): FleetInstanceView[] {
-    return this.group.instances().map((r) => this.#view(r.instanceId)!);
+    return this.group.instances().flatMap((r) => this.#view(r.instanceId) ?? []);
   }
 
   instance(instanceId: string): FleetInstanceView | undefined {
