@@ -1,4 +1,4 @@
-import type { Problem } from "../core/errors.ts";
+import type { Problem, SpotqError } from "../core/errors.ts";
 import type { FleetConfig } from "../core/fleet-config.ts";
 import { JobState } from "../core/job-state.ts";
 import { newJobId, type JobRecord } from "../core/job.ts";
@@ -20,8 +20,8 @@ export interface Submitted {
 /**
  * `POST /jobs` after the body is read (`idempotencyHeader` is the raw Idempotency-Key value): validates the request against the deployment, checks the
  * source folder, records the job QUEUED and enqueues it, then runs the fast path.
- * Throws ApiError: 400 for any invalid input (nothing stored or enqueued), 422 for a reused key,
- * 503 when a dependency failed (never leaving a QUEUED record without a message).
+ * Throws ApiError: 400 for any invalid input (nothing stored or enqueued), 422 for a key reused
+ * with another body, 409 for a key whose first submit is still in progress, 503 when a dependency failed (never leaving a QUEUED record without a message).
  */
 export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, idempotencyHeader?: string | null): Promise<Submitted> {
   const parsed = parseJobRequest(body, { servedBuckets: [deps.bucket], extraOptions: deps.config.jobs.extraOptions });
@@ -49,6 +49,13 @@ export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, idemp
   try {
     created = await deps.store.create(record);
   } catch (err) {
+    if ((err as SpotqError).code === "IDEMPOTENCY_KEY_IN_USE") {
+      // Another submit with this key is between its key and its record: the client retries shortly.
+      throw new ApiError(409, ApiErrorCode.conflict, `a request with this ${IDEMPOTENCY_HEADER} is still being processed; retry in a few seconds`, {
+        problems: [{ field: IDEMPOTENCY_HEADER, reason: "is in use by a submit still in progress" }],
+        headers: { "Retry-After": String(RETRY_AFTER_SECONDS) },
+      });
+    }
     log.error("submit: recording the job failed", { jobId: record.jobId, error: err });
     throw dependencyFailed("the jobs table", err);
   }

@@ -1,6 +1,6 @@
 import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { StaleTransitionError } from "../core/errors.ts";
+import { SpotqError, StaleTransitionError } from "../core/errors.ts";
 import { JOB_TABLE, type JobRecord } from "../core/job.ts";
 import { canTransition, isTerminal, type JobState } from "../core/job-state.ts";
 import type { Expected, JobListPage, JobStore } from "../core/ports.ts";
@@ -8,49 +8,42 @@ import { withContext } from "./clients.ts";
 
 export interface DynamoJobStoreOptions {
   tableName: string;
-  /** Days a finished record is kept before TTL removes it. @default 90 */
+  /** Days a finished record (and an idempotency key) is kept before TTL removes it. @default 90 */
   recordRetentionDays?: number;
+  /** How long a submit waits for another submit with the same idempotency key to write its record. @default 5000 */
+  idempotencyWaitMs?: number;
 }
+
+/** An idempotency key older than this that names no record is an orphan of a submit that died. */
+export const ORPHAN_KEY_MS = 10_000;
 
 /** The jobs table on DynamoDB: every state change is a conditional UpdateItem. */
 export class DynamoJobStore implements JobStore {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #retentionSeconds: number;
+  readonly #idempotencyWaitMs: number;
 
   constructor(db: DynamoDBDocumentClient, options: DynamoJobStoreOptions) {
     this.#db = db;
     this.#table = options.tableName;
     this.#retentionSeconds = (options.recordRetentionDays ?? 90) * 86_400;
+    this.#idempotencyWaitMs = options.idempotencyWaitMs ?? 5_000;
   }
 
+  /**
+   * Writes a new QUEUED record. With an idempotency key, first claims the key (an item
+   * `idem#<key>` naming the job): when the key already names a job, returns that job instead.
+   * When the key's first submit is still writing its record, waits up to `idempotencyWaitMs`,
+   * then throws a SpotqError `IDEMPOTENCY_KEY_IN_USE` rather than create a second job; a key
+   * whose submit died before writing its record is taken over after {@link ORPHAN_KEY_MS}.
+   * If the record's own write fails, the key is given back so a retry is not blocked.
+   */
   async create(record: JobRecord): Promise<{ created: boolean; record: JobRecord }> {
-    if (record.idempotencyKey) {
-      const idemId = JOB_TABLE.idempotencyPrefix + record.idempotencyKey;
-      for (let round = 0; round < 20; round++) {
-        try {
-          await this.#db.send(
-            new PutCommand({
-              TableName: this.#table,
-              Item: { [JOB_TABLE.partitionKey]: idemId, targetJobId: record.jobId, createdAt: record.submittedAt },
-              ConditionExpression: "attribute_not_exists(#pk)",
-              ExpressionAttributeNames: { "#pk": JOB_TABLE.partitionKey },
-            }),
-          );
-          break;
-        } catch (err) {
-          if (!isConditionFailure(err)) throw withContext("DynamoDB put idempotency key", err);
-          const existing = await this.#getRaw(idemId);
-          const jobId = existing?.targetJobId as string | undefined;
-          const job = jobId ? await this.get(jobId) : undefined;
-          if (job) return { created: false, record: job };
-          // The key's first submit is still writing its record, or failed before it could: wait a little,
-          // then take the key over if it is still orphaned.
-          const age = Date.now() - Date.parse(String(existing?.createdAt ?? 0));
-          if (existing && age > 10_000) await this.#deleteRaw(idemId);
-          else await new Promise((r) => setTimeout(r, 50 + round * 25));
-        }
-      }
+    const keyId = record.idempotencyKey ? JOB_TABLE.idempotencyPrefix + record.idempotencyKey : undefined;
+    if (keyId) {
+      const existing = await this.#claimKey(keyId, record);
+      if (existing) return { created: false, record: existing };
     }
     try {
       await this.#db.send(
@@ -62,9 +55,70 @@ export class DynamoJobStore implements JobStore {
         }),
       );
     } catch (err) {
+      if (keyId) await this.#releaseKey(keyId, record.jobId).catch(() => undefined); // best effort: it expires as an orphan otherwise
       throw withContext(`DynamoDB put job ${record.jobId}`, err);
     }
     return { created: true, record };
+  }
+
+  /** Claims an idempotency key for `record`; returns the job the key already names, if any. */
+  async #claimKey(keyId: string, record: JobRecord): Promise<JobRecord | undefined> {
+    const deadline = Date.now() + this.#idempotencyWaitMs;
+    for (let round = 0; round < 1000; round++) {
+      try {
+        await this.#db.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: {
+              [JOB_TABLE.partitionKey]: keyId,
+              targetJobId: record.jobId,
+              createdAt: new Date().toISOString(),
+              [JOB_TABLE.ttlAttribute]: Math.floor(Date.now() / 1000) + this.#retentionSeconds,
+            },
+            ConditionExpression: "attribute_not_exists(#pk)",
+            ExpressionAttributeNames: { "#pk": JOB_TABLE.partitionKey },
+          }),
+        );
+        return undefined;
+      } catch (err) {
+        if (!isConditionFailure(err)) throw withContext("DynamoDB put idempotency key", err);
+      }
+      const existing = await this.#getRaw(keyId);
+      if (!existing) continue; // given back in between: claim it again
+      const jobId = existing.targetJobId as string | undefined;
+      const job = jobId ? await this.get(jobId) : undefined;
+      if (job) return job;
+      const age = Date.now() - Date.parse(String(existing.createdAt));
+      if (!(age <= ORPHAN_KEY_MS)) {
+        // Its submit died between the key and the record: take the key over (only if nobody else just did).
+        await this.#releaseKey(keyId, jobId ?? "");
+        continue;
+      }
+      // Its submit is still writing the record: wait for it, a little longer each round.
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await new Promise((r) => setTimeout(r, Math.min(left, 50 + round * 25)));
+    }
+    throw new SpotqError(
+      "IDEMPOTENCY_KEY_IN_USE",
+      `idempotency key ${record.idempotencyKey} is in use by a submit still in progress; retry in a few seconds`,
+    );
+  }
+
+  /** Deletes an idempotency key item, only while it still names `jobId`. */
+  async #releaseKey(keyId: string, jobId: string): Promise<void> {
+    try {
+      await this.#db.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { [JOB_TABLE.partitionKey]: keyId },
+          ConditionExpression: "targetJobId = :j",
+          ExpressionAttributeValues: { ":j": jobId },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw withContext(`DynamoDB delete ${keyId}`, err);
+    }
   }
 
   async get(jobId: string): Promise<JobRecord | undefined> {
@@ -128,7 +182,7 @@ export class DynamoJobStore implements JobStore {
   async remove(jobId: string): Promise<void> {
     const job = await this.get(jobId);
     await this.#deleteRaw(jobId);
-    if (job?.idempotencyKey) await this.#deleteRaw(JOB_TABLE.idempotencyPrefix + job.idempotencyKey);
+    if (job?.idempotencyKey) await this.#releaseKey(JOB_TABLE.idempotencyPrefix + job.idempotencyKey, jobId);
   }
 
   async #conditionalUpdate(jobId: string, expected: Expected, patch: Partial<JobRecord>, what: string): Promise<JobRecord> {

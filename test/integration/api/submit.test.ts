@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoJobStore } from "../../../aws/job-store.ts";
 import type { JobRecord } from "../../../core/job.ts";
 import type { JobQueue, JobStore, ObjectStore } from "../../../core/ports.ts";
 import { BUCKET, fixtureRequest, overriding, postJob, SOURCE, useApiHarness, type ErrorAnswer } from "./api-harness.ts";
@@ -77,6 +79,28 @@ describe("api: POST /jobs on the emulators", () => {
       assert.equal(error.code, "IDEMPOTENCY_KEY_REUSED");
       assert.equal(error.problems?.[0]?.field, "Idempotency-Key");
       assert.match(error.message, new RegExp(jobId));
+      assert.equal(await h().queuedMessages(), messages);
+      assert.equal(await h().jobItems(), items);
+    });
+
+    it("answers 409 with Retry-After while the key's first submit is still writing its record", async () => {
+      const { emulators, resources } = h().aws;
+      // The first submit has claimed the key and not yet written its job.
+      await emulators.clients.dynamo().send(
+        new PutCommand({
+          TableName: resources.tableName,
+          Item: { jobId: "idem#in-flight-key", targetJobId: "01ARZ3NDEKTSV4RRFFQ69G5FAV", createdAt: new Date().toISOString() },
+        }),
+      );
+      const store = new DynamoJobStore(emulators.clients.dynamo(), { tableName: resources.tableName, idempotencyWaitMs: 50 });
+      const [messages, items] = [await h().queuedMessages(), await h().jobItems()];
+
+      const res = await postJob(h().app({ store }), fixtureRequest(), { "Idempotency-Key": "in-flight-key" });
+
+      assert.equal(res.status, 409);
+      assert.equal(res.headers.get("retry-after"), "2");
+      const { error } = (await res.json()) as ErrorAnswer;
+      assert.equal(error.problems?.[0]?.field, "Idempotency-Key");
       assert.equal(await h().queuedMessages(), messages);
       assert.equal(await h().jobItems(), items);
     });
