@@ -139,6 +139,10 @@ describe("aws: SqsJobQueue on fauxqs", () => {
   it("names the job when a send fails", async () => {
     const gone = new SqsJobQueue(sqs, { queueUrl: `${urls.queueUrl}-missing`, dlqUrl: urls.dlqUrl });
     const m = message();
-    await assert.rejects(gone.send(m), new RegExp(`^SQS send message for job ${m.jobId} failed: `));
+    await assert.rejects(gone.send(m), (err: Error) => {
+      assert.equal(err.name, "QueueDoesNotExist");
+      assert.ok(err.message.startsWith(`SQS send message for job ${m.jobId} failed: `), err.message);
+      return true;
+    });
   });
 });
