@@ -4,5 +4,6 @@
  * (the fleet config a user wrote) must have both escaped before it becomes an argument.
  */
 export function terraformLiteral(text: string): string {
-  return text.replaceAll("${", "$${").replaceAll("%{", "%%{");
+  // Replacement functions, not strings: in a replacement string "$$" means a single "$".
+  return text.replaceAll("${", () => "$${").replaceAll("%{", () => "%%{");
 }

@@ -18,12 +18,14 @@ export interface WorkerPolicyScope {
 
 /**
  * The worker's permissions, each scoped to this deployment: read the sources and write the
- * targets of the served bucket, work its own queue (and dead-letter into its DLQ), read and
+ * targets of the served bucket (and list both), work its own queue (and dead-letter into its DLQ), read and
  * write its own job records, fetch its artifacts, write its logs and `spotq` metrics, and
  * protect or terminate instances only of the group tagged as its own.
  */
 export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
-  const listCondition = listPrefixCondition(s.sourcePrefixes);
+  // The worker lists a source folder to download it, and a target folder to check its upload.
+  const listed = s.sourcePrefixes.length === 0 || s.targetPrefixes.length === 0 ? [] : [...new Set([...s.sourcePrefixes, ...s.targetPrefixes])];
+  const listCondition = listPrefixCondition(listed);
   const statements: PolicyStatement[] = [
     {
       Sid: "ReadJobSources",
@@ -32,7 +34,7 @@ export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
       Resource: objectArns(s.dataBucket.arn, s.sourcePrefixes),
     },
     {
-      Sid: "ListJobSources",
+      Sid: "ListJobFolders",
       Effect: "Allow",
       Action: "s3:ListBucket",
       Resource: s.dataBucket.arn,

@@ -12,7 +12,7 @@ export function renderLinuxBoot(boot: WorkerBoot): string {
     .join("\n");
   return String.raw`#!/bin/bash
 # spotq worker bootstrap (rendered by infra/user-data/linux.ts)
-set -euo pipefail
+set -Eeuo pipefail
 exec >>/var/log/spotq-bootstrap.log 2>&1
 REGION=${shQuote(boot.region)}
 ARTIFACTS_BUCKET=${shQuote(placeholder(BOOT_VARIABLES.artifactsBucket))}
