@@ -97,6 +97,8 @@ export function rolePolicies(synth: Synth, roleNameHint: string): Policy[] {
 }
 
 export interface Request {
+  /** @default a role of the account under test */
+  principal?: string;
   action: string;
   resource: string;
   context?: Record<string, string | string[]>;
@@ -111,7 +113,7 @@ export async function decide(identityPolicies: Policy[], request: Request, resou
       resourceControlPolicies: [],
       ...(resourcePolicy ? { resourcePolicy } : {}),
       request: {
-        principal: `arn:aws:iam::${ACCOUNT}:role/spotq-under-test`,
+        principal: request.principal ?? `arn:aws:iam::${ACCOUNT}:role/spotq-under-test`,
         action: request.action,
         resource: { resource: request.resource, accountId: ACCOUNT },
         contextVariables: { "aws:SecureTransport": "true", ...request.context },

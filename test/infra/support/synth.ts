@@ -5,6 +5,7 @@ import { deployConfig } from "../../../infra/deploy-config.ts";
 import type { FleetConfig, FleetConfigInput } from "../../../core/fleet-config.ts";
 import { Testing, testingMatchers } from "../../../infra/cdktf.ts";
 import type { AwsEnv } from "../../../infra/constructs/refs.ts";
+import { SpotqStack } from "../../../infra/stacks/spotq-stack.ts";
 
 /** Prebuilt stand-in bundles, so construct tests do not depend on api/ and worker/. */
 export const FIXTURE_BUNDLES = {
@@ -94,4 +95,9 @@ export function synthScope(build: (scope: Construct) => void): Synth {
 export function assertHasResource(synth: Synth, resourceClass: { readonly tfResourceType: string }, properties: Record<string, unknown>): void {
   const r = testingMatchers.getToHaveResourceWithProperties()(synth.json, resourceClass, properties);
   assert.ok(r.pass, r.message);
+}
+
+/** Synthesizes a whole deployment stack (with the stand-in bundles unless given real ones). */
+export function synthStack(config: FleetConfig, bundles = FIXTURE_BUNDLES): Synth {
+  return new Synth(Testing.synth(new SpotqStack(Testing.app(), config.name, { config, bundles })));
 }

@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
+import type { FleetConfigInput } from "../../core/fleet-config.ts";
+import { ENV } from "../../core/runtime.ts";
+import { Api, API_ROUTES } from "../../infra/constructs/api.ts";
+import { fillTemplate } from "../../infra/user-data/template.ts";
+import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, TEST_ENV, testConfig, type Synth } from "./support/synth.ts";
+
+function apiOf(overrides: FleetConfigInput = {}, lambdaBundleDir = FIXTURE_BUNDLES.lambdaDir): { synth: Synth; api: Api } {
+  const config = testConfig(overrides);
+  let api: Api | undefined;
+  const synth = synthScope((scope) => {
+    api = new Api(scope, "api", {
+      config,
+      env: TEST_ENV,
+      lambdaBundleDir,
+      table: { name: "spotq-jobs", arn: `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/spotq-jobs` },
+      queues: {
+        jobs: { name: "spotq-jobs", arn: `arn:aws:sqs:us-east-1:${ACCOUNT}:spotq-jobs`, url: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/spotq-jobs` },
+        dlq: { name: "spotq-jobs-dlq", arn: `arn:aws:sqs:us-east-1:${ACCOUNT}:spotq-jobs-dlq`, url: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/spotq-jobs-dlq` },
+      },
+      dataBucket: { name: "spotq-data", arn: "arn:aws:s3:::spotq-data" },
+      group: { name: "spotq-workers", arn: `arn:aws:autoscaling:us-east-1:${ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/spotq-workers` },
+    });
+  });
+  return { synth, api: api! };
+}
+
+/** Route "METHOD path" of each API Gateway method, from its resource's path part. */
+function routes(synth: Synth): Record<string, Record<string, any>> {
+  const resources = synth.resources("aws_api_gateway_resource");
+  const pathOf = (ref: string): string => {
+    const name = /\.([^.]+)\.id\}$/.exec(ref)?.[1];
+    const r = name ? resources[name] : undefined;
+    if (!r) return "";
+    return `${pathOf(r.parent_id)}/${r.path_part}`;
+  };
+  return Object.fromEntries(Object.values(synth.resources("aws_api_gateway_method")).map((m) => [`${m.http_method} ${pathOf(m.resource_id)}`, m]));
+}
+
+describe("infra/constructs/api", () => {
+  const { synth } = apiOf({ api: { throttleRateLimit: 15, throttleBurstLimit: 30, quotaPerDay: 5000 }, monitoring: { logRetentionDays: 14 } });
+  const fn = synth.resource("aws_lambda_function");
+
+  describe("Lambda", () => {
+    it("runs the esbuild bundle on nodejs24.x (arm64) as one handler for every route", () => {
+      assertHasResource(synth, LambdaFunction, { function_name: "spotq-api", runtime: "nodejs24.x", handler: "index.handler", architectures: ["arm64"] });
+      assert.match(fn.filename, /^assets\/api_code_[^/]+\/[0-9A-F]+\/archive\.zip$/);
+      assert.equal(fn.source_code_hash, `\${filebase64sha256("${fn.filename}")}`);
+    });
+
+    it("takes nodejs22.x where a region has no nodejs24.x", () => {
+      assert.equal(apiOf({ api: { lambdaRuntime: "nodejs22.x" } }).synth.resource("aws_lambda_function").runtime, "nodejs22.x");
+    });
+
+    it("gets the environment contract of core/runtime.ts, with the validated config inline", () => {
+      const vars = fn.environment.variables as Record<string, string>;
+      assert.equal(vars[ENV.table], "spotq-jobs");
+      assert.equal(vars[ENV.queueUrl], `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/spotq-jobs`);
+      assert.equal(vars[ENV.dlqUrl], `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/spotq-jobs-dlq`);
+      assert.equal(vars[ENV.bucket], "spotq-data");
+      assert.equal(vars[ENV.group], "spotq-workers");
+      const config = JSON.parse(vars[ENV.configJson]!);
+      assert.equal(config.api.quotaPerDay, 5000);
+      assert.equal(config.fleet.amiId, "ami-0123456789abcdef0");
+    });
+
+    it("passes a config holding Terraform template sequences through unchanged", () => {
+      const vars = apiOf({ processor: { env: { TOKEN: "${x}%{y}" } } }).synth.resource("aws_lambda_function").environment.variables;
+      // What Terraform makes of the escaped text is the original.
+      const applied = fillTemplate(vars[ENV.configJson], {} as never);
+      assert.equal(JSON.parse(applied).processor.env.TOKEN, "${x}%{y}");
+    });
+
+    it("skips the fast path without a group name when scaling.fastPath is off", () => {
+      const vars = apiOf({ scaling: { fastPath: false } }).synth.resource("aws_lambda_function").environment.variables;
+      assert.equal(vars[ENV.group], undefined);
+    });
+
+    it("logs to its own group with retention, created before the function", () => {
+      const group = synth.resource("aws_cloudwatch_log_group");
+      assert.deepEqual([group.name, group.retention_in_days], ["/aws/lambda/spotq-api", 14]);
+      assert.equal(fn.logging_config.log_group, synth.ref("aws_cloudwatch_log_group", "", "name"));
+      assert.ok((fn.depends_on as string[]).includes(`aws_cloudwatch_log_group.${synth.nameOf("aws_cloudwatch_log_group")}`));
+      assert.ok((fn.depends_on as string[]).includes(`aws_iam_role_policy.${synth.nameOf("aws_iam_role_policy")}`));
+    });
+
+    it("names the missing bundle", () => {
+      const empty = mkdtempSync(join(tmpdir(), "spotq-nolambda-"));
+      assert.throws(() => apiOf({}, empty), /lambdaBundleDir: .* holds no index\.mjs: bundle api\/lambda\.ts first/);
+    });
+
+    it("refuses a config too large for Lambda's 4 KB environment, saying what to shorten", () => {
+      const env = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`VARIABLE_${i}`, "x".repeat(40)]));
+      assert.throws(() => apiOf({ processor: { env } }), /Lambda allows 4096 bytes of environment .*shorten processor\.env/);
+    });
+  });
+
+  describe("API Gateway", () => {
+    it("serves POST/GET /jobs and GET/DELETE /jobs/{id} through one Lambda proxy integration", () => {
+      assert.deepEqual(Object.keys(routes(synth)).sort(), ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "POST /jobs"]);
+      const integrations = Object.values(synth.resources("aws_api_gateway_integration"));
+      assert.equal(integrations.length, API_ROUTES.length);
+      for (const i of integrations) {
+        assert.equal(i.type, "AWS_PROXY");
+        assert.equal(i.integration_http_method, "POST");
+        assert.equal(i.uri, synth.ref("aws_lambda_function", "", "invoke_arn"));
+      }
+      assert.deepEqual(synth.resource("aws_api_gateway_rest_api").endpoint_configuration, { types: ["REGIONAL"] });
+    });
+
+    it("requires an API key on every route by default", () => {
+      for (const [route, m] of Object.entries(routes(synth))) {
+        assert.equal(m.api_key_required, true, route);
+        assert.equal(m.authorization, "NONE", route);
+      }
+    });
+
+    it("binds the key to a usage plan with the configured throttle and daily quota on the stage", () => {
+      const plan = synth.resource("aws_api_gateway_usage_plan");
+      assert.deepEqual(plan.throttle_settings, { rate_limit: 15, burst_limit: 30 });
+      assert.deepEqual(plan.quota_settings, { limit: 5000, period: "DAY" });
+      assert.deepEqual(plan.api_stages, [{ api_id: synth.ref("aws_api_gateway_rest_api", "", "id"), stage: synth.ref("aws_api_gateway_stage", "", "stage_name") }]);
+      const key = synth.resource("aws_api_gateway_usage_plan_key");
+      assert.equal(key.key_id, synth.ref("aws_api_gateway_api_key", "", "id"));
+      assert.equal(key.usage_plan_id, synth.ref("aws_api_gateway_usage_plan", "", "id"));
+      assert.equal(synth.resource("aws_api_gateway_api_key").enabled, true);
+    });
+
+    it("throttles the whole stage in either auth mode", () => {
+      for (const s of [synth, apiOf({ api: { auth: "iam", throttleRateLimit: 15, throttleBurstLimit: 30 } }).synth]) {
+        const settings = s.resource("aws_api_gateway_method_settings");
+        assert.equal(settings.method_path, "*/*");
+        assert.deepEqual(settings.settings, { throttling_rate_limit: 15, throttling_burst_limit: 30 });
+      }
+    });
+
+    it("uses IAM (SigV4) instead, without keys or a usage plan, when the config says so", () => {
+      const iam = apiOf({ api: { auth: "iam" } });
+      for (const [route, m] of Object.entries(routes(iam.synth))) {
+        assert.equal(m.authorization, "AWS_IAM", route);
+        assert.equal(m.api_key_required, false, route);
+      }
+      assert.deepEqual(Object.keys(iam.synth.resources("aws_api_gateway_api_key")), []);
+      assert.deepEqual(Object.keys(iam.synth.resources("aws_api_gateway_usage_plan")), []);
+      assert.equal(iam.api.apiKey, undefined);
+      const redeploy = (s: Synth) => s.resource("aws_api_gateway_deployment").triggers.redeployment;
+      assert.notEqual(redeploy(iam.synth), redeploy(synth), "switching auth deploys the API again");
+    });
+
+    it("lets only this API invoke the Lambda", () => {
+      const permission = synth.resource("aws_lambda_permission");
+      assert.equal(permission.principal, "apigateway.amazonaws.com");
+      assert.equal(permission.source_arn, `${synth.ref("aws_api_gateway_rest_api", "", "execution_arn")}/*/*/*`);
+      assert.equal(permission.function_name, synth.ref("aws_lambda_function", "", "function_name"));
+    });
+
+    it("deploys to the v1 stage after every route exists", () => {
+      const deployment = synth.resource("aws_api_gateway_deployment");
+      assert.equal((deployment.depends_on as string[]).length, 2 * API_ROUTES.length);
+      assert.deepEqual(deployment.lifecycle, { create_before_destroy: true });
+      assert.equal(synth.resource("aws_api_gateway_stage").stage_name, "v1");
+    });
+  });
+});
