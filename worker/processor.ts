@@ -23,6 +23,8 @@ export interface ProcessorRun {
   onLine: (stream: OutputStream, line: string) => void;
   /** Aborting kills the tree (cancel, Spot interruption, lost job). */
   signal?: AbortSignal;
+  /** Told the pid once the process runs (the worker records it to clean up after its own crash). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** How a run ended. */
@@ -63,6 +65,7 @@ export function runProcessor(run: ProcessorRun): Promise<ProcessorOutcome> {
       return;
     }
     const pid = child.pid;
+    if (pid !== undefined) run.onSpawn?.(pid);
     let killed: ProcessorOutcome["killed"];
     let forceTimer: NodeJS.Timeout | undefined;
     let settled = false;

@@ -1,0 +1,3 @@
+export * from "./worker.ts";
+export * from "./events.ts";
+export * from "./options.ts";

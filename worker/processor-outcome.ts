@@ -1,0 +1,43 @@
+import type { WorkerPlatform } from "../core/config-json.ts";
+import { JobFailure } from "./errors.ts";
+import type { ProcessorOutcome } from "./processor.ts";
+
+/** Windows reports a crash as an NTSTATUS error code (0xC0000005 access violation, 0xC0000409 stack overrun...). */
+const NTSTATUS_ERROR = 0xc0000000;
+
+/**
+ * What a processor run means for the job: undefined for success (exit 0), otherwise the failure
+ * with its code and whether a retry could help. A run the worker aborted is not judged here.
+ * - PROCESS_START: the command could not start (missing or not executable): not retried;
+ * - PROCESS_TIMEOUT: killed at `jobs.timeoutSeconds`: retried;
+ * - PROCESS_CRASH: ended by a signal (POSIX) or an NTSTATUS error code (Windows): retried;
+ * - INVALID_REQUEST: an exit code the deployment lists in `jobs.invalidRequestExitCodes`: not retried;
+ * - PROCESS_EXIT: any other non-zero exit code: retried.
+ */
+export function judgeProcessorOutcome(
+  platform: WorkerPlatform,
+  outcome: ProcessorOutcome,
+  rules: { invalidRequestExitCodes: readonly number[]; timeoutSeconds: number; lastStderr?: readonly string[] },
+): JobFailure | undefined {
+  const tail = rules.lastStderr?.length ? `; last stderr: ${rules.lastStderr.join(" | ")}` : "";
+  if (outcome.startError)
+    return new JobFailure("PROCESS_START", `the processor could not be started: ${outcome.startError.message}`, { retryable: false });
+  if (outcome.killed === "timeout")
+    return new JobFailure("PROCESS_TIMEOUT", `the processor ran longer than jobs.timeoutSeconds (${rules.timeoutSeconds} s) and was killed${tail}`, {
+      retryable: true,
+    });
+  if (outcome.exitCode === 0) return undefined;
+  if (outcome.exitCode === null)
+    return new JobFailure("PROCESS_CRASH", `the processor crashed (killed by ${outcome.signal ?? "a signal"})${tail}`, { retryable: true });
+  const code = outcome.exitCode;
+  if (platform === "win32" && (code < 0 || code >= NTSTATUS_ERROR)) {
+    const hex = `0x${(code >>> 0).toString(16).toUpperCase().padStart(8, "0")}`;
+    return new JobFailure("PROCESS_CRASH", `the processor crashed (exit status ${hex})${tail}`, { retryable: true, exitCode: code });
+  }
+  if (rules.invalidRequestExitCodes.includes(code))
+    return new JobFailure("INVALID_REQUEST", `the processor rejected the request as invalid (exit code ${code})${tail}`, {
+      retryable: false,
+      exitCode: code,
+    });
+  return new JobFailure("PROCESS_EXIT", `the processor exited with code ${code}${tail}`, { retryable: true, exitCode: code });
+}
