@@ -1,0 +1,109 @@
+import { readFileSync } from "node:fs";
+import { isJobState } from "../../../core/job-state.ts";
+import { JobsApiClient } from "../api-client.ts";
+import { CliError } from "../cli-error.ts";
+import { formatDuration, jobDetails, jobLine } from "../format.ts";
+import type { Target } from "../target.ts";
+
+export interface SubmitOptions {
+  file?: string;
+  source?: string;
+  target?: string;
+  /** `Key=value` pairs; values are parsed as JSON when they parse (true, 3), else kept as strings. */
+  set?: string[];
+  idempotencyKey?: string;
+}
+
+/** Builds a request from a file and/or flags; flags win. */
+export function buildRequest(o: SubmitOptions): Record<string, unknown> {
+  let body: Record<string, unknown> = {};
+  if (o.file) {
+    try {
+      body = JSON.parse(readFileSync(o.file, "utf8")) as Record<string, unknown>;
+    } catch (err) {
+      throw new CliError(`cannot read request file ${o.file}: ${(err as Error).message}`, "pass a JSON file with the Medit request keys");
+    }
+  }
+  if (o.source) body["Source Folder Path"] = o.source;
+  if (o.target) body["Target Folder Path"] = o.target;
+  for (const pair of o.set ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new CliError(`--set ${pair}: expected "Key=value"`, `for example --set "Use GPU=true"`);
+    const key = pair.slice(0, eq);
+    const raw = pair.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // keep as a string
+    }
+    body[key] = value;
+  }
+  if (Object.keys(body).length === 0)
+    throw new CliError("nothing to submit", "pass a request file (spotq submit request.json) or --source s3://… --target s3://…");
+  return body;
+}
+
+export async function submit(target: Target, o: SubmitOptions, out: (s: string) => void): Promise<string> {
+  const api = new JobsApiClient(target.apiUrl, target.apiKey);
+  const r = await api.submit(buildRequest(o), o.idempotencyKey);
+  out(`submitted ${r.jobId} (${r.state})`);
+  out(`  status: spotq status ${r.jobId}   or   curl ${new URL(r.statusUrl, `${target.apiUrl}/`).href}`);
+  return r.jobId;
+}
+
+export async function status(target: Target, jobId: string, json: boolean, out: (s: string) => void): Promise<void> {
+  const job = await new JobsApiClient(target.apiUrl, target.apiKey).get(jobId);
+  out(json ? JSON.stringify(job, null, 2) : jobDetails(job));
+}
+
+export async function list(target: Target, o: { state?: string; limit?: number; next?: string }, out: (s: string) => void): Promise<void> {
+  if (o.state !== undefined && !isJobState(o.state))
+    throw new CliError(`--state ${o.state}: not a job state`, "use one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING, CANCELLED");
+  const page = await new JobsApiClient(target.apiUrl, target.apiKey).list(o);
+  if (page.items.length === 0) out("no jobs");
+  for (const j of page.items) out(jobLine(j));
+  if (page.next) out(`more: spotq list${o.state ? ` --state ${o.state}` : ""} --next ${page.next}`);
+}
+
+export async function cancel(target: Target, jobId: string, out: (s: string) => void): Promise<void> {
+  const job = await new JobsApiClient(target.apiUrl, target.apiKey).cancel(jobId);
+  out(job.state === "CANCELLING" ? `${jobId} is CANCELLING: its worker is stopping the processor` : `${jobId} is ${job.state}`);
+}
+
+/** Exit codes of `spotq wait`. */
+export const WAIT_EXIT = { SUCCEEDED: 0, FAILED: 1, CANCELLED: 3, TIMEOUT: 4 } as const;
+
+/**
+ * Polls a job until it finishes, redrawing one live line (state, instance, elapsed, phase) on a
+ * terminal, or printing each change otherwise. Returns the exit code.
+ */
+export async function wait(
+  target: Target,
+  jobId: string,
+  o: { timeoutSeconds?: number; intervalMs?: number; tty?: boolean },
+  out: (s: string) => void,
+): Promise<number> {
+  const api = new JobsApiClient(target.apiUrl, target.apiKey);
+  const start = Date.now();
+  const tty = o.tty ?? Boolean(process.stdout.isTTY);
+  let last = "";
+  for (;;) {
+    const job = await api.get(jobId);
+    const line = jobLine(job);
+    if (tty) process.stdout.write(`\r\x1b[2K${line}`);
+    else if (line.replace(/elapsed \S+( \S+)?/, "") !== last.replace(/elapsed \S+( \S+)?/, "")) out(line);
+    last = line;
+    if (job.state === "SUCCEEDED" || job.state === "FAILED" || job.state === "CANCELLED") {
+      if (tty) process.stdout.write("\n");
+      out(jobDetails(job));
+      return WAIT_EXIT[job.state];
+    }
+    if (o.timeoutSeconds !== undefined && Date.now() - start > o.timeoutSeconds * 1000) {
+      if (tty) process.stdout.write("\n");
+      out(`gave up waiting after ${formatDuration(Date.now() - start)}; the job is still ${job.state}`);
+      return WAIT_EXIT.TIMEOUT;
+    }
+    await new Promise((r) => setTimeout(r, o.intervalMs ?? 1000));
+  }
+}

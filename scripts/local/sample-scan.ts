@@ -1,0 +1,47 @@
+import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+/** One file of the sample scan folder. */
+export interface SampleFile {
+  /** Path relative to the folder, with forward slashes (as in S3 keys). */
+  relativePath: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Writes a small, deterministic stand-in for an iScan folder (a few binary "scan" files and a
+ * JSON sidecar) so the demo and the tests have real bytes to move. Same seed, same bytes.
+ */
+export function writeSampleScan(dir: string, options: { files?: number; bytesPerFile?: number; seed?: string } = {}): SampleFile[] {
+  const files = options.files ?? 4;
+  const size = options.bytesPerFile ?? 1024 * 1024;
+  const seed = options.seed ?? "spotq-demo";
+  const out: SampleFile[] = [];
+  mkdirSync(path.join(dir, "raw"), { recursive: true });
+  for (let i = 1; i <= files; i++) {
+    const rel = `raw/scan-${String(i).padStart(4, "0")}.bin`;
+    const body = pseudoRandomBytes(`${seed}/${rel}`, size);
+    writeFileSync(path.join(dir, rel), body);
+    out.push({ relativePath: rel, size: body.length, sha256: sha256(body) });
+  }
+  const meta = Buffer.from(`${JSON.stringify({ scanner: "Medit i700 (sample)", seed, files }, null, 2)}\n`);
+  writeFileSync(path.join(dir, "scan-info.json"), meta);
+  out.push({ relativePath: "scan-info.json", size: meta.length, sha256: sha256(meta) });
+  return out.sort((a, b) => a.relativePath.localeCompare(b.relativePath));
+}
+
+function pseudoRandomBytes(seed: string, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let block = createHash("sha256").update(seed).digest();
+  for (let off = 0; off < size; off += block.length) {
+    block.copy(buf, off, 0, Math.min(block.length, size - off));
+    block = createHash("sha256").update(block).digest();
+  }
+  return buf;
+}
+
+function sha256(b: Buffer): string {
+  return createHash("sha256").update(b).digest("hex");
+}
