@@ -139,6 +139,7 @@ export class FolderTransfer {
       try {
         r = await this.#s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }), { abortSignal: signal });
       } catch (err) {
+        if (signal?.aborted) throw signal.reason ?? err;
         throw new TransferError("TRANSFER", withContext(`S3 list s3://${bucket}/${prefix}/`, err).message, { cause: err });
       }
       for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, ...(o.ETag ? { etag: o.ETag } : {}) });

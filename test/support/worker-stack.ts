@@ -104,6 +104,8 @@ export interface StartWorkerOptions {
   options?: Partial<WorkerOptions>;
   /** Join the Auto Scaling group (InService); @default true */
   inGroup?: boolean;
+  /** Runs before the worker starts (post a notice on its IMDS, say). */
+  beforeStart?: (w: TestWorker) => void | Promise<void>;
   /** Record events into this shared timeline, prefixed with `label`. */
   timeline?: string[];
   label?: string;
@@ -161,12 +163,11 @@ let queueCounter = 0;
 
 /**
  * Emulators for the suite (fauxqs, dynalite), and per test: a fresh queue pair, a local Auto
- * Scaling group (min 0, desired 0 unless `group` says otherwise) and the workers it starts,
- * all stopped after the test.
+ * Scaling group (min 0, desired 0; a test sets its own sizes on `asg.group`) and the workers it
+ * starts, all stopped after the test.
  */
-export function useWorkerTestBed(configInput: FleetConfigInput = TEST_CONFIG): { bed: () => WorkerTestBed; group: { minSize: number; desiredCapacity?: number } } {
+export function useWorkerTestBed(configInput: FleetConfigInput = TEST_CONFIG): { bed: () => WorkerTestBed } {
   const getAws = useLocalAws(configInput);
-  const group = { minSize: 0, desiredCapacity: undefined as number | undefined };
   let bed: WorkerTestBed | undefined;
   const workers: TestWorker[] = [];
   let asg: AutoScalingServer | undefined;
@@ -186,7 +187,7 @@ export function useWorkerTestBed(configInput: FleetConfigInput = TEST_CONFIG): {
     const store = new DynamoJobStore(aws.emulators.clients.dynamo(), { tableName: aws.resources.tableName });
     const queue = new SqsJobQueue(aws.emulators.clients.sqs(), { queueUrl, dlqUrl });
     asg = await startAutoScalingServer({
-      group: { name: `${name}-workers`, minSize: group.minSize, maxSize: 10, desiredCapacity: group.desiredCapacity ?? group.minSize },
+      group: { name: `${name}-workers`, minSize: 0, maxSize: 10, desiredCapacity: 0 },
     });
     const s3 = aws.emulators.clients.s3();
     const bucket = aws.resources.bucket;
@@ -228,6 +229,7 @@ export function useWorkerTestBed(configInput: FleetConfigInput = TEST_CONFIG): {
         const events = new WorkerEventLog(worker, o.timeline, o.label);
         const tw = { worker, events, instanceId, imds, workRoot, telemetryDir };
         workers.push(tw);
+        await o.beforeStart?.(tw);
         await worker.start();
         return tw;
       },
@@ -293,6 +295,5 @@ export function useWorkerTestBed(configInput: FleetConfigInput = TEST_CONFIG): {
       if (!bed) throw new Error("the worker test bed exists only inside a test");
       return bed;
     },
-    group,
   };
 }

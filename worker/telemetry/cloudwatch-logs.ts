@@ -130,12 +130,16 @@ export function batches(events: readonly InputLogEvent[]): InputLogEvent[][] {
   return out;
 }
 
-/** Cuts a string to at most `max` UTF-8 bytes without splitting a character. */
+/** Cuts a string to at most `max` UTF-8 bytes, marking the cut, without splitting a character. */
 export function truncateUtf8(s: string, max: number): string {
   if (Buffer.byteLength(s, "utf8") <= max) return s;
-  const marker = " …[truncated]";
-  let cut = Buffer.from(s, "utf8").subarray(0, max - Buffer.byteLength(marker)).toString("utf8");
-  // A cut inside a multi-byte character decodes to U+FFFD at the end: drop it.
-  cut = cut.replace(/\uFFFD$/, "");
+  const marker = Buffer.byteLength(TRUNCATED) < max ? TRUNCATED : "";
+  const cut = Buffer.from(s, "utf8")
+    .subarray(0, max - Buffer.byteLength(marker))
+    .toString("utf8")
+    // A cut inside a multi-byte character decodes to U+FFFD at the end: drop it.
+    .replace(/\uFFFD$/, "");
   return cut + marker;
 }
+
+const TRUNCATED = " …[truncated]";
