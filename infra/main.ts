@@ -1,14 +1,16 @@
 /**
  * The cdktf app: `cdktf deploy` (through cdktf.json) and `npm run synth` run this file. It reads
  * the fleet config (`--config <file>`, else SPOTQ_CONFIG, else spotq.config.json), refuses a bad
- * one before anything is synthesized, naming each bad key, bundles the code and synthesizes the
- * stack into cdktf.out/stacks/<name>/cdk.tf.json.
+ * one before anything is synthesized, naming each bad key, bundles the Lambda and the worker, and
+ * synthesizes the stack into cdktf.out/stacks/<name>/cdk.tf.json (cdktf's CDKTF_OUTDIR wins).
  */
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SpotqError, ValidationError } from "../core/errors.ts";
+import { bundleEntries } from "./bundling.ts";
+import { App } from "./cdktf.ts";
 import { configFileFrom, loadDeployConfig } from "./deploy-config.ts";
-import { synthesizeDeployment } from "./synthesize.ts";
+import { SpotqStack } from "./stacks/spotq-stack.ts";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const log = (line: string) => process.stderr.write(`spotq: ${line}\n`);
@@ -17,8 +19,13 @@ try {
   const file = configFileFrom(process.argv.slice(2), process.env, projectRoot);
   const config = loadDeployConfig(file);
   log(`fleet config ${file} is valid`);
-  const { stackDir } = synthesizeDeployment({ config, projectRoot, log });
-  log(`wrote ${resolve(stackDir, "cdk.tf.json")}`);
+  log("bundling the API Lambda and the worker with esbuild");
+  const bundles = bundleEntries(projectRoot, join(projectRoot, "dist", "bundles"));
+  const app = new App();
+  new SpotqStack(app, config.name, { config, bundles });
+  log(`synthesizing stack "${config.name}"`);
+  app.synth();
+  log(`wrote ${join(app.outdir, "stacks", config.name, "cdk.tf.json")}`);
 } catch (err) {
   if (err instanceof ValidationError) {
     const listed = err.problems.map((p) => `${p.field}: ${p.reason}`).join("; ");

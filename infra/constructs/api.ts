@@ -96,7 +96,7 @@ export class Api extends Construct {
     });
     this.role = new IamRole(this, "role", {
       name: functionName,
-      description: `spotq ${config.name}: the API Lambda`,
+      description: `spotq/${config.name}: the API Lambda`,
       assumeRolePolicy: policyJson(assumeRolePolicy("lambda.amazonaws.com", env.accountId)),
     });
     const fastPathGroup = config.scaling.fastPath ? props.group : undefined;
@@ -126,7 +126,7 @@ export class Api extends Construct {
     const code = new TerraformAsset(this, "code", { path: props.lambdaBundleDir, type: AssetType.ARCHIVE });
     this.function = new LambdaFunction(this, "function", {
       functionName,
-      description: `spotq ${config.name}: submit, list, get and cancel jobs`,
+      description: `spotq/${config.name}: submit, list, get and cancel jobs`,
       role: this.role.arn,
       runtime: config.api.lambdaRuntime,
       architectures: ["arm64"],
@@ -155,7 +155,7 @@ export class Api extends Construct {
 
     this.restApi = new ApiGatewayRestApi(this, "rest-api", {
       name: this.apiName,
-      description: `spotq ${config.name} job API`,
+      description: `spotq/${config.name}: the jobs API`,
       endpointConfiguration: { types: ["REGIONAL"] },
       apiKeySource: "HEADER",
     });
@@ -218,7 +218,7 @@ export class Api extends Construct {
       settings: { throttlingRateLimit: config.api.throttleRateLimit, throttlingBurstLimit: config.api.throttleBurstLimit },
     });
     if (!iam) {
-      this.apiKey = new ApiGatewayApiKey(this, "key", { name: `${config.name}-default`, description: `spotq ${config.name}: the default caller`, enabled: true });
+      this.apiKey = new ApiGatewayApiKey(this, "key", { name: `${config.name}-default`, description: `spotq/${config.name}: the default caller`, enabled: true });
       this.usagePlan = new ApiGatewayUsagePlan(this, "usage-plan", {
         name: `${config.name}-default`,
         apiStages: [{ apiId: this.restApi.id, stage: this.stage.stageName }],

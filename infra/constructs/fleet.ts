@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AutoscalingGroup } from "@cdktf/provider-aws/lib/autoscaling-group";
@@ -113,7 +113,7 @@ export class Fleet extends Construct {
     this.ref = { name: names.group, arn: groupArnPattern(env, names.group) };
     this.role = new IamRole(this, "role", {
       name: `${config.name}-worker`,
-      description: `spotq ${config.name}: the GPU workers`,
+      description: `spotq/${config.name}: the GPU workers`,
       assumeRolePolicy: policyJson(assumeRolePolicy("ec2.amazonaws.com")),
     });
     this.rolePolicy = new IamRolePolicy(this, "role-policy", {
@@ -137,7 +137,7 @@ export class Fleet extends Construct {
     const subnet = new DataAwsSubnet(this, "first-subnet", { id: f.subnetIds[0] });
     this.securityGroup = new SecurityGroup(this, "security-group", {
       name: `${config.name}-workers`,
-      description: `spotq ${config.name} workers: no inbound traffic; outbound HTTPS only`,
+      description: `spotq/${config.name}: workers, no inbound traffic; outbound HTTPS only`,
       vpcId: subnet.vpcId,
     });
     // Terraform removes the default allow-all egress rule of a new group; the worker needs only HTTPS
@@ -180,8 +180,10 @@ export class Fleet extends Construct {
       throw new ValidationError("the worker user data is too large", [
         { field: "fleet.workRoot", reason: `user data would reach ${worstCase} bytes; EC2 accepts ${USER_DATA_LIMIT_BYTES}` },
       ]);
-    const templateDir = mkdtempSync(join(tmpdir(), "spotq-user-data-"));
+    // The template is a file for Terraform's templatefile(); cdktf copies it into the stack's assets.
+    const templateDir = join(tmpdir(), "spotq-user-data", sha256(this.userDataTemplate).slice(0, 16));
     const templateFile = join(templateDir, f.platform === "windows" ? "user-data.ps1.tpl" : "user-data.sh.tpl");
+    mkdirSync(templateDir, { recursive: true });
     writeFileSync(templateFile, this.userDataTemplate);
     const userDataAsset = new TerraformAsset(this, "user-data-template", { path: templateFile, type: AssetType.FILE });
     const userDataValues: Record<BootVariable, string> = {
@@ -197,7 +199,7 @@ export class Fleet extends Construct {
     const tags = { Name: `${config.name}-worker`, [GROUP_TAG]: names.group };
     this.launchTemplate = new LaunchTemplate(this, "launch-template", {
       name: `${config.name}-worker`,
-      description: `spotq ${config.name} GPU worker`,
+      description: `spotq/${config.name}: GPU worker`,
       imageId: f.amiId,
       updateDefaultVersion: true,
       iamInstanceProfile: { arn: this.instanceProfile.arn },

@@ -46,7 +46,7 @@ export class Monitoring extends Construct {
     // CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key (its policy cannot
     // be changed), so the topic gets a key of its own that lets CloudWatch in, for this account only.
     this.topicKey = new KmsKey(this, "topic-key", {
-      description: `spotq ${config.name}: encrypts the alarm topic`,
+      description: `spotq/${config.name}: encrypts the alarm topic`,
       enableKeyRotation: true,
       deletionWindowInDays: 7,
       policy: policyJson(
@@ -86,7 +86,7 @@ export class Monitoring extends Construct {
       });
     this.alarms = {
       "dlq-not-empty": alarm("dlq-not-empty", {
-        alarmDescription: `spotq ${config.name}: jobs reached the dead-letter queue ${names.dlq} (their records say why)`,
+        alarmDescription: `spotq/${config.name}: jobs reached the dead-letter queue ${names.dlq} (their records say why)`,
         namespace: "AWS/SQS",
         metricName: "ApproximateNumberOfMessagesVisible",
         dimensions: { QueueName: names.dlq },
@@ -95,7 +95,7 @@ export class Monitoring extends Construct {
         comparisonOperator: "GreaterThanOrEqualToThreshold",
       }),
       "oldest-job-age": alarm("oldest-job-age", {
-        alarmDescription: `spotq ${config.name}: a job has waited more than ${config.monitoring.oldestMessageAlarmSeconds} s in ${names.queue} (no capacity? workers failing?)`,
+        alarmDescription: `spotq/${config.name}: a job has waited more than ${config.monitoring.oldestMessageAlarmSeconds} s in ${names.queue} (no capacity? workers failing?)`,
         namespace: "AWS/SQS",
         metricName: "ApproximateAgeOfOldestMessage",
         dimensions: { QueueName: names.queue },
@@ -104,7 +104,7 @@ export class Monitoring extends Construct {
         comparisonOperator: "GreaterThanThreshold",
       }),
       "jobs-failed": alarm("jobs-failed", {
-        alarmDescription: `spotq ${config.name}: jobs failed after their last attempt`,
+        alarmDescription: `spotq/${config.name}: jobs failed after their last attempt`,
         namespace: METRIC_NAMESPACE,
         metricName: METRICS.jobsFailed,
         dimensions: { [METRIC_DIMENSION]: config.name },
@@ -113,7 +113,7 @@ export class Monitoring extends Construct {
         comparisonOperator: "GreaterThanOrEqualToThreshold",
       }),
       "api-errors": alarm("api-errors", {
-        alarmDescription: `spotq ${config.name}: the API Lambda ${props.api.functionName} threw errors`,
+        alarmDescription: `spotq/${config.name}: the API Lambda ${props.api.functionName} threw errors`,
         namespace: "AWS/Lambda",
         metricName: "Errors",
         dimensions: { FunctionName: props.api.functionName },

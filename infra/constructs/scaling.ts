@@ -58,7 +58,7 @@ export class Scaling extends Construct {
     const steps = this.steps.map((s) => `${s.name}: backlog >= ${s.backlogAtLeast} adds ${s.addInstances}`).join("; ");
     this.alarm = new CloudwatchMetricAlarm(this, "backlog", {
       alarmName: `${config.name}-backlog`,
-      alarmDescription: `spotq ${config.name}: jobs are waiting; scales the workers out (${steps})`,
+      alarmDescription: `spotq/${config.name}: jobs are waiting; scales the workers out (${steps})`,
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
       dimensions: { QueueName: resourceNames(config.name).queue },

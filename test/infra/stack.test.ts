@@ -9,7 +9,8 @@ import { GROUP_TAG } from "../../core/names.ts";
 import { ENV } from "../../core/runtime.ts";
 import { BUNDLE_FILES, bundleEntries, type Bundles } from "../../infra/bundling.ts";
 import { loadDeployConfig } from "../../infra/deploy-config.ts";
-import { synthesizeDeployment } from "../../infra/synthesize.ts";
+import { App } from "../../infra/cdktf.ts";
+import { SpotqStack } from "../../infra/stacks/spotq-stack.ts";
 import { ReferenceResolver } from "./support/iam.ts";
 import { Synth, synthStack, testConfig } from "./support/synth.ts";
 
@@ -40,11 +41,14 @@ describe("infra: the whole stack, from the example config and the real bundles",
     bundles = bundleEntries(projectRoot, mkdtempSync(join(tmpdir(), "spotq-bundles-")));
     synth = synthStack(config, bundles);
     outdir = mkdtempSync(join(tmpdir(), "spotq-cdktf-out-"));
-    stackDir = synthesizeDeployment({ config, projectRoot, outdir, bundles }).stackDir;
+    // What infra/main.ts does, into a scratch folder.
+    const app = new App({ outdir });
+    new SpotqStack(app, config.name, { config, bundles });
+    app.synth();
+    stackDir = join(outdir, "stacks", config.name);
   });
 
-  it("synthesizes the example config as shipped into cdktf.out/stacks/<name>/cdk.tf.json", () => {
-    assert.equal(stackDir, join(outdir, "stacks", "spotq"));
+  it("synthesizes the example config as shipped into <outdir>/stacks/<name>/cdk.tf.json", () => {
     const onDisk = JSON.parse(readFileSync(join(stackDir, "cdk.tf.json"), "utf8"));
     assert.deepEqual(Object.keys(onDisk.resource).sort(), Object.keys(synth.tf.resource!).sort());
     assert.ok(existsSync(join(outdir, "manifest.json")));
