@@ -73,7 +73,8 @@ echo "spotq: node $("$NODE" --version) at $NODE"
 aws s3 cp "s3://$ARTIFACTS_BUCKET/$WORKER_KEY" "$WORKER_FILE" --region "$REGION" --only-show-errors
 aws s3 cp "s3://$ARTIFACTS_BUCKET/$CONFIG_KEY" "$CONFIG_FILE" --region "$REGION" --only-show-errors
 
-# 3. The worker as a systemd service with its environment, restarted whenever it exits.
+# 3. The worker as a systemd service with its environment, restarted whenever it fails (an exit
+#    code of 0 is an orderly stop: idle self-termination or a Spot notice, the instance is going away).
 cat > /etc/spotq/worker.env <<'SPOTQ_ENV'
 ${env}
 SPOTQ_ENV
@@ -89,7 +90,7 @@ Type=simple
 EnvironmentFile=/etc/spotq/worker.env
 ExecStart=${paths.home}/node-current ${paths.worker}
 WorkingDirectory=${paths.home}
-Restart=always
+Restart=on-failure
 RestartSec=10
 KillMode=control-group
 TimeoutStopSec=120

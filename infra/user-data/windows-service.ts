@@ -6,9 +6,10 @@
  *
  * Arguments (from the service's binary path): node.exe, the worker script, the log file. The
  * worker's output goes to the log file (its job logs go to CloudWatch itself). When the worker
- * exits on its own, the wrapper ends without reporting SERVICE_STOPPED, which the service control
- * manager counts as a failure and answers with the recovery action: restart. A stop or shutdown
- * ends the worker and everything it spawned.
+ * stops in order (exit code 0: idle self-termination, a Spot notice) the service stops with it, as
+ * the instance is going away; when it fails (any other code), the wrapper ends without reporting
+ * SERVICE_STOPPED, which the service control manager counts as a failure and answers with the
+ * recovery action: restart. A stop or shutdown ends the worker and everything it spawned.
  *
  * C# 5 only (the compiler Windows PowerShell 5.1 uses): no string interpolation, no `?.`.
  */
@@ -66,7 +67,15 @@ public class SpotqWorkerService : ServiceBase
         child.Exited += (sender, e) =>
         {
             if (stopping) return;
-            Write("spotq-worker-service: the worker exited with code " + child.ExitCode + "; failing so that Windows restarts the service");
+            int code = child.ExitCode;
+            if (code == 0)
+            {
+                // An orderly stop (idle self-termination, Spot notice): the instance is going away.
+                Write("spotq-worker-service: the worker stopped; stopping the service");
+                Stop();
+                return;
+            }
+            Write("spotq-worker-service: the worker failed with code " + code + "; failing so that Windows restarts the service");
             Environment.Exit(1);
         };
         child.Start();

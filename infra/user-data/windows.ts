@@ -75,7 +75,7 @@ try {
   Read-S3Object -BucketName $ArtifactsBucket -Key $WorkerKey -File $WorkerFile -Region $Region | Out-Null
   Read-S3Object -BucketName $ArtifactsBucket -Key $ConfigKey -File $ConfigFile -Region $Region | Out-Null
 
-  # 3. The worker as a service, with its environment, restarted by Windows whenever it fails.
+  # 3. The worker as a service with its environment, restarted by Windows whenever it fails.
   $Wrapper = Join-Path $SpotqHome 'spotq-worker-service.exe'
   Add-Type -TypeDefinition $ServiceSource -Language CSharp -ReferencedAssemblies 'System.ServiceProcess' -OutputAssembly $Wrapper -OutputType ConsoleApplication
   if (Get-Service -Name $ServiceName -ErrorAction SilentlyContinue) {

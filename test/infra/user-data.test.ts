@@ -93,7 +93,8 @@ describe("infra/user-data", () => {
       const source = /\$ServiceSource = @'\n([\s\S]*?)\n'@\n/.exec(script);
       assert.ok(source, "the here-string closes with '@ at the start of a line");
       assert.match(source[1]!, /public class SpotqWorkerService : ServiceBase/);
-      assert.match(source[1]!, /Environment\.Exit\(1\)/, "an unexpected worker exit fails the service, so recovery restarts it");
+      assert.match(source[1]!, /if \(code == 0\)\s*\{[^}]*Stop\(\);/, "an orderly worker stop (exit 0) stops the service without a restart");
+      assert.match(source[1]!, /Environment\.Exit\(1\)/, "a failed worker fails the service, so recovery restarts it");
       assert.match(source[1]!, /taskkill\.exe", "\/PID " \+ child\.Id \+ " \/T \/F"/, "a stop ends the worker's whole process tree");
       assert.doesNotMatch(source[1]!, /\$"|\?\./, "C# 5 only: no interpolated strings or null-conditional operators");
     });
@@ -159,7 +160,7 @@ describe("infra/user-data", () => {
       assert.equal(r.status, 0, r.stderr);
     });
 
-    it("fetches the worker and the config, writes the environment and starts a service that always restarts", () => {
+    it("fetches the worker and the config, writes the environment and starts a service restarted on failure", () => {
       const r = runBootstrap({ withNode: true });
       assert.equal(r.status, 0, r.log);
       assert.match(r.calls, /^aws s3 cp s3:\/\/spotq-artifacts-111122223333-us-east-1\/worker\/0123456789abcdef\/worker\.mjs \S+\/opt\/spotq\/worker\.mjs --region us-east-1/m);
@@ -180,7 +181,7 @@ describe("infra/user-data", () => {
         AWS_EC2_METADATA_V1_DISABLED: "true",
       });
       const unit = r.read(`etc/systemd/system/${WORKER_SERVICE}.service`);
-      assert.match(unit, /^Restart=always$/m);
+      assert.match(unit, /^Restart=on-failure$/m, "a worker that stops in order (exit 0) is not restarted: its instance is going away");
       assert.match(unit, /^ExecStart=\S+\/opt\/spotq\/node-current \S+\/opt\/spotq\/worker\.mjs$/m);
       assert.match(unit, /^EnvironmentFile=\S+\/etc\/spotq\/worker\.env$/m);
       assert.match(r.calls, /^systemctl daemon-reload$/m);
