@@ -4,8 +4,10 @@
  * JSON string, which tests resolve to concrete ARNs and evaluate with an IAM simulator.
  */
 
+/** An IAM condition block: operator → key → value(s). */
 export type Condition = Record<string, Record<string, string | string[]>>;
 
+/** One statement of an IAM policy document. */
 export interface PolicyStatement {
   Sid?: string;
   Effect: "Allow" | "Deny";
@@ -16,6 +18,7 @@ export interface PolicyStatement {
   Condition?: Condition;
 }
 
+/** An IAM policy document. */
 export interface PolicyDocument {
   Version: "2012-10-17";
   Statement: PolicyStatement[];

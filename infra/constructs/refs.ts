@@ -56,11 +56,6 @@ export function partitionOf(region: string): string {
   return "aws";
 }
 
-/** The DNS suffix of a partition's service endpoints. */
-export function dnsSuffixOf(partition: string): string {
-  return partition === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com";
-}
-
 /**
  * The ARN of an Auto Scaling group by its name, whatever its id: policies can name the group
  * before it exists, so instances never boot ahead of their permissions.
