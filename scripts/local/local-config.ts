@@ -12,7 +12,8 @@ export function localDefaultConfigInput(repoRoot: string): FleetConfigInput {
     name: "spotq",
     processor: {
       command: path.join(repoRoot, "node_modules", ".bin", "node"),
-      args: ["--import", "tsx", path.join(repoRoot, "scripts", "fake-medit.ts"), "--iScanComplete", "{config}"],
+      // tsx by absolute URL: the processor runs in the job's folder, where a bare "tsx" does not resolve.
+      args: ["--import", import.meta.resolve("tsx"), path.join(repoRoot, "scripts", "fake-medit.ts"), "--iScanComplete", "{config}"],
       // A couple of seconds of "processing", so the demo shows each phase of a job.
       env: { FAKE_MEDIT_SLEEP_MS: "2000" },
     },
