@@ -31,6 +31,8 @@ export interface AttemptRecord {
   exitCode?: number;
   error?: JobError;
   logs?: LogLocation;
+  /** Set by an operator's redrive: this attempt no longer counts against `jobs.maxAttempts`. */
+  redriven?: boolean;
 }
 
 /** What a worker is doing right now, for `GET /jobs/{id}` and `spotq wait`. */

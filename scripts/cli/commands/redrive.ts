@@ -79,9 +79,10 @@ export async function redrive(target: Target, o: { max?: number }, out: (s: stri
 
 async function requeue(store: DynamoJobStore, job: JobRecord): Promise<void> {
   if (job.state === "QUEUED") return; // parked by the redrive policy before any worker moved it
-  // A fresh attempt budget: the worker counts attempts from `attempts`, earlier ones stay in attemptHistory.
+  // A fresh attempt budget: earlier attempts stay in attemptHistory, marked redriven, so the worker no
+  // longer counts them. `attempts` keeps counting up: it guards the conditional writes and names log streams.
   await store.transition(job.jobId, { state: job.state, attempts: job.attempts }, "QUEUED", {
-    attempts: 0,
+    attemptHistory: (job.attemptHistory ?? []).map((a) => ({ ...a, redriven: true })),
     finishedAt: undefined,
     instanceId: undefined,
     progress: undefined,
