@@ -1,4 +1,6 @@
 import { CreateBucketCommand, HeadBucketCommand } from "@aws-sdk/client-s3";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import dynalite from "dynalite";
 import { startFauxqs } from "fauxqs";
 import { AwsClients, type AwsSettings } from "../../aws/clients.ts";
@@ -25,10 +27,33 @@ export interface EmulatorOptions {
   region?: string;
 }
 
+/**
+ * fauxqs (2.4.1) moves an in-flight message whose visibility timeout ran out back to the queue only
+ * when something receives, so GetQueueAttributes keeps counting it in flight. SQS makes it visible
+ * as soon as its timeout runs out, and the local queue-depth alarm depends on that (a job whose
+ * worker died must bring an instance back even when no worker is polling). Reading a queue's
+ * attributes therefore runs the queue's timers first. Patched once, on fauxqs's own module.
+ */
+async function makeExpiredMessagesVisible(): Promise<void> {
+  const storeFile = path.join(path.dirname(fileURLToPath(import.meta.resolve("fauxqs"))), "sqs", "sqsStore.js");
+  const { SqsQueue } = (await import(pathToFileURL(storeFile).href)) as {
+    SqsQueue: { prototype: { getAttribute(name: string): unknown; processTimers(): void; __spotqPatched?: boolean } };
+  };
+  const proto = SqsQueue.prototype;
+  if (proto.__spotqPatched) return;
+  const getAttribute = proto.getAttribute;
+  proto.getAttribute = function (this: typeof proto, name: string) {
+    if (name.startsWith("ApproximateNumberOfMessages")) this.processTimers();
+    return getAttribute.call(this, name);
+  };
+  proto.__spotqPatched = true;
+}
+
 /** Starts fauxqs and dynalite on loopback and returns SDK clients pointed at them. */
 export async function startEmulators(options: EmulatorOptions = {}): Promise<LocalEmulators> {
   const host = options.host ?? "127.0.0.1";
   const region = options.region ?? "us-east-1";
+  await makeExpiredMessagesVisible();
   const fauxqs = await startFauxqs({
     port: options.fauxqsPort ?? 0,
     host,

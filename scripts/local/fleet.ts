@@ -1,4 +1,6 @@
 import type { SQSClient } from "@aws-sdk/client-sqs";
+import { platformOf } from "../../core/config-json.ts";
+import { sweepLeftovers } from "../../worker/leftovers.ts";
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { mkdirSync, rmSync } from "node:fs";
@@ -428,6 +430,10 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
         await inst.launching;
         const graceMs = reason === "killed" ? 0 : (this.#options.stopGraceSeconds ?? 10) * 1000;
         await inst.service?.stop(graceMs);
+        // An instance that goes away takes every process with it. The worker runs its processor in a
+        // process group of its own (so it can kill the whole tree), which the service's stop does not
+        // reach: end the processors the worker recorded in its job folders, as the machine's death would.
+        await sweepLeftovers(inst.dir, platformOf(process.platform)).catch(() => undefined);
         await inst.imds?.stop();
         if (this.#options.removeInstanceFolders) rmSync(inst.dir, { recursive: true, force: true });
       } finally {
