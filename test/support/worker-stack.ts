@@ -140,7 +140,7 @@ export const FAST_WORKER: Partial<WorkerOptions> = {
   spotPollSeconds: 0.2,
   killGraceSeconds: 0.5,
   errorBackoffSeconds: 0.2,
-  transfer: { reserveBytes: 0, partSizeBytes: 5 * 1024 * 1024 },
+  transfer: { reserveBytes: 0, partSizeBytes: 5 * 1024 * 1024, rangeSizeBytes: 5 * 1024 * 1024 },
 };
 
 /** The suite's deployment config: fake-medit as the processor, quick retries, the behaviour option declared. */

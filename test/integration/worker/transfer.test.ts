@@ -31,7 +31,7 @@ describe("worker/transfer against the local S3 (fauxqs)", function () {
     const prefix = await put({ ...objects, "scan/frames/": Buffer.alloc(0) });
     const dir = await tempDir();
     const progress: TransferProgress[] = [];
-    const t = new FolderTransfer(aws().emulators.clients.s3(), { partSizeBytes: 5 * MiB, concurrency: 4, reserveBytes: 0 });
+    const t = new FolderTransfer(aws().emulators.clients.s3(), { rangeSizeBytes: 5 * MiB, concurrency: 4, reserveBytes: 0 });
     const r = await t.download({ bucket: aws().resources.bucket, prefix, dir, platform: "posix", onProgress: (p) => progress.push(p) });
     assert.deepEqual(r.files, ["empty.bin", "notes.txt", "scan/big.bin", "scan/frames/0001.dat"]);
     assert.equal(r.bytes, 10 * MiB + 7 + 70_000 + 9);
