@@ -85,12 +85,26 @@ export interface FolderDownload {
   onProgress?: (p: TransferProgress) => void;
 }
 
+/** A file of a folder being uploaded. */
+export interface LocalFile {
+  /** `/`-separated path relative to the folder: the key suffix. */
+  rel: string;
+  /** Full local path. */
+  full: string;
+  size: number;
+}
+
 export interface FolderUpload {
   /** Local folder whose files are uploaded. */
   dir: string;
   bucket: string;
   /** Folder prefix without the trailing `/`. */
   prefix: string;
+  /**
+   * Files for which this says true are left out (e.g. already uploaded by an interrupted run);
+   * they count in neither the progress nor the result.
+   */
+  skip?: (file: LocalFile) => boolean | Promise<boolean>;
   signal?: AbortSignal;
   onProgress?: (p: TransferProgress) => void;
 }
@@ -215,12 +229,13 @@ export class FolderTransfer {
   }
 
   /**
-   * Uploads every file under `dir` to `s3://bucket/prefix/<relative path>`. Files above the part size
+   * Uploads every file under `dir` (but those `skip` leaves out) to `s3://bucket/prefix/<relative path>`. Files above the part size
    * go up as multipart uploads with parallel parts (aborted if anything fails). The uploaded objects'
    * sizes are checked against the local files with a listing at the end.
    */
   async upload(req: FolderUpload): Promise<TransferResult> {
-    const files = await listLocalFiles(req.dir);
+    const files: LocalFile[] = [];
+    for (const f of await listLocalFiles(req.dir)) if (!(await req.skip?.(f))) files.push(f);
     files.sort((a, b) => b.size - a.size);
     const bytesTotal = files.reduce((n, f) => n + f.size, 0);
     const progress = this.#progress(bytesTotal, files.length, req.onProgress);
@@ -418,8 +433,8 @@ async function readRange(file: string, start: number, length: number): Promise<B
 }
 
 /** Regular files under `root`, with `/`-separated relative paths (what becomes the key suffix). */
-async function listLocalFiles(root: string): Promise<{ rel: string; full: string; size: number }[]> {
-  const out: { rel: string; full: string; size: number }[] = [];
+async function listLocalFiles(root: string): Promise<LocalFile[]> {
+  const out: LocalFile[] = [];
   const walk = async (dir: string, rel: string) => {
     for (const e of await readdir(dir, { withFileTypes: true })) {
       const full = path.join(dir, e.name);

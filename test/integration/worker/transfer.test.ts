@@ -87,6 +87,17 @@ describe("worker/transfer against the local S3 (fauxqs)", function () {
     }
   });
 
+  it("leaves out the files `skip` names, counting only what it uploaded", async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, "done.bin"), "already there");
+    await writeFile(path.join(dir, "new.bin"), "to send");
+    const prefix = `transfer/${++n}/out`;
+    const t = new FolderTransfer(aws().emulators.clients.s3());
+    const r = await t.upload({ dir, bucket: aws().resources.bucket, prefix, skip: (f) => f.rel === "done.bin" });
+    assert.deepEqual([r.objects, r.bytes, r.files], [1, 7, ["new.bin"]]);
+    assert.deepEqual((await t.list(aws().resources.bucket, prefix)).map((o) => o.key), [`${prefix}/new.bin`]);
+  });
+
   it("aborts a multipart upload whose part fails for good, and reports which part", async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, "big.bin"), randomBytes(11 * MiB));
