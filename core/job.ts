@@ -52,7 +52,7 @@ export interface JobRecord {
   updatedAt: string;
   startedAt?: string;
   finishedAt?: string;
-  /** Attempts started so far (1 for the first run). Interruptions do not count. */
+  /** Attempts started so far (1 for the first run; every claim counts, also after an interruption). Only failed and lost attempts count against `jobs.maxAttempts`. */
   attempts: number;
   interruptions: number;
   instanceId?: string;

@@ -29,9 +29,9 @@ export interface JobRunContext {
   emit: <K extends keyof WorkerEvents>(event: K, ...args: WorkerEvents[K]) => void;
 }
 
-/** Attempts that count against `jobs.maxAttempts`: failed ones and lost ones (the worker died). Interruptions and cancels do not. */
+/** Attempts that count against `jobs.maxAttempts`: failed ones and lost ones (the worker died). Interruptions, cancels and attempts before an operator's redrive do not. */
 export function failedAttempts(history: readonly AttemptRecord[] | undefined): number {
-  return (history ?? []).filter((a) => a.outcome === "FAILED" || a.outcome === "LOST").length;
+  return (history ?? []).filter((a) => (a.outcome === "FAILED" || a.outcome === "LOST") && !a.redriven).length;
 }
 
 /** How many stderr lines a failure message quotes. */

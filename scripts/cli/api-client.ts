@@ -38,7 +38,7 @@ export class JobsApiClient {
     return this.#call("GET", `/jobs/${encodeURIComponent(jobId)}`);
   }
 
-  list(query: { state?: string; limit?: number; next?: string } = {}): Promise<{ items: JobRecord[]; next?: string }> {
+  list(query: { state?: string; limit?: number; next?: string } = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
     return this.#call("GET", `/jobs${qs.size ? `?${qs}` : ""}`);

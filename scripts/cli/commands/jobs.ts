@@ -61,8 +61,8 @@ export async function list(target: Target, o: { state?: string; limit?: number; 
   if (o.state !== undefined && !isJobState(o.state))
     throw new CliError(`--state ${o.state}: not a job state`, "use one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING, CANCELLED");
   const page = await new JobsApiClient(target.apiUrl, target.apiKey).list(o);
-  if (page.items.length === 0) out("no jobs");
-  for (const j of page.items) out(jobLine(j));
+  if (page.jobs.length === 0) out("no jobs");
+  for (const j of page.jobs) out(jobLine(j));
   if (page.next) out(`more: spotq list${o.state ? ` --state ${o.state}` : ""} --next ${page.next}`);
 }
 
