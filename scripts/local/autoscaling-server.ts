@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { listenLoopback } from "./loopback-server.ts";
 import { AutoScalingError, LocalAutoScalingGroup, type GroupInstanceRecord, type LocalGroupOptions, type ScalingActivity } from "./fleet-group.ts";
 
 /** The XML namespace of every Auto Scaling response. */
@@ -58,20 +58,13 @@ export async function startAutoScalingServer(options: AutoScalingServerOptions):
     }
   };
 
-  const server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const server = await listenLoopback((req, res) => void handle(req, res), options);
   return {
-    endpoint: `http://${host}:${addr.port}`,
+    endpoint: server.endpoint,
     group,
     calls,
     async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.stop();
     },
   };
 }

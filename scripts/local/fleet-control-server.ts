@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { listenLoopback } from "./loopback-server.ts";
 import { SpotqError } from "../../core/errors.ts";
 import { AutoScalingError } from "./fleet-group.ts";
 import type { LocalFleet } from "./fleet.ts";
@@ -27,18 +27,11 @@ const MAX_BODY = 16_384;
  * Errors are `{ error: { code, message, problems? } }` with 400, 404 or 409.
  */
 export async function startFleetControlServer(fleet: LocalFleet, options: { host?: string; port?: number } = {}): Promise<FleetControlServer> {
-  const server = createServer((req, res) => void route(fleet, req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const server = await listenLoopback((req, res) => void route(fleet, req, res), options);
   return {
-    endpoint: `http://${host}:${addr.port}`,
+    endpoint: server.endpoint,
     async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.stop();
     },
   };
 }

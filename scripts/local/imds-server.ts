@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { listenLoopback } from "./loopback-server.ts";
 
 /** What EC2 posts under `spot/instance-action`. */
 export type SpotAction = "terminate" | "stop" | "hibernate";
@@ -90,16 +90,10 @@ export async function startImdsServer(options: ImdsServerOptions): Promise<ImdsS
     send(res, 200, doc.body);
   };
 
-  const server = createServer(handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const server = await listenLoopback(handle, options);
 
   return {
-    endpoint: `http://${host}:${addr.port}`,
+    endpoint: server.endpoint,
     instanceId,
     setSpotInterruption(action = "terminate", inSeconds = 120) {
       spotAction = { action, time: imdsTime(Date.now() + inSeconds * 1000) };
@@ -113,8 +107,7 @@ export async function startImdsServer(options: ImdsServerOptions): Promise<ImdsS
       return rebalance;
     },
     async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.stop();
     },
   };
 }

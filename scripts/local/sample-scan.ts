@@ -22,7 +22,7 @@ export function writeSampleScan(dir: string, options: { files?: number; bytesPer
   mkdirSync(path.join(dir, "raw"), { recursive: true });
   for (let i = 1; i <= files; i++) {
     const rel = `raw/scan-${String(i).padStart(4, "0")}.bin`;
-    const body = pseudoRandomBytes(`${seed}/${rel}`, size);
+    const body = seededBytes(`${seed}/${rel}`, size);
     writeFileSync(path.join(dir, rel), body);
     out.push({ relativePath: rel, size: body.length, sha256: sha256(body) });
   }
@@ -32,7 +32,8 @@ export function writeSampleScan(dir: string, options: { files?: number; bytesPer
   return out.sort((a, b) => a.relativePath.localeCompare(b.relativePath));
 }
 
-function pseudoRandomBytes(seed: string, size: number): Buffer {
+/** Deterministic bytes from a seed (a sha256 chain): the same seed always gives the same content. */
+export function seededBytes(seed: string, size: number): Buffer {
   const buf = Buffer.allocUnsafe(size);
   let block = createHash("sha256").update(seed).digest();
   for (let off = 0; off < size; off += block.length) {

@@ -1,4 +1,5 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { seededBytes } from "../../scripts/local/sample-scan.ts";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -73,16 +74,6 @@ export function meditRequest(bucket: string, source: string, target: string, beh
 
 /** Whether the fixture asks for the inputs in the result folder (it does). */
 export const SAVE_SOURCE = MEDIT_FIXTURE["Save Source To Result Folder"] === true;
-
-function seededBytes(seed: string, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(size);
-  let block = createHash("sha256").update(seed).digest();
-  for (let off = 0; off < size; off += block.length) {
-    block.copy(buf, off, 0, Math.min(block.length, size - off));
-    block = createHash("sha256").update(block).digest();
-  }
-  return buf;
-}
 
 function sha256(b: Buffer): string {
   return createHash("sha256").update(b).digest("hex");
