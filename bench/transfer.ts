@@ -8,13 +8,14 @@
  *   part size goes up as a multipart upload whose parts are sent one after another (fauxqs refuses
  *   request bodies over 11 MiB, so a single PUT cannot carry it). The floor.
  *
- *   npm run bench:transfer            # 1 GiB, 5 rounds, about 4 minutes
+ *   npm run bench:transfer            # 1 GiB, 7 rounds, about 4 minutes
  *   BENCH_MIB=256 BENCH_ROUNDS=1 npm run bench:transfer
  *
  * Tuning knobs: BENCH_CONCURRENCY (every client), BENCH_SPOTQ_CONCURRENCY and BENCH_SPOTQ_RANGE_MIB
  * (spotq only), BENCH_ONLY=spotq,s3-sync (which clients run).
  * Before each timed run the page cache is flushed (`sync`), so no client pays for another's writes.
- * Prints a markdown table of the median of the rounds.
+ * Prints a markdown table: medians over the rounds, and each client's time over s3-sync-client's in
+ * the same round (median of those ratios), which the machine's changing load affects less.
  */
 import {
   CompleteMultipartUploadCommand,
@@ -127,7 +128,7 @@ const clients = ALL_CLIENTS.filter((c) => !ONLY || ONLY.some((o) => c.name.start
 
 async function main(): Promise<void> {
   const totalMiB = Number(process.env.BENCH_MIB ?? 1024);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
   const emulator = await startEmulatorProcess();
   const work = await mkdtemp(path.join(os.tmpdir(), "spotq-bench-"));
   try {
@@ -184,21 +185,36 @@ async function main(): Promise<void> {
     setup.destroy();
 
     const mib = bytes / MiB;
+    const sync = results.get(ALL_CLIENTS[1]!.name);
+    // Each client's time over s3-sync-client's in the same round, median over rounds: robust to the
+    // machine's load drifting during the run, which moves both clients of a round together.
+    const pairedRatio = (mine: number[], theirs: number[] | undefined) =>
+      theirs && theirs.length === mine.length ? median(mine.map((t, i) => t / theirs[i]!)) : undefined;
     const rows = clients.map((c) => {
       const r = results.get(c.name)!;
-      return { name: c.name, down: median(r.down), up: median(r.up) };
+      return {
+        name: c.name,
+        down: median(r.down),
+        up: median(r.up),
+        downRatio: pairedRatio(r.down, sync?.down),
+        upRatio: pairedRatio(r.up, sync?.up),
+      };
     });
+    const ratio = (x: number | undefined) => (x === undefined ? "–" : `${x.toFixed(2)}`);
     console.log(
-      `\nTransfer of ${files.length} files, ${mib.toFixed(0)} MiB (${large.length} large) through fauxqs on loopback; concurrency ${CONCURRENCY}; median of ${rounds} round(s); ${os.cpus().length} CPUs, Node ${process.version}\n`,
+      `\nTransfer of ${files.length} files, ${mib.toFixed(0)} MiB (${large.length} above the 8 MiB part size, the largest ${(Math.max(...files.map((f) => f.size)) / MiB).toFixed(0)} MiB) through fauxqs on loopback; ${CONCURRENCY} requests in flight for every client; median of ${rounds} rounds; ${os.cpus().length} CPUs, Node ${process.version}\n`,
     );
-    console.log("| client | download s | download MiB/s | upload s | upload MiB/s |");
-    console.log("| --- | ---: | ---: | ---: | ---: |");
+    console.log("| client | download s | download MiB/s | download time vs s3-sync-client | upload s | upload MiB/s | upload time vs s3-sync-client |");
+    console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const r of rows)
-      console.log(`| ${r.name} | ${r.down.toFixed(2)} | ${(mib / r.down).toFixed(0)} | ${r.up.toFixed(2)} | ${(mib / r.up).toFixed(0)} |`);
+      console.log(
+        `| ${r.name} | ${r.down.toFixed(2)} | ${(mib / r.down).toFixed(0)} | ${ratio(r.downRatio)} | ${r.up.toFixed(2)} | ${(mib / r.up).toFixed(0)} | ${ratio(r.upRatio)} |`,
+      );
     const spotq = rows.find((r) => r.name.startsWith("spotq"));
-    const sync = rows.find((r) => r.name.startsWith("s3-sync-client"));
-    const verdict = (a: number, b: number) => (a <= b ? `no slower (${(b / a).toFixed(2)}x)` : `SLOWER (${(a / b).toFixed(2)}x the time)`);
-    if (spotq && sync) console.log(`\nspotq vs s3-sync-client: download ${verdict(spotq.down, sync.down)}, upload ${verdict(spotq.up, sync.up)}`);
+    // Compared at the table's precision: a ratio that shows as 1.00 is a tie.
+    const verdict = (x: number) => (Number(x.toFixed(2)) <= 1 ? `no slower (${x.toFixed(2)} of its time)` : `SLOWER (${x.toFixed(2)}x its time)`);
+    if (spotq?.downRatio !== undefined && spotq.upRatio !== undefined)
+      console.log(`\nspotq vs s3-sync-client (median of per-round time ratios): download ${verdict(spotq.downRatio)}, upload ${verdict(spotq.upRatio)}`);
   } finally {
     await rm(work, { recursive: true, force: true });
     await emulator.stop();
