@@ -117,6 +117,26 @@ export type FleetEvents = {
   scaling_error: [Error];
 };
 
+/** Every event name of the fleet, for listeners that record them all (tests, live views). */
+export const FLEET_EVENT_NAMES = [
+  "instance_launched",
+  "instance_in_service",
+  "instance_terminating",
+  "instance_terminated",
+  "desired_changed",
+  "worker_exited",
+  "worker_restarted",
+  "spot_interruption",
+  "rebalance_recommendation",
+  "scale_in_waiting",
+  "alarm_evaluated",
+  "alarm_fired",
+  "scaling_error",
+] as const satisfies readonly (keyof FleetEvents)[];
+// A new event must be added to the list above: this line fails to compile otherwise.
+const everyEventNamed: Exclude<keyof FleetEvents, (typeof FLEET_EVENT_NAMES)[number]> extends never ? true : false = true;
+void everyEventNamed;
+
 interface FleetInstance {
   instanceId: string;
   dir: string;

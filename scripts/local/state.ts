@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import path from "node:path";
 import type { AwsSettings } from "../../aws/clients.ts";
 import type { DeploymentNames } from "../../core/runtime.ts";
+import { isAlive } from "../../worker/leftovers.ts";
 
 /** What a running local stack tells other processes (the CLI, tests) about itself. */
 export interface LocalStackState {
@@ -49,13 +50,4 @@ export function readLocalState(dir: string): LocalStackState | undefined {
 
 export function clearLocalState(dir: string): void {
   rmSync(stateFile(dir), { force: true });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -1,4 +1,4 @@
-import type { FleetEvents, LocalFleet } from "../../scripts/local/fleet.ts";
+import { FLEET_EVENT_NAMES, type FleetEvents, type LocalFleet } from "../../scripts/local/fleet.ts";
 
 type Name = keyof FleetEvents;
 type Payload<K extends Name> = FleetEvents[K][0];
@@ -19,20 +19,8 @@ export interface FleetEntry<K extends Name = Name> {
   after: FleetSnapshot;
 }
 
-const NAMES: Name[] = [
-  "instance_launched",
-  "instance_in_service",
-  "instance_terminating",
-  "instance_terminated",
-  "desired_changed",
-  "worker_exited",
-  "worker_restarted",
-  "spot_interruption",
-  "rebalance_recommendation",
-  "scale_in_waiting",
-  "alarm_fired",
-  "scaling_error",
-];
+/** Every fleet event but the per-period alarm evaluations, which would only add noise. */
+const NAMES = FLEET_EVENT_NAMES.filter((n) => n !== "alarm_evaluated");
 
 /**
  * Records every fleet event from the moment it is made, each with the group's size right after

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fleetConfig, type FleetConfigInput } from "../../../core/fleet-config.ts";
-import { LocalFleet, type FleetEvents, type LocalFleetOptions } from "../../../scripts/local/fleet.ts";
+import { FLEET_EVENT_NAMES, LocalFleet, type FleetEvents, type LocalFleetOptions } from "../../../scripts/local/fleet.ts";
 
 const REPO = resolve(import.meta.dirname, "../../..");
 
@@ -28,22 +28,7 @@ export class FleetEventLog {
   readonly #waiters = new Set<() => void>();
 
   constructor(fleet: LocalFleet) {
-    const names: Name[] = [
-      "instance_launched",
-      "instance_in_service",
-      "instance_terminating",
-      "instance_terminated",
-      "desired_changed",
-      "worker_exited",
-      "worker_restarted",
-      "spot_interruption",
-      "rebalance_recommendation",
-      "scale_in_waiting",
-      "alarm_evaluated",
-      "alarm_fired",
-      "scaling_error",
-    ];
-    for (const name of names)
+    for (const name of FLEET_EVENT_NAMES)
       fleet.on(name, ((payload: unknown) => {
         this.entries.push({ name, payload });
         for (const w of this.#waiters) w();
