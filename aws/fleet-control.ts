@@ -1,12 +1,15 @@
 import {
+  CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
+  RecordLifecycleActionHeartbeatCommand,
+  SetInstanceHealthCommand,
   SetDesiredCapacityCommand,
   SetInstanceProtectionCommand,
   TerminateInstanceInAutoScalingGroupCommand,
   type AutoScalingClient,
 } from "@aws-sdk/client-auto-scaling";
 import { SpotqError } from "../core/errors.ts";
-import type { FleetControl, GroupState } from "../core/ports.ts";
+import type { FleetControl, GroupState, LifecycleActionResult } from "../core/ports.ts";
 import { withContext } from "./clients.ts";
 
 export interface AutoScalingFleetControlOptions {
@@ -65,8 +68,48 @@ export class AutoScalingFleetControl implements FleetControl {
         instanceId: i.InstanceId ?? "",
         lifecycleState: i.LifecycleState ?? "",
         protectedFromScaleIn: i.ProtectedFromScaleIn ?? false,
+        healthStatus: i.HealthStatus ?? "Healthy",
+        ...(i.LaunchTemplate?.Version ? { launchTemplateVersion: i.LaunchTemplate.Version } : {}),
+        ...(i.AvailabilityZone ? { availabilityZone: i.AvailabilityZone } : {}),
+        ...(i.InstanceType ? { instanceType: i.InstanceType } : {}),
       })),
+      ...(groupTemplateVersion(g) ? { launchTemplateVersion: groupTemplateVersion(g) } : {}),
+      suspendedProcesses: (g.SuspendedProcesses ?? []).flatMap((p) => (p.ProcessName ? [p.ProcessName] : [])),
+      tags: Object.fromEntries((g.Tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? ""]] : []))),
     };
+  }
+
+  async setHealth(instanceId: string, status: "Healthy" | "Unhealthy"): Promise<void> {
+    try {
+      await this.#client.send(new SetInstanceHealthCommand({ InstanceId: instanceId, HealthStatus: status, ShouldRespectGracePeriod: false }));
+    } catch (err) {
+      throw withContext(`Auto Scaling set health of instance ${instanceId} to ${status}`, err);
+    }
+  }
+
+  async completeLifecycleAction(hookName: string, instanceId: string, result: LifecycleActionResult): Promise<void> {
+    try {
+      await this.#client.send(
+        new CompleteLifecycleActionCommand({
+          AutoScalingGroupName: this.groupName,
+          LifecycleHookName: hookName,
+          InstanceId: instanceId,
+          LifecycleActionResult: result,
+        }),
+      );
+    } catch (err) {
+      throw withContext(`Auto Scaling complete lifecycle action ${hookName} of instance ${instanceId} with ${result}`, err);
+    }
+  }
+
+  async recordLifecycleHeartbeat(hookName: string, instanceId: string): Promise<void> {
+    try {
+      await this.#client.send(
+        new RecordLifecycleActionHeartbeatCommand({ AutoScalingGroupName: this.groupName, LifecycleHookName: hookName, InstanceId: instanceId }),
+      );
+    } catch (err) {
+      throw withContext(`Auto Scaling heartbeat of lifecycle action ${hookName} of instance ${instanceId}`, err);
+    }
   }
 
   async raiseDesired(atLeast: number): Promise<{ before: number; after: number }> {
@@ -81,4 +124,9 @@ export class AutoScalingFleetControl implements FleetControl {
     }
     return { before: g.desiredCapacity, after: target };
   }
+}
+
+/** The launch template version of a group: its own launch template, or the mixed-instances policy's. */
+function groupTemplateVersion(g: { LaunchTemplate?: { Version?: string }; MixedInstancesPolicy?: { LaunchTemplate?: { LaunchTemplateSpecification?: { Version?: string } } } }): string | undefined {
+  return g.LaunchTemplate?.Version ?? g.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification?.Version;
 }

@@ -66,6 +66,11 @@ export class Imdsv2Metadata implements InstanceMetadata {
     return { noticeTime: v.noticeTime };
   }
 
+  async targetLifecycleState(): Promise<string | undefined> {
+    const text = await this.#get("/latest/meta-data/autoscaling/target-lifecycle-state");
+    return text === undefined ? undefined : text.trim();
+  }
+
   /** A metadata GET: the body, or undefined on 404 (IMDS's "nothing posted"). */
   async #get(path: string): Promise<string | undefined> {
     for (let attempt = 1; ; attempt++) {

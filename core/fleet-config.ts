@@ -138,6 +138,42 @@ export const FleetConfigSchema = z
         workRoot: z.string().optional(),
         /** Node.js major version the user data installs when the AMI has none. @default 24 */
         nodeMajor: z.int().min(22).default(24),
+        /**
+         * Lifecycle hooks of the group (`<name>-launching`, `<name>-terminating`). Heartbeat timeouts
+         * are within Auto Scaling's 30..7200 s.
+         */
+        lifecycleHooks: z
+          .strictObject({
+            /** Pending:Wait until the worker's preflight passes and it completes the action; ABANDON on timeout. @default 1800 */
+            launchTimeoutSeconds: z.int().min(30).max(7200).default(1800),
+            /** Terminating:Wait while a worker finishes (heartbeating) or hands back its job; CONTINUE on timeout. @default 900 */
+            terminateTimeoutSeconds: z.int().min(30).max(7200).default(900),
+          })
+          .prefault({}),
+        /** After `failures` failed boots within `windowSeconds`, the fleet stops launching (Launch suspended) and says why. */
+        bootBreaker: z
+          .strictObject({
+            failures: z.int().min(1).max(100).default(3),
+            windowSeconds: z.int().min(60).max(86_400).default(3600),
+          })
+          .prefault({}),
+        /** Checks an instance passes before it takes work; a failure is a failed boot. */
+        preflight: z
+          .strictObject({
+            /** A command that must exit 0 when the GPU works (spawned without a shell); null skips the check. @default ["nvidia-smi"] */
+            gpuCheck: z.array(z.string().min(1)).min(1).nullable().default(["nvidia-smi"]),
+            /** Free disk the work root must have. @default 20 */
+            minFreeDiskGiB: z.number().min(0).default(20),
+            /** An optional licence check command that must exit 0. */
+            licenceCheck: z.array(z.string().min(1)).min(1).optional(),
+            /** Limit of each check command. @default 60 */
+            timeoutSeconds: z.int().min(1).max(600).default(60),
+          })
+          .prefault({}),
+        /** After this many consecutive failures on one instance that are not the request's fault, it marks itself Unhealthy. @default 3 */
+        unhealthyAfterFailures: z.int().min(1).max(100).default(3),
+        /** Keep an instance whose boot failed (for a look through SSM Session Manager) instead of terminating it. @default false */
+        debugKeepFailedInstances: z.boolean().default(false),
       })
       .prefault({}),
     scaling: z

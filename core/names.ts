@@ -8,6 +8,12 @@ export function resourceNames(name: string) {
     queue: `${name}-jobs`,
     dlq: `${name}-jobs-dlq`,
     group: `${name}-workers`,
+    /** Launch lifecycle hook (Pending:Wait): the worker completes it CONTINUE once its preflight passed. */
+    launchHook: `${name}-launching`,
+    /** Terminate lifecycle hook (Terminating:Wait): the worker finishes or hands back, then completes it. */
+    terminateHook: `${name}-terminating`,
+    /** SNS topic of every alarm and of the boot breaker. */
+    alarmTopic: `${name}-alarms`,
     /** A log stream per job attempt: `<jobId>/<attempt>`. */
     jobLogGroup: `/spotq/${name}/jobs`,
     /** A log stream per instance: the worker daemon's own log. */
@@ -36,3 +42,9 @@ export const METRICS = {
 
 /** The tag on the group and its instances that the worker role's IAM conditions rely on. */
 export const GROUP_TAG = "spotq:group";
+
+/**
+ * The group tag where the boot breaker records why it suspended launches: JSON
+ * `{ "trippedAt": ISO time, "failures": n, "windowSeconds": s, "reason": text }`. Absent when closed.
+ */
+export const BREAKER_TAG = "spotq:breaker";

@@ -82,8 +82,15 @@ export interface ObjectStore {
 
 export interface GroupInstance {
   instanceId: string;
+  /** Auto Scaling's lifecycle state: Pending, Pending:Wait, InService, Terminating, Terminating:Wait, ... */
   lifecycleState: string;
   protectedFromScaleIn: boolean;
+  /** "Healthy" or "Unhealthy" (SetInstanceHealth, EC2 status checks). @default "Healthy" */
+  healthStatus?: string;
+  /** The launch template version the instance was launched from (a number as text). */
+  launchTemplateVersion?: string;
+  availabilityZone?: string;
+  instanceType?: string;
 }
 
 export interface GroupState {
@@ -92,7 +99,16 @@ export interface GroupState {
   maxSize: number;
   desiredCapacity: number;
   instances: GroupInstance[];
+  /** The launch template version new instances get (a number as text; infra never uses $Latest). */
+  launchTemplateVersion?: string;
+  /** Suspended Auto Scaling processes, e.g. "Launch" (the boot breaker tripped) or "AZRebalance". */
+  suspendedProcesses?: string[];
+  /** The group's tags; the boot breaker records why it tripped under `BREAKER_TAG` (core/names.ts). */
+  tags?: Record<string, string>;
 }
+
+/** How a lifecycle action ends: CONTINUE lets the transition go on; ABANDON (launch) terminates the instance. */
+export type LifecycleActionResult = "CONTINUE" | "ABANDON";
 
 /** The Auto Scaling Group, as the worker and the API's fast path see it. */
 export interface FleetControl {
@@ -103,6 +119,12 @@ export interface FleetControl {
   describeGroup(): Promise<GroupState>;
   /** Raises desired capacity to `atLeast` (capped at max); never lowers it. Returns the values before and after. */
   raiseDesired(atLeast: number): Promise<{ before: number; after: number }>;
+  /** SetInstanceHealth (without respecting the grace period): an Unhealthy instance is replaced by the group. */
+  setHealth(instanceId: string, status: "Healthy" | "Unhealthy"): Promise<void>;
+  /** CompleteLifecycleAction by instance id (no token needed). */
+  completeLifecycleAction(hookName: string, instanceId: string, result: LifecycleActionResult): Promise<void>;
+  /** RecordLifecycleActionHeartbeat: restarts the hook's heartbeat timeout. */
+  recordLifecycleHeartbeat(hookName: string, instanceId: string): Promise<void>;
 }
 
 /** Instance metadata (IMDSv2). */
@@ -112,4 +134,9 @@ export interface InstanceMetadata {
   spotInterruption(): Promise<{ action: string; time: string } | undefined>;
   /** The rebalance recommendation, if one is posted. */
   rebalanceRecommendation(): Promise<{ noticeTime: string } | undefined>;
+  /**
+   * `autoscaling/target-lifecycle-state`: the state Auto Scaling is moving the instance to
+   * ("InService", "Terminated", "Warmed:*"), or undefined when IMDS has none yet.
+   */
+  targetLifecycleState(): Promise<string | undefined>;
 }

@@ -27,6 +27,9 @@ class CountingFleet implements FleetControl {
   }
   async protect() {}
   async terminate() {}
+  async setHealth() {}
+  async completeLifecycleAction() {}
+  async recordLifecycleHeartbeat() {}
 }
 
 /** Auto Scaling refusing the call as it does under load. */
@@ -41,6 +44,9 @@ const throttledFleet: FleetControl = {
   },
   async protect() {},
   async terminate() {},
+  async setHealth() {},
+  async completeLifecycleAction() {},
+  async recordLifecycleHeartbeat() {},
 };
 
 describe("api: the submit's fast path raises desired capacity", () => {
