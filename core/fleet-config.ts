@@ -2,6 +2,11 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ValidationError, type Problem } from "./errors.ts";
 import { bucketNameProblem } from "./s3-uri.ts";
+import { POLICY_KINDS } from "./scaling/policy.ts";
+import { cronProblem, isTimeZone } from "./scaling/schedule.ts";
+
+/** Scheduled actions per Auto Scaling group (AWS quota). */
+const MAX_SCHEDULED_ACTIONS = 125;
 
 /** SQS keeps a received message at most 12 h: a job's timeout must stay below it. */
 export const SQS_MAX_VISIBILITY_SECONDS = 43_200;
@@ -192,6 +197,51 @@ export const FleetConfigSchema = z
           }),
         /** Raise desired capacity from the API on submit, without waiting for the alarm. @default true */
         fastPath: z.boolean().default(true),
+        /**
+         * The scale-out signal (docs/scaling.md; `spotq simulate` compares them on a workload):
+         * - `deficit`: jobs queued or running minus instances in service (CloudWatch metric math over
+         *   the SQS and group metrics); a step policy adds exactly that many, so a burst of N gets N
+         *   instances in one evaluation;
+         * - `visible`: the queue's visible messages through `scaleOutSteps`;
+         * - `target-tracking`: AWS's backlog per instance held at `targetBacklogPerInstance`.
+         * @default "deficit"
+         */
+        policy: z.enum(POLICY_KINDS).default("deficit"),
+        /** `target-tracking` only: the visible jobs per in-service instance to hold. @default 1 */
+        targetBacklogPerInstance: z.number().positive().max(1000).default(1),
+        /**
+         * Scheduled capacity, by action name: Unix cron `recurrence` (minute hour day month weekday)
+         * in `timeZone`, setting any of `minSize`, `maxSize`, `desiredCapacity` (e.g. a warm standby
+         * during clinic hours). Becomes `aws_autoscaling_schedule`; the local fleet and the simulator
+         * honour it. @default {}
+         */
+        schedule: z
+          .record(
+            z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "schedule names are lowercase words with hyphens"),
+            z.strictObject({
+              recurrence: z.string().min(1),
+              /** IANA time zone of the recurrence. @default "Etc/UTC" */
+              timeZone: z.string().default("Etc/UTC"),
+              minSize: z.int().min(0).max(1000).optional(),
+              maxSize: z.int().min(0).max(1000).optional(),
+              desiredCapacity: z.int().min(0).max(1000).optional(),
+            }),
+          )
+          .default({}),
+        /**
+         * On-Demand fallback (DESIGN §5, docs/scaling.md): a job interrupted `afterInterruptions`
+         * times goes to a second queue served by a small On-Demand group of at most `maxSize`
+         * instances. Absent: off. (The simulator models it; the infra and worker wiring is phase 2.)
+         */
+        onDemandFallback: z
+          .strictObject({
+            afterInterruptions: z.int().min(1).max(20),
+            /** @default 2 */
+            maxSize: z.int().min(1).max(100).default(2),
+            /** The On-Demand instance type. @default the first of fleet.instanceTypes */
+            instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "must be an instance type such as g4dn.xlarge").optional(),
+          })
+          .optional(),
       })
       .prefault({}),
     api: z
@@ -273,9 +323,40 @@ export const FleetConfigSchema = z
         });
       seen.set(s.backlogAtLeast, name);
     }
+    for (const p of scalingProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
     if (new Set(c.fleet.instanceTypes).size !== c.fleet.instanceTypes.length)
       ctx.addIssue({ code: "custom", path: ["fleet", "instanceTypes"], message: "lists an instance type twice" });
   });
+
+/**
+ * Checks of the `scaling` block that span keys (schedules). A period below 60 s is refused for a
+ * deploy by infra/deploy-config.ts (SQS and group metrics are per minute); locally it is fine.
+ */
+function scalingProblems(c: {
+  scaling: {
+    schedule: Record<string, { recurrence: string; timeZone: string; minSize?: number; maxSize?: number; desiredCapacity?: number }>;
+  };
+}): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const s = c.scaling;
+  const entries = Object.entries(s.schedule);
+  if (entries.length > MAX_SCHEDULED_ACTIONS)
+    out.push({ path: ["scaling", "schedule"], message: `holds ${entries.length} actions; Auto Scaling allows ${MAX_SCHEDULED_ACTIONS} per group` });
+  for (const [name, e] of entries) {
+    const at = ["scaling", "schedule", name];
+    const cron = cronProblem(e.recurrence);
+    if (cron) out.push({ path: [...at, "recurrence"], message: `must be a cron recurrence "minute hour day-of-month month day-of-week": ${cron}` });
+    if (!isTimeZone(e.timeZone)) out.push({ path: [...at, "timeZone"], message: `"${e.timeZone}" is not an IANA time zone such as Europe/Berlin or Etc/UTC` });
+    if (e.minSize === undefined && e.maxSize === undefined && e.desiredCapacity === undefined)
+      out.push({ path: at, message: "must set at least one of minSize, maxSize, desiredCapacity" });
+    if (e.minSize !== undefined && e.maxSize !== undefined && e.minSize > e.maxSize) out.push({ path: [...at, "minSize"], message: `must not exceed maxSize (${e.maxSize})` });
+    if (e.desiredCapacity !== undefined && e.maxSize !== undefined && e.desiredCapacity > e.maxSize)
+      out.push({ path: [...at, "desiredCapacity"], message: `must not exceed maxSize (${e.maxSize})` });
+    if (e.desiredCapacity !== undefined && e.minSize !== undefined && e.desiredCapacity < e.minSize)
+      out.push({ path: [...at, "desiredCapacity"], message: `must be at least minSize (${e.minSize})` });
+  }
+  return out;
+}
 
 /** The validated fleet config, every default filled in. */
 export type FleetConfig = z.output<typeof FleetConfigSchema>;

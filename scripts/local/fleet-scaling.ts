@@ -1,27 +1,17 @@
 /**
- * The queue-depth alarm and step-scaling policy of the fleet, as CloudWatch and Auto Scaling apply
- * them, without timers: the caller records datapoints and asks for an evaluation at a given time,
- * so tests drive it with their own clock and the local fleet with a real one.
+ * The local fleet's queue-depth alarm, as an adapter over the scaling model (core/scaling/): the
+ * alarm evaluation is core's MetricAlarm and the step rule core's stepScalingDesired, so the local
+ * fleet, infra and the simulator share one copy of each rule.
  *
- * What is mirrored (infra builds the same thing in AWS):
- * - one alarm on ApproximateNumberOfMessagesVisible, threshold = the lowest step's `backlogAtLeast`,
- *   in ALARM when the last `evaluationPeriods` datapoints all reach it;
- * - CloudWatch publishes a datapoint late (`metricDelayMs`): the alarm only sees datapoints that are out;
- * - while in ALARM the policy runs every period; the step applied is the highest one whose
- *   `backlogAtLeast` the latest datapoint reaches; its adjustment is ChangeInCapacity (`addInstances`);
- * - instance warmup: instances still warming up are not part of the current capacity, so a standing
- *   alarm in the same step does not add instances twice (AWS user guide, "Step and simple scaling
- *   policies", instance warmup: desired = current capacity + adjustment, only when above desired);
- * - the result is capped at the group's max size; a scale-out policy never lowers desired capacity.
+ * Kept under its old names so scripts/local/fleet.ts compiles unchanged. Phase 2: the local fleet
+ * runs `ScalingModel` (core/scaling/model.ts) itself: `recordSample` each period with the queue's
+ * and the group's metrics, `evaluate` for the policy of `scaling.policy`, `scheduledActions` for
+ * `scaling.schedule`, and `fastPathDesired` when a job is handed back.
  */
+import { MetricAlarm, type AlarmState } from "../../core/scaling/alarm.ts";
+import { stepFor, stepScalingDesired, type ScalingStep } from "../../core/scaling/policy.ts";
 
-export interface ScalingStep {
-  name: string;
-  backlogAtLeast: number;
-  addInstances: number;
-}
-
-export type AlarmState = "OK" | "ALARM" | "INSUFFICIENT_DATA";
+export { stepScalingDesired, type AlarmState, type ScalingStep };
 
 export interface AlarmEvaluation {
   state: AlarmState;
@@ -41,57 +31,38 @@ export interface QueueDepthAlarmOptions {
   metricDelayMs?: number;
 }
 
-/** A CloudWatch alarm on the queue's visible messages, feeding a step-scaling policy. */
+/** A CloudWatch alarm on the queue's visible messages feeding a step-scaling policy (the `visible` policy). */
 export class QueueDepthAlarm {
   readonly steps: readonly ScalingStep[];
   readonly threshold: number;
   readonly evaluationPeriods: number;
   readonly metricDelayMs: number;
-  readonly #datapoints: { at: number; value: number }[] = [];
+  readonly #alarm: MetricAlarm;
 
   constructor(options: QueueDepthAlarmOptions) {
     if (options.steps.length === 0) throw new RangeError("a step-scaling policy needs at least one step");
-    if (!Number.isInteger(options.evaluationPeriods) || options.evaluationPeriods < 1)
-      throw new RangeError(`evaluationPeriods must be a whole number >= 1, got ${options.evaluationPeriods}`);
     this.steps = [...options.steps].sort((a, b) => a.backlogAtLeast - b.backlogAtLeast);
-    this.threshold = this.steps[0].backlogAtLeast;
+    this.threshold = this.steps[0]!.backlogAtLeast;
+    this.#alarm = new MetricAlarm({ threshold: this.threshold, evaluationPeriods: options.evaluationPeriods });
     this.evaluationPeriods = options.evaluationPeriods;
     this.metricDelayMs = Math.max(0, options.metricDelayMs ?? 0);
   }
 
   /** One period's datapoint: the visible messages sampled at `at`. */
   record(at: number, value: number): void {
-    this.#datapoints.push({ at, value });
-    // Keep what the alarm can still look at, plus what is not yet published.
-    const published = this.#datapoints.filter((d) => d.at + this.metricDelayMs <= at).length;
-    const drop = Math.max(0, published - this.evaluationPeriods);
-    if (drop > 0) this.#datapoints.splice(0, drop);
+    this.#alarm.record({ at, value, publishedAt: at + this.metricDelayMs });
   }
 
   /** The alarm's state at `now`, from the datapoints published by then. */
   evaluate(now: number): AlarmEvaluation {
-    const visible = this.#datapoints.filter((d) => d.at + this.metricDelayMs <= now).map((d) => d.value);
-    const datapoints = visible.slice(-this.evaluationPeriods);
-    if (datapoints.length < this.evaluationPeriods) return { state: "INSUFFICIENT_DATA", datapoints };
-    if (!datapoints.every((v) => v >= this.threshold)) return { state: "OK", datapoints };
-    const value = datapoints[datapoints.length - 1];
-    return { state: "ALARM", datapoints, value, step: this.stepFor(value) };
+    const e = this.#alarm.evaluate(now);
+    const datapoints = e.datapoints.map((v) => v ?? 0);
+    if (e.state !== "ALARM" || e.value === undefined) return { state: e.state, datapoints };
+    return { state: "ALARM", datapoints, value: e.value, step: this.stepFor(e.value) };
   }
 
   /** The highest step whose lower bound `value` reaches. */
   stepFor(value: number): ScalingStep | undefined {
-    let found: ScalingStep | undefined;
-    for (const s of this.steps) if (value >= s.backlogAtLeast) found = s;
-    return found;
+    return stepFor(this.steps, value);
   }
-}
-
-/**
- * Desired capacity after a ChangeInCapacity step of `add` instances, with instance warmup:
- * the base is the current capacity (instances in service past their warmup), not desired capacity;
- * the result is capped at `maxSize` and never below the present desired capacity.
- */
-export function stepScalingDesired(input: { desired: number; maxSize: number; currentCapacity: number; add: number }): number {
-  const target = Math.min(input.maxSize, input.currentCapacity + input.add);
-  return Math.max(input.desired, target);
 }
