@@ -46,6 +46,32 @@ export interface MetricSample {
 }
 
 /**
+ * The metrics of the signals, by metric-math id, and the expression infra synthesizes for each
+ * policy (only the last query returns data). `signalValue` computes the same thing here; a test
+ * evaluates these strings against it.
+ */
+export const SIGNAL_METRICS = {
+  visible: { namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesVisible", stat: "Maximum", dimension: "QueueName" },
+  inflight: { namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesNotVisible", stat: "Maximum", dimension: "QueueName" },
+  // Minimum: over a period longer than the group metrics' minute, the fewest instances in service (errs toward scaling out).
+  inservice: { namespace: "AWS/AutoScaling", metricName: "GroupInServiceInstances", stat: "Minimum", dimension: "AutoScalingGroupName" },
+} as const;
+export type SignalMetricId = keyof typeof SIGNAL_METRICS;
+
+export const SIGNAL_EXPRESSIONS: Record<"deficit" | "target-tracking", { metrics: SignalMetricId[]; expression: string; label: string }> = {
+  deficit: {
+    metrics: ["visible", "inflight", "inservice"],
+    expression: "FILL(visible, 0) + FILL(inflight, 0) - FILL(inservice, 0)",
+    label: "jobs queued or running without an instance in service",
+  },
+  "target-tracking": {
+    metrics: ["visible", "inservice"],
+    expression: "IF(FILL(inservice, 0) > 0, FILL(visible, 0) / FILL(inservice, 0), FILL(visible, 0))",
+    label: "visible jobs per instance in service",
+  },
+};
+
+/**
  * The value the policy's alarm sees for a sample, computed as the synthesized metric math does
  * (FILL(m, 0) for the SQS metrics: missing is zero). Undefined when the alarm has no data at all.
  */

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { maxReceiveCount, type FleetConfig } from "../../core/fleet-config.ts";
+import { scalingSpec } from "../../core/scaling/model.ts";
 import { GROUP_TAG } from "../../core/names.ts";
 import { ENV } from "../../core/runtime.ts";
 import { BUNDLE_FILES, bundleEntries, type Bundles } from "../../infra/bundling.ts";
@@ -93,10 +94,13 @@ describe("infra: the whole stack, from the example config and the real bundles",
     assert.equal(synth.resource("aws_launch_template").metadata_options.http_tokens, "required");
     const policy = synth.resource("aws_autoscaling_policy");
     assert.equal(policy.autoscaling_group_name, synth.ref("aws_autoscaling_group", "", "name"));
-    assert.equal(policy.estimated_instance_warmup, config.fleet.bootSeconds);
+    assert.equal(policy.estimated_instance_warmup, scalingSpec(config).warmupSeconds);
     const backlog = synth.resource("aws_cloudwatch_metric_alarm", "backlog");
     assert.deepEqual(backlog.alarm_actions, [synth.ref("aws_autoscaling_policy", "", "arn")]);
-    assert.deepEqual(backlog.dimensions, { QueueName: synth.resource("aws_sqs_queue", "jobs").name });
+    // The default (deficit) alarm reads the jobs queue and the group through metric math.
+    const dims = (backlog.metric_query as { metric?: { dimensions: Record<string, string> } }[]).map((q) => q.metric?.dimensions).filter(Boolean);
+    assert.ok(dims.some((d) => d!.QueueName === synth.resource("aws_sqs_queue", "jobs").name), JSON.stringify(dims));
+    assert.ok(dims.some((d) => d!.AutoScalingGroupName === synth.ref("aws_autoscaling_group", "", "name")), JSON.stringify(dims));
   });
 
   it("redrives the jobs queue into the stack's DLQ", () => {
