@@ -63,6 +63,14 @@ export interface ScalingSpecOverrides {
   fastPath?: boolean;
 }
 
+/**
+ * Capacity the fast path wants (DESIGN §5): every job queued, running or waiting out a retry delay
+ * gets an instance; after a submit at least the one just sent.
+ */
+export function fastPathWanted(depth: QueueDepth, options: { submitted?: boolean } = {}): number {
+  return Math.max(options.submitted ? 1 : 0, depth.visible + depth.inFlight + depth.delayed);
+}
+
 /** The scaling spec of a deployment's config (with optional overrides for comparisons). */
 export function scalingSpec(config: FleetConfig, overrides: ScalingSpecOverrides = {}): ScalingSpec {
   const s = config.scaling;
@@ -200,7 +208,7 @@ export class ScalingModel {
    * instance; after a submit at least the one just sent.
    */
   fastPathWanted(depth: QueueDepth, options: { submitted?: boolean } = {}): number {
-    return Math.max(options.submitted ? 1 : 0, depth.visible + depth.inFlight + depth.delayed);
+    return fastPathWanted(depth, options);
   }
 
   /** Desired capacity after the fast path: raised to what is wanted (capped at max), never lowered. */
