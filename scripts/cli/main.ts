@@ -22,6 +22,9 @@ operations
   redrive [--max N]                    DLQ back to the queue, job records made consistent
 local stack
   local up | down | instances | interrupt <instanceId> | kill <instanceId>
+scaling
+  simulate [--config F] [--workload NAME | --trace F.csv] [--policy P]… [--json] [--html F]   see \`spotq simulate --help\`
+  tune --p95-wait 20m [--config F] [--workload NAME | --trace F.csv]                          see \`spotq tune --help\`
 
 target (default: the local stack started with \`npm start\`)
   --api URL  --api-key KEY  --outputs spotq-outputs.json  --region R  --profile P
@@ -54,6 +57,8 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 /** Runs one CLI invocation; returns the process exit code. Errors are one line plus the fix. */
 export async function runCli(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
+  // simulate and tune take their own options (scripts/cli/commands/simulate.ts).
+  if (argv[0] === "simulate" || argv[0] === "tune") return (await import("./commands/simulate.ts")).runScalingCommand(argv, out, err);
   let values: Values;
   let positionals: string[];
   try {
