@@ -137,8 +137,12 @@ export const FleetConfigSchema = z
         subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must be a subnet id such as subnet-0abc1234")).default([]),
         /** Time an instance needs from launch to taking work; the scaling warmup. @default 300 */
         bootSeconds: z.int().min(0).max(3600).default(300),
-        /** An idle worker terminates itself after this long. @default 600 */
-        idleTimeoutSeconds: z.int().min(10).default(600),
+        /**
+         * An idle worker terminates itself after this long. The default equals the default boot time:
+         * idling longer than a boot's worth of instance time costs more than booting again (the
+         * ski-rental break-even); bench/scaling measures it (docs/scaling.md). @default 300
+         */
+        idleTimeoutSeconds: z.int().min(10).default(300),
         /** Folder on the instance where jobs are downloaded. */
         workRoot: z.string().optional(),
         /** Node.js major version the user data installs when the AMI has none. @default 24 */

@@ -30,6 +30,8 @@ export interface LowerBound {
   costPerJobUsd: number;
   instanceSeconds: { boot: number; busy: number; idle: number };
   waitSeconds: { p50: number; p95: number; max: number; mean: number };
+  /** Per-job wait, workload order. */
+  waits: number[];
 }
 
 /**
@@ -71,6 +73,7 @@ export function lowerBound(input: { config: FleetConfig; workload: Workload; spo
       max: sorted.length ? sorted[sorted.length - 1]! : 0,
       mean: sorted.length ? sorted.reduce((s, w) => s + w, 0) / sorted.length : 0,
     },
+    waits,
   };
 }
 

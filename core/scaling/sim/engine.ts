@@ -87,6 +87,8 @@ export interface SimResult {
   costPerJobUsd: number;
   instanceSeconds: { boot: number; busy: number; idle: number };
   waitSeconds: { p50: number; p95: number; max: number; mean: number };
+  /** Submit to done (queue wait, every attempt's run, and the waits after hand-backs). */
+  turnaroundSeconds: { p50: number; p95: number; max: number };
   interruptedJobs: number;
   interruptions: number;
   launches: number;
@@ -97,6 +99,8 @@ export interface SimResult {
   endSeconds: number;
   /** Per-job queue wait (seconds, workload order), for tuning and tests. */
   waits: number[];
+  /** Per-job submit-to-done (seconds) of the finished jobs. */
+  turnarounds: number[];
   /** Scale-out decisions that raised desired capacity, by who: fast path, alarm, schedule. */
   raises: { fastPath: number; alarm: number; schedule: number };
   series?: SeriesPoint[];
@@ -122,6 +126,7 @@ interface Job {
   submitS: number;
   processS: number;
   firstStartS?: number;
+  doneS?: number;
   interruptions: number;
   done: boolean;
   runToken: number;
@@ -402,6 +407,7 @@ export function simulate(input: SimInput): SimResult {
   const finish = (i: Inst, job: Job, token: number) => {
     if (job.runToken !== token || i.job !== job || i.phase !== "busy") return;
     job.done = true;
+    job.doneS = now;
     done++;
     i.pool.acct.jobs++;
     becomeIdle(i);
@@ -545,6 +551,7 @@ export function simulate(input: SimInput): SimResult {
 
   const waits = jobs.map((j) => (j.firstStartS === undefined ? Infinity : j.firstStartS - j.submitS));
   const finishedWaits = waits.filter(Number.isFinite).sort((a, b) => a - b);
+  const turnarounds = jobs.filter((j) => j.doneS !== undefined).map((j) => j.doneS! - j.submitS).sort((a, b) => a - b);
   const cost = pools.reduce((s, p) => s + p.acct.cost, 0);
   const sum = (k: "boot" | "busy" | "idle") => pools.reduce((s, p) => s + p.acct[k], 0);
   const result: SimResult = {
@@ -562,12 +569,14 @@ export function simulate(input: SimInput): SimResult {
       max: finishedWaits.length ? finishedWaits[finishedWaits.length - 1]! : 0,
       mean: finishedWaits.length ? finishedWaits.reduce((s, w) => s + w, 0) / finishedWaits.length : 0,
     },
+    turnaroundSeconds: { p50: percentile(turnarounds, 0.5), p95: percentile(turnarounds, 0.95), max: turnarounds.length ? turnarounds[turnarounds.length - 1]! : 0 },
     interruptedJobs: jobs.filter((j) => j.interruptions > 0).length,
     interruptions: jobs.reduce((s, j) => s + j.interruptions, 0),
     launches: pools.reduce((s, p) => s + p.acct.launches, 0),
     maxInstances: Math.max(...pools.map((p) => p.maxActive)),
     endSeconds: endSeconds || now,
     waits,
+    turnarounds: jobs.filter((j) => j.doneS !== undefined).map((j) => j.doneS! - j.submitS),
     raises,
     ...(odPool
       ? {
