@@ -17,7 +17,7 @@ import { compare, POLICY_VARIANTS } from "../core/scaling/sim/compare.ts";
 import { percentile, simulate, type SimResult } from "../core/scaling/sim/engine.ts";
 import { generateWorkload, GENERATORS, type Workload } from "../core/scaling/sim/workload.ts";
 import { loadSpotModelFile, simulationStart } from "../scripts/sim/inputs.ts";
-import { renderCostSvg, renderHtmlReport } from "../scripts/sim/html.ts";
+import { renderHtmlReport, renderOverviewSvg } from "../scripts/sim/html.ts";
 import { duration } from "../scripts/sim/table.ts";
 
 const { values } = parseArgs({
@@ -154,7 +154,7 @@ console.log(`${runs} simulated days in ${((performance.now() - started) / 1000).
 
 if (values.svg || values.html) {
   const c = compare({ config: DEFAULT_CONFIG, workload: generateWorkload("clinic-hours", { seed: SEEDS[0]! }), spot, seed: SEEDS[0]!, startEpochMs: start, policies: ["config", "visible", "deficit", "tracking"], series: true });
-  if (values.svg) writeFileSync(values.svg, renderCostSvg(c));
+  if (values.svg) writeFileSync(values.svg, renderOverviewSvg(c));
   if (values.html) writeFileSync(values.html, renderHtmlReport(c, { config: "defaults", spotModel: "scripts/sim/spot-model.json" }));
 }
 process.exitCode = costOk && waitOk ? 0 : 1;

@@ -178,22 +178,30 @@ ${states.join("\n")}
 `;
 }
 
-/** One chart on its own, as an SVG file (for the README). */
-export function renderCostSvg(c: Comparison, policies?: string[]): string {
+/** Queued jobs and cumulative cost over time, one SVG file (for the README). */
+export function renderOverviewSvg(c: Comparison, policies?: string[]): string {
   const chosen = c.policies.filter((p) => p.series && (!policies || policies.includes(p.name)));
   const xMax = Math.max(c.workload.spanSeconds, ...chosen.map((p) => p.series![p.series!.length - 1]!.t));
-  const svg = lineChart(
-    `Cumulative cost (USD), ${c.workload.name}; dashed: the lower bound's total`,
+  const color = (i: number) => COLORS[i % COLORS.length]!;
+  const backlog = lineChart(
+    `Jobs queued, ${c.workload.name} (seed ${c.seed})`,
+    chosen.map((p, i) => ({ name: p.name, color: color(i), points: p.series!.map((s) => [s.t, s.visible] as [number, number]) })),
+    xMax,
+    (v) => String(Math.round(v)),
+  );
+  const cost = lineChart(
+    "Cumulative cost (USD); dashed: the lower bound's total",
     [
-      ...chosen.map((p, i) => ({ name: p.name, color: COLORS[i % COLORS.length]!, points: p.series!.map((s) => [s.t, s.costUsd] as [number, number]) })),
+      ...chosen.map((p, i) => ({ name: p.name, color: color(i), points: p.series!.map((s) => [s.t, s.costUsd] as [number, number]) })),
       { name: "lower bound", color: "#000", dashed: true, points: [[0, c.lowerBound.costUsd], [xMax, c.lowerBound.costUsd]] as [number, number][] },
     ],
     xMax,
     (v) => `$${v.toFixed(v < 10 ? 1 : 0)}`,
-    52,
   );
-  const legend = chosen.map((p, i) => `<text x="${60 + i * 140}" y="278" font-size="11" fill="${COLORS[i % COLORS.length]}">■ ${esc(p.name)}</text>`).join("");
-  return svg
-    .replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" ')
-    .replace("</svg>", `<style>.grid{stroke:#e5e5e5}.ylab{font-size:10px;text-anchor:end;fill:#555}.xlab{font-size:10px;text-anchor:middle;fill:#555}.title{font-size:12px;font-weight:600}</style>${legend}</svg>`);
+  const nest = (svg: string, y: number) => svg.replace("<svg ", `<svg x="0" y="${y}" width="900" height="260" `);
+  const legend = chosen
+    .map((p, i) => `<rect x="${12 + i * 222}" y="532" width="10" height="10" fill="${color(i)}"/><text x="${26 + i * 222}" y="541" font-size="10">${esc(p.name)}: $${p.costUsd.toFixed(2)}, p95 wait ${esc(duration(p.waitSeconds.p95))}</text>`)
+    .join("");
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 900 552" font-family="sans-serif"><style>.grid{stroke:#e5e5e5}.ylab{font-size:10px;text-anchor:end;fill:#555}.xlab{font-size:10px;text-anchor:middle;fill:#555}.title{font-size:12px;font-weight:600}</style><rect width="900" height="552" fill="#fff"/>${nest(backlog, 0)}${nest(cost, 265)}${legend}</svg>
+`;
 }
