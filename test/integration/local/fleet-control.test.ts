@@ -37,15 +37,32 @@ describe("local fleet: the HTTP control surface", function () {
     assert.deepEqual((await call("GET", `/instances/${a.instanceId}`)).body, i);
   });
 
-  it("shows the group: sizes, desired, instance count and the Auto Scaling endpoint", async () => {
+  it("shows the group: sizes, desired, instance count, the Auto Scaling endpoint, template version, processes and breaker", async () => {
     await scaleTo(2);
     const r = await call("GET", "/group");
     assert.equal(r.status, 200);
+    const { autoscalingEndpoint, suspendedProcesses, ...rest } = r.body;
+    assert.deepEqual(rest, {
+      name: "spotq-workers",
+      minSize: 0,
+      maxSize: 4,
+      desiredCapacity: 2,
+      instances: 2,
+      newInstancesProtectedFromScaleIn: true,
+      availabilityZones: ["us-east-1a", "us-east-1b"],
+      instanceTypes: ["g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge", "g5.2xlarge"],
+      launchTemplateVersion: "1",
+      capacityRebalance: true,
+      lifecycleHooks: [],
+      tags: {},
+      breaker: { open: false, failuresInWindow: 0, failures: 3, windowSeconds: 3600 },
+    });
+    assert.equal(autoscalingEndpoint, env().fleet.autoscalingEndpoint);
     assert.deepEqual(
-      { ...r.body, autoscalingEndpoint: undefined },
-      { name: "spotq-workers", minSize: 0, maxSize: 4, desiredCapacity: 2, instances: 2, newInstancesProtectedFromScaleIn: true, autoscalingEndpoint: undefined },
+      suspendedProcesses.map((p: { processName: string }) => p.processName),
+      ["AZRebalance"],
     );
-    assert.equal(r.body.autoscalingEndpoint, env().fleet.autoscalingEndpoint);
+    assert.match(suspendedProcesses[0].suspensionReason, /^User suspended at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
   it("sets desired capacity, refusing what AWS refuses", async () => {
