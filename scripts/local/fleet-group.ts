@@ -922,6 +922,7 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     if (kept) {
       inst.action = undefined;
       inst.lifecycleState = LIFECYCLE.standby;
+      this.#unlinkReplacement(inst);
       return;
     }
     this.#beginTermination(inst.instanceId, reason, `instance ${inst.instanceId} failed to boot: ${cause}`, { skipHook: true });
@@ -945,6 +946,7 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     const existing = this.#terminations.get(instanceId);
     if (existing) return existing;
     inst.action = undefined;
+    this.#unlinkReplacement(inst);
     inst.terminationReason = reason;
     inst.targetLifecycleState = "Terminated";
     inst.lifecycleState = LIFECYCLE.terminating;
@@ -960,6 +962,14 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     this.emit("termination_started", { instanceId, reason, hook });
     if (!hook && this.#instances.get(instanceId) === inst && inst.lifecycleState === LIFECYCLE.terminating) this.#proceed(inst);
     return activity;
+  }
+
+  /** A replacement that goes (or fails) before the instance it replaces lets that one count again and get another. */
+  #unlinkReplacement(inst: GroupInstanceRecord): void {
+    const partner = inst.replaces && this.#instances.get(inst.replaces.instanceId);
+    if (partner?.atRisk?.replacementId === inst.instanceId) delete partner.atRisk.replacementId;
+    if (partner?.azVictim?.replacementId === inst.instanceId) delete partner.azVictim;
+    delete inst.replaces;
   }
 
   #proceed(inst: GroupInstanceRecord): void {
