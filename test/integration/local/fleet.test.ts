@@ -36,6 +36,7 @@ describe("local fleet: plays the Auto Scaling group with real worker processes",
           SPOTQ_TELEMETRY_DIR: join(view.dir, "telemetry"),
           SPOTQ_INSTANCE_ID: null,
           FLEET_TEST_MARK: "from-the-caller",
+          SPOTQ_STOP_FILE: null,
         });
         assert.ok(existsSync(join(view.dir, "telemetry")), "the telemetry folder exists before the worker starts");
       }
