@@ -268,6 +268,8 @@ interface FleetInstance {
   bootFailure?: string;
   /** Settles once the instance is gone. */
   terminated?: Promise<void>;
+  /** Why it was ended outright (killed, Spot reclaim, fleet stop), whatever its termination had started for. */
+  forced?: TerminationReason;
 }
 
 /** The launch spec of the real worker: `<repo>/node_modules/.bin/node --import tsx worker/main.ts`. */
@@ -712,15 +714,17 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
   #end(instanceId: string, reason: TerminationReason): Promise<void> {
     const inst = this.#instances.get(instanceId);
     if (!inst) return Promise.resolve();
+    inst.forced ??= reason;
     if (!this.group.forceTerminate(instanceId, reason)) return this.#shutdown(instanceId, reason);
     return inst.terminated ?? this.#shutdown(instanceId, reason);
   }
 
   /** Shuts an instance down once (Terminating:Proceed): worker stopped, IMDS closed, removed from the group. */
-  #shutdown(instanceId: string, reason: TerminationReason): Promise<void> {
+  #shutdown(instanceId: string, why: TerminationReason): Promise<void> {
     const inst = this.#instances.get(instanceId);
     if (!inst) return Promise.resolve();
     if (inst.terminated) return inst.terminated;
+    const reason = inst.forced ?? why;
     let finish!: () => void;
     inst.terminated = new Promise((r) => (finish = r));
     inst.cancelBoot?.();

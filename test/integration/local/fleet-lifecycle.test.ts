@@ -117,6 +117,35 @@ describe("local fleet: Auto Scaling's lifecycle with real worker processes", fun
     });
   });
 
+  describe("with a worker that keeps its terminate hook waiting", () => {
+    const env = useLocalFleet({
+      launch: { ...TEST_WORKER, env: { FLEET_TEST_BOOT: "continue", FLEET_TEST_LAUNCH_HOOK: LAUNCH_HOOK } },
+      lifecycleHooks: { launchTimeoutSeconds: 60, terminateTimeoutSeconds: 60 },
+    });
+
+    it("a heartbeat moves the terminate hook's timeout; a kill ends the instance at once whatever the hook waits for", async () => {
+      const { fleet, events } = env();
+      fleet.setDesired(1);
+      const { instanceId, pid } = await events.waitFor("instance_in_service");
+      const worker = new TestWorker(fleet.instance(instanceId)!.dir);
+      await worker.started(pid!);
+      fleet.group.setInstanceProtection([instanceId], false);
+      fleet.setDesired(0);
+      assert.equal(fleet.instance(instanceId)?.lifecycleState, "Terminating:Wait");
+      const before = Date.parse(fleet.instance(instanceId)!.lifecycleAction!.deadline);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await worker.send({ do: "heartbeat", hook: TERMINATE_HOOK })).ok, true);
+      const heartbeat = await events.waitFor("lifecycle_action", (e) => e.phase === "heartbeat");
+      assert.ok(Date.parse(heartbeat.deadline!) > before, "the timeout restarted");
+      assert.deepEqual((await worker.send({ do: "target-state" })).state, "Terminated");
+      const killedAt = Date.now();
+      await fleet.killInstance(instanceId);
+      assert.ok(Date.now() - killedAt < 3000, "no grace for a kill");
+      assert.deepEqual(await events.waitFor("instance_terminated"), { instanceId, reason: "killed" });
+      assert.equal(existsSync(join(env().workRoot, instanceId, `sigterm-${pid}.json`)), false, "SIGKILL, no SIGTERM");
+    });
+  });
+
   describe("failed boots", () => {
     const env = useLocalFleet({ launch: { ...TEST_WORKER, env: { FLEET_TEST_BOOT: "exit:3" } }, lifecycleHooks: { launchTimeoutSeconds: 60 } });
 
