@@ -755,7 +755,9 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
       const warmMs = this.#ms(run.prefs.instanceWarmup);
       for (const i of this.#counted())
         if (i.inServiceAt !== undefined && i.inServiceAt >= run.startTime && i.inServiceAt + warmMs > now) next = Math.min(next, i.inServiceAt + warmMs);
-      if (run.waitingProtectedSince !== undefined) next = Math.min(next, run.waitingProtectedSince + this.#ms(REFRESH_PROTECTED_WAIT_SECONDS));
+      const giveUpAt = run.waitingProtectedSince === undefined ? undefined : run.waitingProtectedSince + this.#ms(REFRESH_PROTECTED_WAIT_SECONDS);
+      // Only future times: a deadline already passed (the refresh paused by a suspended process) must not spin the timer.
+      if (giveUpAt !== undefined && giveUpAt > now) next = Math.min(next, giveUpAt);
     }
     return next === Infinity ? undefined : next;
   }

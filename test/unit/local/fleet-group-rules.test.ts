@@ -583,6 +583,25 @@ describe("local fleet: the group's rules on a fake clock", () => {
       assert.equal(h.g.instance("i-1")?.lifecycleState, "Terminating", "the oldest of the fuller zone za");
     });
 
+    it("never reports a deadline already passed (the fleet's timer would spin)", () => {
+      const h = harness({ desiredCapacity: 1, defaultInstanceWarmup: 0 });
+      h.g.injectLaunchFailure({ code: "VcpuLimitExceeded" });
+      h.g.tick();
+      h.g.setDesiredCapacity(0);
+      h.advance(60 * S);
+      assert.equal(h.g.nextDeadline(), undefined, "no launch is due any more");
+      h.g.clearLaunchFailures();
+      h.g.setDesiredCapacity(1);
+      h.bootAll();
+      h.g.setInstanceProtection(["i-1"], true);
+      h.g.bumpLaunchTemplateVersion();
+      h.g.startInstanceRefresh({ preferences: { scaleInProtectedInstances: "Wait" } });
+      h.g.suspendProcesses(["InstanceRefresh"]);
+      h.advance(7200 * S);
+      const next = h.g.nextDeadline();
+      assert.ok(next === undefined || next > h.now(), `next deadline ${next} is in the past`);
+    });
+
     it("keeps tags: set, overwrite, delete", () => {
       const h = harness();
       h.g.setTags([{ key: "a", value: "1" }]);
