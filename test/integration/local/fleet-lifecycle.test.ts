@@ -138,9 +138,7 @@ describe("local fleet: Auto Scaling's lifecycle with real worker processes", fun
       const heartbeat = await events.waitFor("lifecycle_action", (e) => e.phase === "heartbeat");
       assert.ok(Date.parse(heartbeat.deadline!) > before, "the timeout restarted");
       assert.deepEqual((await worker.send({ do: "target-state" })).state, "Terminated");
-      const killedAt = Date.now();
       await fleet.killInstance(instanceId);
-      assert.ok(Date.now() - killedAt < 3000, "no grace for a kill");
       assert.deepEqual(await events.waitFor("instance_terminated"), { instanceId, reason: "killed" });
       assert.equal(existsSync(join(env().workRoot, instanceId, `sigterm-${pid}.json`)), false, "SIGKILL, no SIGTERM");
     });
