@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CliError } from "./cli-error.ts";
 import { cancel, list, status, submit, wait } from "./commands/jobs.ts";
-import { down, instances, interrupt, kill } from "./commands/local.ts";
+import { down, instances, interrupt, kill, localCommand } from "./commands/local.ts";
 import { redrive } from "./commands/redrive.ts";
 import { resolveTarget, type TargetFlags } from "./target.ts";
 
@@ -22,6 +22,13 @@ operations
   redrive [--max N]                    DLQ back to the queue, job records made consistent
 local stack
   local up | down | instances | interrupt <instanceId> | kill <instanceId>
+  local group | rebalance <id> | unhealthy <id> | kill-instance <id> | bump-template
+  local fail-launches [--code ice|vcpu] [--type T] [--az Z] [--count N] | fail-launches clear
+  local fail-boots [--count N] [--mode user-data|hang] | fail-boots clear
+  local refresh [--min-healthy P] [--warmup S] [--skip-matching] [--protected Wait|Ignore|Refresh] | refresh cancel
+fleet (Auto Scaling API: AWS or local)
+  fleet [--json]                       the group: sizes, instances, suspended processes, boot breaker, refresh
+  fleet resume                         resume launches after the boot breaker tripped, and clear its tag
 scaling
   simulate [--config F] [--workload NAME | --trace F.csv] [--policy P]… [--json] [--html F]   see \`spotq simulate --help\`
   tune --p95-wait 20m [--config F] [--workload NAME | --trace F.csv]                          see \`spotq tune --help\`
@@ -50,6 +57,15 @@ const OPTIONS = {
   max: { type: "string" },
   concurrency: { type: "string" },
   follow: { type: "boolean" },
+  count: { type: "string" },
+  code: { type: "string" },
+  type: { type: "string" },
+  az: { type: "string" },
+  mode: { type: "string" },
+  "min-healthy": { type: "string" },
+  "skip-matching": { type: "boolean" },
+  protected: { type: "string" },
+  warmup: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
@@ -176,8 +192,12 @@ async function dispatch(command: string, args: string[], v: Values, out: (s: str
           await kill(target(), arg(args, 1, "instance id", "local kill <instanceId>"), out);
           return 0;
         default:
-          throw new CliError(`unknown local command "${sub}"`, "use one of: up, down, instances, interrupt <id>, kill <id>", 2);
+          return localCommand(target, sub, args.slice(1), v, out);
       }
+    }
+    case "fleet": {
+      const { fleetCommand } = await import("./commands/fleet.ts");
+      return fleetCommand(target(), args, v, out);
     }
     default:
       throw new CliError(`unknown command "${command}"`, "see `spotq --help` for the commands", 2);
