@@ -10,6 +10,7 @@ import { jsonLineLog, type ApiLog } from "./log.ts";
 import { jobStatusUrl } from "./public-url.ts";
 import { readJob } from "./read-job.ts";
 import { submitJob } from "./submit-job.ts";
+import { CONSOLE_ROUTES, registerConsoleRoutes } from "./console/routes.ts";
 
 export type { ApiDeps } from "./deps.ts";
 
@@ -29,7 +30,7 @@ export interface JobList {
 /** Hono's typing of this app: the job a request concerns, for the request log line. */
 export type ApiEnv = { Variables: { jobId?: string } };
 
-const ROUTES = "POST /jobs, GET /jobs, GET /jobs/{id}, DELETE /jobs/{id}";
+const ROUTES = `POST /jobs, GET /jobs, GET /jobs/{id}, DELETE /jobs/{id}, ${CONSOLE_ROUTES}`;
 
 /**
  * The jobs API as one Hono app, served by api/lambda.ts (API Gateway proxy events) and
@@ -39,6 +40,7 @@ const ROUTES = "POST /jobs, GET /jobs, GET /jobs/{id}, DELETE /jobs/{id}";
  * - `GET /jobs/{id}` → 200 the job record
  * - `GET /jobs?state=&limit=&next=` → 200 {@link JobList}
  * - `DELETE /jobs/{id}` → 200 (QUEUED → CANCELLED) or 202 (RUNNING → CANCELLING) {@link JobAccepted}
+ * - the web console (`GET /console`) and its routes: `GET /jobs/{id}/logs`, `POST /jobs/{id}/redrive`, `GET /fleet`
  *
  * Every error is JSON ({@link ErrorBody}). No input yields a 5xx: 503 (retryable, with Retry-After)
  * only when a dependency fails, 500 only for a bug. One log line per request.
@@ -104,6 +106,9 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return c.json(body, job.state === "CANCELLED" ? 200 : 202);
   });
 
+  // The web console and its routes: logs, redrive, fleet (api/console/routes.ts).
+  registerConsoleRoutes(app, deps, log, methodNotAllowed);
+
   app.all("/jobs", (c) => methodNotAllowed(c, ["GET", "POST"]));
   app.all("/jobs/:id", (c) => methodNotAllowed(c, ["GET", "DELETE"]));
 
@@ -124,7 +129,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   return app;
 }
 
-function methodNotAllowed(c: Context<ApiEnv>, allowed: string[]): Response {
+export function methodNotAllowed(c: Context<ApiEnv>, allowed: string[]): Response {
   const allow = allowed.includes("GET") ? [...allowed, "HEAD"] : allowed;
   const body: ErrorBody = {
     error: { code: ApiErrorCode.methodNotAllowed, message: `${c.req.method} is not allowed on ${c.req.path}; allowed: ${allow.join(", ")}` },

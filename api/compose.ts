@@ -4,6 +4,7 @@ import { DynamoJobStore } from "../aws/job-store.ts";
 import { SqsJobQueue } from "../aws/job-queue.ts";
 import { S3ObjectStore } from "../aws/object-store.ts";
 import { deploymentFromEnv, fleetConfigFromEnv } from "../core/runtime.ts";
+import { consoleDepsFromEnv } from "./console/compose.ts";
 import type { ApiDeps } from "./deps.ts";
 import { jsonLineLog, silentLog, type ApiLog } from "./log.ts";
 
@@ -27,6 +28,8 @@ export function apiDepsFromEnv(env: NodeJS.ProcessEnv = process.env, clients: Aw
     config,
     bucket: names.bucket,
     log: log ?? logFromEnv(env),
+    // The web console's logs, alarms and queue depth: CloudWatch in AWS, local stand-ins with local endpoints.
+    console: consoleDepsFromEnv({ env, clients, config, names, log: log ?? logFromEnv(env) }),
   };
 }
 

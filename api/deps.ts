@@ -1,5 +1,6 @@
 import type { FleetConfig } from "../core/fleet-config.ts";
 import type { FleetControl, JobQueue, JobStore, ObjectStore } from "../core/ports.ts";
+import type { ConsoleDeps } from "./console/deps.ts";
 import type { ApiLog } from "./log.ts";
 
 /** What the jobs API runs on: ports only, so tests can hand it failing or counting stand-ins. */
@@ -14,6 +15,8 @@ export interface ApiDeps {
   bucket: string;
   /** @default JSON lines on stdout */
   log?: ApiLog;
+  /** The web console's read routes: logs, alarms, queue depth history, the group to show. Absent: those parts are unavailable. */
+  console?: ConsoleDeps;
   /** Time limit of the fast path's Auto Scaling call. @default 3000 */
   fastPathTimeoutMs?: number;
 }

@@ -61,6 +61,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      if (!options.deps) deps.console?.close?.();
       ownClients?.destroy();
     },
   };
