@@ -22,7 +22,7 @@ import type { FleetConfig } from "../../core/fleet-config.ts";
 import { ENV } from "../../core/runtime.ts";
 import { BUNDLE_FILES, LAMBDA_HANDLER } from "../bundling.ts";
 import { AssetType, Fn, TerraformAsset } from "../cdktf.ts";
-import { apiPolicy } from "./api-policy.ts";
+import { apiConsolePolicy, apiPolicy } from "./api-policy.ts";
 import { assumeRolePolicy, policyJson } from "./policy-document.ts";
 import type { AwsEnv, BucketRef, GroupRef, QueuesRef, TableRef } from "./refs.ts";
 import { terraformLiteral } from "./terraform-string.ts";
@@ -41,6 +41,20 @@ export const API_ROUTES = [
   { path: "jobs", method: "GET" },
   { path: "jobs/{id}", method: "GET" },
   { path: "jobs/{id}", method: "DELETE" },
+  // The web console's reads and its redrive (api/console/routes.ts).
+  { path: "jobs/{id}/logs", method: "GET" },
+  { path: "jobs/{id}/redrive", method: "POST" },
+  { path: "fleet", method: "GET" },
+] as const;
+
+/**
+ * The web console's page and its scripts and styles: open, without a key or a signature, since a
+ * browser cannot send one when it opens a page. They hold no data: every call the page makes goes
+ * to the routes above, with the key.
+ */
+export const CONSOLE_PAGE_ROUTES = [
+  { path: "console", method: "GET" },
+  { path: "console/{proxy+}", method: "GET" },
 ] as const;
 
 export interface ApiProps {
@@ -65,6 +79,8 @@ export class Api extends Construct {
   readonly function: LambdaFunction;
   readonly role: IamRole;
   readonly rolePolicy: IamRolePolicy;
+  /** The web console's reads: job logs, alarm states, queue metrics, the group. */
+  readonly consolePolicy: IamRolePolicy;
   readonly logGroup: CloudwatchLogGroup;
   readonly restApi: ApiGatewayRestApi;
   readonly stage: ApiGatewayStage;
@@ -115,6 +131,12 @@ export class Api extends Construct {
       ),
     });
 
+    this.consolePolicy = new IamRolePolicy(this, "console-policy", {
+      name: "spotq-api-console",
+      role: this.role.id,
+      policy: policyJson(apiConsolePolicy({ env, deployment: config.name })),
+    });
+
     const configJson = JSON.stringify(config);
     if (Buffer.byteLength(configJson) + NAMES_ALLOWANCE_BYTES > LAMBDA_ENV_LIMIT_BYTES)
       throw new ValidationError("the fleet config does not fit the API Lambda's environment", [
@@ -150,7 +172,7 @@ export class Api extends Construct {
       loggingConfig: { logFormat: "Text", logGroup: this.logGroup.name },
       // Lambda would create the log group itself (without retention) if it ran first; and it
       // must not run before its permissions exist.
-      dependsOn: [this.logGroup, this.rolePolicy],
+      dependsOn: [this.logGroup, this.rolePolicy, this.consolePolicy],
     });
 
     this.restApi = new ApiGatewayRestApi(this, "rest-api", {
@@ -165,24 +187,39 @@ export class Api extends Construct {
       pathPart: "jobs",
     });
     const job = new ApiGatewayResource(this, "job-resource", { restApiId: this.restApi.id, parentId: jobs.id, pathPart: "{id}" });
-    const resources = { jobs, "jobs/{id}": job } as const;
+    const resources: Record<string, ApiGatewayResource> = { jobs, "jobs/{id}": job };
+    // The console's resources under those (and the root), created from their paths.
+    const resource = (path: string): ApiGatewayResource => {
+      const existing = resources[path];
+      if (existing) return existing;
+      const slash = path.lastIndexOf("/");
+      const made = new ApiGatewayResource(this, `${path.replace(/[{}+]/g, "").replaceAll("/", "-")}-resource`, {
+        restApiId: this.restApi.id,
+        parentId: slash < 0 ? this.restApi.rootResourceId : resource(path.slice(0, slash)).id,
+        pathPart: path.slice(slash + 1),
+      });
+      resources[path] = made;
+      return made;
+    };
     const iam = config.api.auth === "iam";
     const integrations: ApiGatewayIntegration[] = [];
-    for (const route of API_ROUTES) {
-      const key = `${route.method.toLowerCase()}-${route.path.replace(/[{}]/g, "").replace("/", "-")}`;
+    const open = new Set<string>(CONSOLE_PAGE_ROUTES.map((r) => r.path));
+    for (const route of [...API_ROUTES, ...CONSOLE_PAGE_ROUTES]) {
+      const key = `${route.method.toLowerCase()}-${route.path.replace(/[{}+]/g, "").replaceAll("/", "-")}`;
+      const pathParams = [...route.path.matchAll(/\{(\w+)\+?\}/g)].map((m) => m[1]!);
       const method = new ApiGatewayMethod(this, `${key}-method`, {
         restApiId: this.restApi.id,
-        resourceId: resources[route.path].id,
+        resourceId: resource(route.path).id,
         httpMethod: route.method,
-        authorization: iam ? "AWS_IAM" : "NONE",
-        apiKeyRequired: !iam,
-        ...(route.path === "jobs/{id}" ? { requestParameters: { "method.request.path.id": true } } : {}),
+        authorization: iam && !open.has(route.path) ? "AWS_IAM" : "NONE",
+        apiKeyRequired: !iam && !open.has(route.path),
+        ...(pathParams.length ? { requestParameters: Object.fromEntries(pathParams.map((p) => [`method.request.path.${p}`, true])) } : {}),
       });
       this.methods.push(method);
       integrations.push(
         new ApiGatewayIntegration(this, `${key}-integration`, {
           restApiId: this.restApi.id,
-          resourceId: resources[route.path].id,
+          resourceId: resource(route.path).id,
           httpMethod: method.httpMethod,
           type: "AWS_PROXY",
           // Lambda proxy integrations are always invoked with POST, whatever the route's method.
@@ -202,7 +239,7 @@ export class Api extends Construct {
     const deployment = new ApiGatewayDeployment(this, "deployment", {
       restApiId: this.restApi.id,
       // A new deployment whenever the routes or their authentication change.
-      triggers: { redeployment: createHash("sha256").update(JSON.stringify({ routes: API_ROUTES, auth: config.api.auth })).digest("hex") },
+      triggers: { redeployment: createHash("sha256").update(JSON.stringify({ routes: API_ROUTES, auth: config.api.auth, console: CONSOLE_PAGE_ROUTES })).digest("hex") },
       lifecycle: { createBeforeDestroy: true },
       dependsOn: [...this.methods, ...integrations],
     });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import type { FleetConfigInput } from "../../core/fleet-config.ts";
 import { ENV } from "../../core/runtime.ts";
-import { Api, API_ROUTES } from "../../infra/constructs/api.ts";
+import { Api, API_ROUTES, CONSOLE_PAGE_ROUTES } from "../../infra/constructs/api.ts";
 import { fillTemplate } from "../../infra/user-data/template.ts";
 import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, TEST_ENV, testConfig, type Synth } from "./support/synth.ts";
 
@@ -85,7 +85,8 @@ describe("infra/constructs/api", () => {
       assert.deepEqual([group.name, group.retention_in_days], ["/aws/lambda/spotq-api", 14]);
       assert.equal(fn.logging_config.log_group, synth.ref("aws_cloudwatch_log_group", "", "name"));
       assert.ok((fn.depends_on as string[]).includes(`aws_cloudwatch_log_group.${synth.nameOf("aws_cloudwatch_log_group")}`));
-      assert.ok((fn.depends_on as string[]).includes(`aws_iam_role_policy.${synth.nameOf("aws_iam_role_policy")}`));
+      assert.ok((fn.depends_on as string[]).includes(`aws_iam_role_policy.${synth.nameOf("aws_iam_role_policy", "role-policy")}`));
+      assert.ok((fn.depends_on as string[]).includes(`aws_iam_role_policy.${synth.nameOf("aws_iam_role_policy", "console-policy")}`));
     });
 
     it("names the missing bundle", () => {
@@ -100,10 +101,20 @@ describe("infra/constructs/api", () => {
   });
 
   describe("API Gateway", () => {
-    it("serves POST/GET /jobs and GET/DELETE /jobs/{id} through one Lambda proxy integration", () => {
-      assert.deepEqual(Object.keys(routes(synth)).sort(), ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "POST /jobs"]);
+    it("serves POST/GET /jobs, GET/DELETE /jobs/{id} and the console's routes through one Lambda proxy integration", () => {
+      assert.deepEqual(Object.keys(routes(synth)).sort(), [
+        "DELETE /jobs/{id}",
+        "GET /console",
+        "GET /console/{proxy+}",
+        "GET /fleet",
+        "GET /jobs",
+        "GET /jobs/{id}",
+        "GET /jobs/{id}/logs",
+        "POST /jobs",
+        "POST /jobs/{id}/redrive",
+      ]);
       const integrations = Object.values(synth.resources("aws_api_gateway_integration"));
-      assert.equal(integrations.length, API_ROUTES.length);
+      assert.equal(integrations.length, API_ROUTES.length + CONSOLE_PAGE_ROUTES.length);
       for (const i of integrations) {
         assert.equal(i.type, "AWS_PROXY");
         assert.equal(i.integration_http_method, "POST");
@@ -112,9 +123,9 @@ describe("infra/constructs/api", () => {
       assert.deepEqual(synth.resource("aws_api_gateway_rest_api").endpoint_configuration, { types: ["REGIONAL"] });
     });
 
-    it("requires an API key on every route by default", () => {
+    it("requires an API key on every route by default, but the console's page (which holds no data)", () => {
       for (const [route, m] of Object.entries(routes(synth))) {
-        assert.equal(m.api_key_required, true, route);
+        assert.equal(m.api_key_required, !route.startsWith("GET /console"), route);
         assert.equal(m.authorization, "NONE", route);
       }
     });
@@ -141,7 +152,7 @@ describe("infra/constructs/api", () => {
     it("uses IAM (SigV4) instead, without keys or a usage plan, when the config says so", () => {
       const iam = apiOf({ api: { auth: "iam" } });
       for (const [route, m] of Object.entries(routes(iam.synth))) {
-        assert.equal(m.authorization, "AWS_IAM", route);
+        assert.equal(m.authorization, route.startsWith("GET /console") ? "NONE" : "AWS_IAM", route);
         assert.equal(m.api_key_required, false, route);
       }
       assert.deepEqual(Object.keys(iam.synth.resources("aws_api_gateway_api_key")), []);
@@ -160,7 +171,7 @@ describe("infra/constructs/api", () => {
 
     it("deploys to the v1 stage after every route exists", () => {
       const deployment = synth.resource("aws_api_gateway_deployment");
-      assert.equal((deployment.depends_on as string[]).length, 2 * API_ROUTES.length);
+      assert.equal((deployment.depends_on as string[]).length, 2 * (API_ROUTES.length + CONSOLE_PAGE_ROUTES.length));
       assert.deepEqual(deployment.lifecycle, { create_before_destroy: true });
       assert.equal(synth.resource("aws_api_gateway_stage").stage_name, "v1");
     });
