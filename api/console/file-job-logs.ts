@@ -56,7 +56,9 @@ export class FileJobLogReader implements JobLogReader {
         offset = chunk.length;
       }
       const next = start + offset;
-      return { lines, next: cursor(next), atEnd: next >= size || (lines.length < options.limit && chunk.indexOf(0x0a, offset) < 0) };
+      // At the end: nothing left, or only the start of a line still being written.
+      const onlyPartialLeft = start + chunk.length >= size && chunk.indexOf(0x0a, offset) < 0;
+      return { lines, next: cursor(next), atEnd: next >= size || onlyPartialLeft };
     } finally {
       await handle.close();
     }
