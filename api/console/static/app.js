@@ -77,12 +77,13 @@ document.getElementById("key-button").addEventListener("click", () => askForKey(
 
 /**
  * Asks to confirm a consequential action in a modal dialog; resolves true on yes.
- * @param {{ title: string, text: string, yes: string }} o
+ * @param {{ title: string, text: string, yes: string, danger?: boolean }} o
  */
 function confirmAction(o) {
   document.getElementById("confirm-title").textContent = o.title;
   document.getElementById("confirm-text").textContent = o.text;
   document.getElementById("confirm-yes").textContent = o.yes;
+  document.getElementById("confirm-yes").className = o.danger ? "danger" : "";
   confirmDialog.returnValue = "";
   confirmDialog.showModal();
   return new Promise((resolve) => confirmDialog.addEventListener("close", () => resolve(confirmDialog.returnValue === "yes"), { once: true }));

@@ -111,7 +111,7 @@ export function mountJob(main, ctx, jobId) {
     const cancel = kind === "cancel";
     const ok = await ctx.confirmAction(
       cancel
-        ? { title: "Cancel this job?", text: job.state === "RUNNING" ? "Its worker stops the processor at its next heartbeat; nothing more is uploaded." : "It will not run.", yes: "Cancel job" }
+        ? { title: "Cancel this job?", text: job.state === "RUNNING" ? "Its worker stops the processor at its next heartbeat; nothing more is uploaded." : "It will not run.", yes: "Cancel job", danger: true }
         : { title: "Redrive this job?", text: "It goes back to the queue with a fresh attempt budget; its earlier attempts stay listed.", yes: "Redrive" },
     );
     if (!ok) return;
