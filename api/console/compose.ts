@@ -8,6 +8,7 @@ import type { FleetConfig } from "../../core/fleet-config.ts";
 import { resourceNames } from "../../core/names.ts";
 import type { DeploymentNames } from "../../core/runtime.ts";
 import type { ApiLog } from "../log.ts";
+import { cachedCloudWatch } from "./cached.ts";
 import type { ConsoleDeps } from "./deps.ts";
 import { FileJobLogReader } from "./file-job-logs.ts";
 import { LocalFleetAlarmStates } from "./local-fleet-alarms.ts";
@@ -23,7 +24,8 @@ export const CONSOLE_ENV = {
 
 /**
  * The console's ports wired from the environment. In AWS: CloudWatch Logs for job logs,
- * CloudWatch `DescribeAlarms` and `GetMetricData` for alarms and queue depth. When the process
+ * CloudWatch `DescribeAlarms` and `GetMetricData` for alarms and queue depth (cached 15 s and
+ * 60 s per process, api/console/cached.ts). When the process
  * runs against local endpoints (`SPOTQ_ENDPOINT_<SERVICE>`, the local stack), a service that has
  * none is played by its local stand-in: the worker's telemetry files for logs (no
  * `SPOTQ_ENDPOINT_LOGS`), the local fleet's alarm and a queue-depth sampler for CloudWatch (no
@@ -46,8 +48,10 @@ export function consoleDepsFromEnv(o: { env: NodeJS.ProcessEnv; clients: AwsClie
     return {
       group,
       logs,
-      alarms: new CloudWatchAlarmStates(clients.cloudwatch(), { alarmNamePrefix: `${config.name}-` }),
-      queueHistory: new CloudWatchQueueDepthHistory(clients.cloudwatch(), { queueUrl: names.queueUrl }),
+      ...cachedCloudWatch({
+        alarms: new CloudWatchAlarmStates(clients.cloudwatch(), { alarmNamePrefix: `${config.name}-` }),
+        queueHistory: new CloudWatchQueueDepthHistory(clients.cloudwatch(), { queueUrl: names.queueUrl }),
+      }),
     };
 
   const sampler = new QueueDepthSampler({

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { renderConsolePage } from "../../../api/console/assets.ts";
+import { cachedFor } from "../../../api/console/cached.ts";
 import { FileJobLogReader, parseLogLine } from "../../../api/console/file-job-logs.ts";
 import { breakerOf } from "../../../api/fleet-view.ts";
 import { attemptFinished, attemptLogLocation } from "../../../api/job-logs.ts";
@@ -94,6 +95,32 @@ describe("api/console: the pieces of the console's routes and page", () => {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe("CloudWatch reads cached for the fleet view", () => {
+    it("answers from the last result within the time to live, shares a call in flight, and keeps no failure", async () => {
+      let now = 0;
+      let calls = 0;
+      let fail = false;
+      const read = cachedFor(
+        60_000,
+        async () => {
+          calls++;
+          if (fail) throw new Error("Throttling");
+          return calls;
+        },
+        () => now,
+      );
+      assert.deepEqual(await Promise.all([read(), read()]), [1, 1], "one call for two callers");
+      now = 59_999;
+      assert.equal(await read(), 1);
+      now = 60_000;
+      fail = true;
+      await assert.rejects(read(), /Throttling/);
+      fail = false;
+      assert.equal(await read(), 3, "the failure was not kept: the next caller asks again");
+      assert.equal(calls, 3);
     });
   });
 
