@@ -64,7 +64,8 @@ export function consoleDepsFromEnv(o: { env: NodeJS.ProcessEnv; clients: AwsClie
     logs,
     alarms: new LocalFleetAlarmStates({
       ...(env[CONSOLE_ENV.fleetControlUrl] ? { controlUrl: env[CONSOLE_ENV.fleetControlUrl] } : {}),
-      alarmName: `${config.name}-backlog`,
+      // Named as infra names the scaling alarm (infra/constructs/scaling.ts).
+      alarmName: config.scaling.policy === "deficit" ? `${config.name}-backlog-deficit` : `${config.name}-backlog`,
     }),
     queueHistory: sampler,
     close: () => sampler.stop(),

@@ -19,7 +19,7 @@ export class LocalFleetAlarmStates implements AlarmStates {
   /**
    * @param options.controlUrl the local fleet's control surface (`SPOTQ_FLEET_CONTROL_URL`); absent: the
    *   alarms are unavailable, and say why
-   * @param options.alarmName the name shown, as infra would name the alarm (`<name>-backlog`)
+   * @param options.alarmName the name shown, as infra names the scaling alarm (`<name>-backlog-deficit`, `<name>-backlog`)
    */
   constructor(options: { controlUrl?: string; alarmName: string }) {
     this.#controlUrl = options.controlUrl?.replace(/\/+$/, "");
@@ -44,7 +44,7 @@ export class LocalFleetAlarmStates implements AlarmStates {
       {
         name: this.#alarmName,
         state: alarm.state as AlarmStateValue,
-        reason: `local fleet: queue depth datapoints [${datapoints.join(", ")}]${step}`,
+        reason: `local fleet: datapoints [${datapoints.join(", ")}]${step}`,
         ...(typeof alarm.at === "string" ? { updatedAt: alarm.at } : {}),
       },
     ];

@@ -286,7 +286,7 @@ describe("e2e: the web console in chromium on the local stack", function () {
     const row = page.locator("tr[data-instance-id]");
     assert.equal(await row.count(), 1);
     assert.match(await row.innerText(), /InService\s+Healthy\s+Yes/, "in service, healthy, protected while it works");
-    await see('tr[data-alarm="spotq-backlog"] [data-alarm-state]', "the local fleet's queue-depth alarm");
+    await see('tr[data-alarm="spotq-backlog-deficit"] [data-alarm-state]', "the local fleet's scaling alarm, named as infra names it");
     await see('#breaker [data-breaker="closed"]', "the boot breaker, closed");
     await see("#queue-chart svg path.line-visible", "the queue depth chart");
     await screenshot("fleet");
