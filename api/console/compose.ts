@@ -54,11 +54,13 @@ export function consoleDepsFromEnv(o: { env: NodeJS.ProcessEnv; clients: AwsClie
       }),
     };
 
+  // Started by the local server (api/server.ts), which also stops it: a process that only composes
+  // the deps (a test importing the Lambda entry, a benchmark) samples nothing.
   const sampler = new QueueDepthSampler({
     sample: () => queueDepth(clients.sqs(), names.queueUrl),
     intervalMs: env[CONSOLE_ENV.sampleMs] ? Number(env[CONSOLE_ENV.sampleMs]) : 10_000,
-    onError: (error) => o.log.warn("queue depth sample failed", { error }),
-  }).start();
+    onError: (error) => o.log.warn("queue depth sample failed; the console's chart skips it", { error }),
+  });
   return {
     group,
     logs,
@@ -68,6 +70,7 @@ export function consoleDepsFromEnv(o: { env: NodeJS.ProcessEnv; clients: AwsClie
       alarmName: config.scaling.policy === "deficit" ? `${config.name}-backlog-deficit` : `${config.name}-backlog`,
     }),
     queueHistory: sampler,
+    start: () => void sampler.start(),
     close: () => sampler.stop(),
   };
 }

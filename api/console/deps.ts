@@ -15,6 +15,8 @@ export interface ConsoleDeps {
   alarms?: AlarmStates;
   /** The jobs queue's depth over the last hour: CloudWatch metrics, or a local sampler. */
   queueHistory?: QueueDepthHistory;
-  /** Stops what runs in the background (the local sampler's timer). */
+  /** Starts what runs in the background (the local queue-depth sampler); the local server calls it. */
+  start?(): void;
+  /** Stops it. */
   close?(): void;
 }

@@ -17,7 +17,8 @@ export interface QueueDepthSamplerOptions {
 /**
  * The local stand-in of CloudWatch's SQS metrics: samples the queue's depth every `intervalMs`
  * and keeps the last hour in memory. The first sample is taken at `start()`. Its timer does not
- * keep a process alive; `stop()` ends it.
+ * keep a process alive; `stop()` ends it. A failing sample is skipped, reported once until a
+ * sample succeeds again.
  */
 export class QueueDepthSampler implements QueueDepthHistory {
   readonly intervalMs: number;
@@ -26,6 +27,7 @@ export class QueueDepthSampler implements QueueDepthHistory {
   #points: { t: number; point: QueueDepthPoint }[] = [];
   #timer: NodeJS.Timeout | undefined;
   #stopped = true;
+  #lastError: string | undefined;
 
   constructor(options: QueueDepthSamplerOptions) {
     if (options.intervalMs !== undefined && !(options.intervalMs >= 100)) throw new RangeError(`intervalMs must be at least 100, got ${options.intervalMs}`);
@@ -53,9 +55,13 @@ export class QueueDepthSampler implements QueueDepthHistory {
     try {
       depth = await this.#o.sample();
     } catch (err) {
-      this.#o.onError?.(err as Error);
+      // Reported once per kind of failure, not at every sample while it lasts.
+      const message = (err as Error).message;
+      if (message !== this.#lastError) this.#o.onError?.(err as Error);
+      this.#lastError = message;
       return;
     }
+    this.#lastError = undefined;
     const t = this.#now();
     this.#points.push({ t, point: { at: new Date(t).toISOString(), visible: depth.visible, inFlight: depth.inFlight } });
     this.#points = this.#points.filter((p) => p.t > t - HOUR_MS);

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { renderConsolePage } from "../../../api/console/assets.ts";
 import { cachedFor } from "../../../api/console/cached.ts";
+import { QueueDepthSampler } from "../../../api/console/queue-depth-sampler.ts";
 import { FileJobLogReader, parseLogLine } from "../../../api/console/file-job-logs.ts";
 import { breakerOf } from "../../../api/fleet-view.ts";
 import { attemptFinished, attemptLogLocation } from "../../../api/job-logs.ts";
@@ -121,6 +122,24 @@ describe("api/console: the pieces of the console's routes and page", () => {
       fail = false;
       assert.equal(await read(), 3, "the failure was not kept: the next caller asks again");
       assert.equal(calls, 3);
+    });
+  });
+
+  describe("the local queue-depth sampler", () => {
+    it("skips a failed sample and reports a failure once until a sample succeeds again", async () => {
+      const answers: (Error | number)[] = [new Error("ECONNREFUSED"), new Error("ECONNREFUSED"), 2, new Error("ECONNREFUSED")];
+      const reported: string[] = [];
+      const sampler = new QueueDepthSampler({
+        sample: async () => {
+          const a = answers.shift()!;
+          if (a instanceof Error) throw a;
+          return { visible: a, inFlight: 0, delayed: 0 };
+        },
+        onError: (err) => reported.push(err.message),
+      });
+      for (let i = 0; i < 4; i++) await sampler.sampleNow();
+      assert.deepEqual(reported, ["ECONNREFUSED", "ECONNREFUSED"], "once before the success, once after");
+      assert.deepEqual((await sampler.lastHour()).points.map((p) => p.visible), [2]);
     });
   });
 
