@@ -9,15 +9,15 @@ import { GROUP_TAG } from "../../core/names.ts";
 import { Fleet, GROUP_METRICS } from "../../infra/constructs/fleet.ts";
 import type { QueuesRef } from "../../infra/constructs/refs.ts";
 import { BOOT_VARIABLES } from "../../infra/user-data/template.ts";
-import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, TEST_ENV, testConfig, type Synth } from "./support/synth.ts";
+import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, TEST_ENV, testConfig, unsafeTestConfig, type Synth } from "./support/synth.ts";
 
 const queues: QueuesRef = {
   jobs: { name: "spotq-jobs", arn: `arn:aws:sqs:us-east-1:${ACCOUNT}:spotq-jobs`, url: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/spotq-jobs` },
   dlq: { name: "spotq-jobs-dlq", arn: `arn:aws:sqs:us-east-1:${ACCOUNT}:spotq-jobs-dlq`, url: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/spotq-jobs-dlq` },
 };
 
-function fleetOf(overrides: FleetConfigInput = {}, workerBundleDir = FIXTURE_BUNDLES.workerDir): { synth: Synth; fleet: Fleet } {
-  const config = testConfig(overrides);
+function fleetOf(overrides: FleetConfigInput = {}, workerBundleDir = FIXTURE_BUNDLES.workerDir, makeConfig = testConfig): { synth: Synth; fleet: Fleet } {
+  const config = makeConfig(overrides);
   let fleet: Fleet | undefined;
   const synth = synthScope((scope) => {
     fleet = new Fleet(scope, "fleet", {
@@ -165,8 +165,8 @@ describe("infra/constructs/fleet", () => {
       ]);
     });
 
-    it("escapes Terraform template sequences a user's config may contain", () => {
-      const { synth: s } = fleetOf({ processor: { env: { LICENSE: "${NOT_TERRAFORM}", X: "%{ if }" } } });
+    it("escapes Terraform template sequences a user's config may contain (synth refuses them; this is the second line of defence)", () => {
+      const { synth: s } = fleetOf({ processor: { env: { LICENSE: "${NOT_TERRAFORM}", X: "%{ if }" } } }, FIXTURE_BUNDLES.workerDir, unsafeTestConfig);
       const content = s.resource("aws_s3_object", "config").content as string;
       assert.ok(content.includes('"$${NOT_TERRAFORM}"') && content.includes('"%%{ if }"'), content);
     });
