@@ -157,6 +157,8 @@ export class Fleet extends Construct {
 
     const ami = new DataAwsAmi(this, "ami", {
       filter: [{ name: "image-id", values: [f.amiId] }],
+      // A deprecated AMI still launches; the lookup must not fail the plan for it.
+      includeDeprecated: true,
       lifecycle: {
         postcondition: [
           f.platform === "windows"

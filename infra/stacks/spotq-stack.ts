@@ -13,6 +13,9 @@ import { partitionOf, type AwsEnv } from "../constructs/refs.ts";
 import { Scaling } from "../constructs/scaling.ts";
 import { Storage } from "../constructs/storage.ts";
 
+/** The Terraform CLI the synthesized configuration needs (docs/deploy.md, prerequisites). */
+export const TERRAFORM_REQUIRED_VERSION = ">= 1.10.0";
+
 export interface SpotqStackProps {
   /** The validated fleet config (infra/deploy-config.ts). */
   config: FleetConfig;
@@ -37,6 +40,8 @@ export class SpotqStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: SpotqStackProps) {
     super(scope, id);
     const { config, bundles } = props;
+    // S3 state locking with a lock file (use_lockfile) and `removed`/`import` blocks need 1.10+.
+    this.addOverride("terraform.required_version", TERRAFORM_REQUIRED_VERSION);
     new AwsProvider(this, "aws", {
       region: config.region,
       defaultTags: [{ tags: { "spotq:deployment": config.name, "managed-by": "cdktf" } }],

@@ -82,6 +82,7 @@ describe("infra/constructs/fleet", () => {
       const win = Object.values(synth.data("aws_ami"))[0]!;
       assert.equal(win.lifecycle.postcondition[0].condition, '${self.platform == "windows"}');
       assert.deepEqual(win.filter, [{ name: "image-id", values: ["ami-0123456789abcdef0"] }]);
+      assert.equal(win.include_deprecated, true, "a deprecated AMI still launches: the lookup must not fail the plan");
     });
 
     it("terminates an instance that shuts itself down and tags what it launches with the group", () => {

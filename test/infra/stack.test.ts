@@ -10,7 +10,7 @@ import { ENV } from "../../core/runtime.ts";
 import { BUNDLE_FILES, bundleEntries, type Bundles } from "../../infra/bundling.ts";
 import { loadDeployConfig } from "../../infra/deploy-config.ts";
 import { App } from "../../infra/cdktf.ts";
-import { SpotqStack } from "../../infra/stacks/spotq-stack.ts";
+import { SpotqStack, TERRAFORM_REQUIRED_VERSION } from "../../infra/stacks/spotq-stack.ts";
 import { ReferenceResolver } from "./support/iam.ts";
 import { Synth, synthStack, testConfig } from "./support/synth.ts";
 
@@ -208,6 +208,13 @@ describe("infra: the whole stack, from the example config and the real bundles",
   it("the worker bundle is a module Node.js can load", () => {
     const r = spawnSync(process.execPath, ["--check", join(bundles.workerDir, BUNDLE_FILES.worker)], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
+  });
+
+  it("requires the Terraform version its state locking needs", () => {
+    assert.equal(synth.tf.terraform?.required_version, TERRAFORM_REQUIRED_VERSION);
+    assert.equal(TERRAFORM_REQUIRED_VERSION, ">= 1.10.0");
+    const onDisk = JSON.parse(readFileSync(join(stackDir, "cdk.tf.json"), "utf8"));
+    assert.equal(onDisk.terraform.required_version, ">= 1.10.0");
   });
 
   it("keeps its state in S3, locked, when the config names a state bucket", () => {
