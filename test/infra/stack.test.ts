@@ -69,7 +69,13 @@ describe("infra: the whole stack, from the example config and the real bundles",
       "aws_api_gateway_rest_api",
       "aws_api_gateway_usage_plan",
       "aws_sns_topic",
+      "aws_sns_topic_policy",
       "aws_cloudwatch_dashboard",
+      "aws_autoscaling_lifecycle_hook",
+      "aws_cloudwatch_event_rule",
+      "aws_cloudwatch_event_target",
+      "aws_lambda_permission",
+      "aws_s3_bucket_versioning",
     ])
       assert.ok(types.has(t), `missing ${t}`);
     assert.deepEqual(synth.tf.provider?.aws?.[0], { region: "us-east-1", default_tags: [{ tags: { "spotq:deployment": "spotq", "managed-by": "cdktf" } }] });
@@ -133,7 +139,7 @@ describe("infra: the whole stack, from the example config and the real bundles",
 
   it("sets retention on every log group", () => {
     const groups = Object.values(synth.resources("aws_cloudwatch_log_group"));
-    assert.deepEqual(groups.map((g) => g.name).sort(), ["/aws/lambda/spotq-api", "/spotq/spotq/boot", "/spotq/spotq/jobs", "/spotq/spotq/workers"]);
+    assert.deepEqual(groups.map((g) => g.name).sort(), ["/aws/lambda/spotq-api", "/aws/lambda/spotq-boot-breaker", "/spotq/spotq/boot", "/spotq/spotq/jobs", "/spotq/spotq/workers"]);
     for (const g of groups) assert.equal(g.retention_in_days, config.monitoring.logRetentionDays, g.name);
   });
 
@@ -169,7 +175,7 @@ describe("infra: the whole stack, from the example config and the real bundles",
 
   it("the Lambda bundle answers a bad request with 400, running with the environment Terraform gives it", () => {
     const resolver = new ReferenceResolver(synth);
-    const vars = synth.resource("aws_lambda_function").environment.variables as Record<string, string>;
+    const vars = synth.resource("aws_lambda_function", "api_").environment.variables as Record<string, string>;
     const env: Record<string, string> = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, resolver.resolve(v)]));
     // Terraform un-escapes the config's template sequences; the example has none.
     assert.deepEqual(JSON.parse(env[ENV.configJson]!), config);
@@ -203,6 +209,40 @@ describe("infra: the whole stack, from the example config and the real bundles",
     const response = JSON.parse(r.stdout) as { statusCode: number; body: string };
     assert.equal(response.statusCode, 400, response.body);
     assert.match(response.body, /Source Folder Path/);
+  });
+
+  it("every alarm outside the scaling policy has the threshold and comparison it was designed with", () => {
+    const b = config.fleet.bootBreaker;
+    const expected: Record<string, [number, string]> = {
+      "spotq-dlq-not-empty": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-oldest-job-age": [config.monitoring.oldestMessageAlarmSeconds, "GreaterThanThreshold"],
+      "spotq-jobs-failed": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-api-errors": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-api-5xx": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-bootstrap-failed": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-worker-crash-loop": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-boot-breaker": [b.failures, "GreaterThanOrEqualToThreshold"],
+    };
+    const alarms = Object.entries(synth.resources("aws_cloudwatch_metric_alarm")).filter(([name]) => !name.startsWith("scaling_"));
+    assert.deepEqual(Object.fromEntries(alarms.map(([, a]) => [a.alarm_name, [a.threshold, a.comparison_operator]])), expected);
+  });
+
+  it("the boot breaker bundle loads, and ignores an alarm that returns to OK, with the environment Terraform gives it", () => {
+    const resolver = new ReferenceResolver(synth);
+    const vars = synth.resource("aws_lambda_function", "boot-breaker").environment.variables as Record<string, string>;
+    const env: Record<string, string> = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, resolver.resolve(v)]));
+    const runner = join(mkdtempSync(join(tmpdir(), "spotq-breaker-")), "invoke.mjs");
+    const event = { alarmData: { alarmName: "spotq-boot-breaker", state: { value: "OK", reason: "back to normal" } } };
+    writeFileSync(
+      runner,
+      `const { handler } = await import(${JSON.stringify(pathToFileURL(join(bundles.breakerDir, BUNDLE_FILES.breaker)).href)});\n` +
+        `process.stdout.write(JSON.stringify(await handler(${JSON.stringify(event)})));\n`,
+    );
+    const r = spawnSync(process.execPath, [runner], { env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1", ...env }, encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    // The handler logs its outcome (to CloudWatch in Lambda), then the runner prints what it returned.
+    assert.match(r.stdout, /"alarm":"spotq-boot-breaker"/);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").at(-1)!), { tripped: false, why: "the alarm is OK, not ALARM" });
   });
 
   it("the worker bundle is a module Node.js can load", () => {

@@ -11,6 +11,7 @@ import { SpotqStack } from "../../../infra/stacks/spotq-stack.ts";
 export const FIXTURE_BUNDLES = {
   lambdaDir: fileURLToPath(new URL("../fixtures/bundles/lambda", import.meta.url)),
   workerDir: fileURLToPath(new URL("../fixtures/bundles/worker", import.meta.url)),
+  breakerDir: fileURLToPath(new URL("../fixtures/bundles/breaker", import.meta.url)),
 };
 
 export const ACCOUNT = "111122223333";
