@@ -177,6 +177,7 @@ describe("infra/constructs/monitoring", () => {
       assert.ok(metricNames(/outcomes and failures/).includes(`spotq/${METRICS.jobsFailed}`));
       assert.deepEqual(metricNames(/interruptions/i), [`spotq/${METRICS.jobsInterrupted}`]);
       assert.ok(metricNames(/^API/).includes("AWS/ApiGateway/5XXError"));
+      assert.deepEqual(metricNames(/^Failed boots/), [`spotq/${METRICS.bootstrapFailed}`, `spotq/${METRICS.workerCrashLoop}`]);
     });
 
     it("reads the deployment's own metrics: its queues, group and Deployment dimension", () => {
