@@ -284,8 +284,10 @@ public class SpotqWorkerService : ServiceBase
     {
         try
         {
+            // A crash's NTSTATUS code is negative: report it as 1 (a crash), the log above has the real one.
+            int reported = code < 0 ? 1 : code;
             ProcessStartInfo psi = new ProcessStartInfo("powershell.exe",
-                "-NoProfile -NonInteractive -ExecutionPolicy Bypass -File \\"" + instanceScript + "\\" -Action leave -Reason " + reason + " -ExitCode " + code);
+                "-NoProfile -NonInteractive -ExecutionPolicy Bypass -File \\"" + instanceScript + "\\" -Action leave -Reason " + reason + " -ExitCode " + reported);
             psi.UseShellExecute = false;
             psi.CreateNoWindow = true;
             psi.RedirectStandardOutput = true;

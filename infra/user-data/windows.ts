@@ -25,6 +25,13 @@ $WorkerLog = ${psQuote(paths.log)}
 $SpotqHome = ${psQuote(paths.home)}
 $DebugKeepFailedInstances = ${boot.debugKeepFailedInstances ? "$true" : "$false"}
 
+# The AWS Tools' .NET types (log events, metric data) exist only once their module is loaded; AWS
+# Windows AMIs ship the AWSPowerShell module, newer images may ship the modular AWS.Tools.
+try {
+  if (Get-Module -ListAvailable -Name AWSPowerShell) { Import-Module AWSPowerShell }
+  else { Import-Module AWS.Tools.Common, AWS.Tools.CloudWatch, AWS.Tools.CloudWatchLogs, AWS.Tools.AutoScaling }
+} catch { Write-Output ('spotq: cannot load the AWS Tools for PowerShell: ' + $_) }
+
 function Get-ImdsValue([string]$Path) {
   $token = Invoke-RestMethod -UseBasicParsing -Method Put -Uri 'http://169.254.169.254/latest/api/token' -Headers @{ 'X-aws-ec2-metadata-token-ttl-seconds' = '300' }
   Invoke-RestMethod -UseBasicParsing -Uri ('http://169.254.169.254/latest/' + $Path) -Headers @{ 'X-aws-ec2-metadata-token' = $token }
@@ -221,7 +228,7 @@ try {
   New-Item -ItemType Directory -Force -Path $SpotqHome, (Split-Path -Parent $StopFile) | Out-Null
   Start-Transcript -Path $BootLog -Append | Out-Null
   # 0. Evidence before anything else can fail: ship the transcript now and every minute from now on.
-  Set-Content -Path $InstanceFile -Value $InstanceScript
+  Set-Content -Path $InstanceFile -Value $InstanceScript -Encoding UTF8
   $ship = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument ('-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "' + $InstanceFile + '" -Action ship')
   $everyMinute = New-ScheduledTaskTrigger -Once -At (Get-Date) -RepetitionInterval (New-TimeSpan -Minutes 1)
   Register-ScheduledTask -TaskName '${SHIP_LOGS_TASK}' -Action $ship -Trigger $everyMinute -User 'SYSTEM' -RunLevel Highest -Force | Out-Null
@@ -249,7 +256,7 @@ ${
   # 2. The worker bundle and the fleet config, exactly the versions this launch template names.
   Get-SpotqArtifact $Artifacts.worker $WorkerFile
   Get-SpotqArtifact $Artifacts.config $ConfigFile
-  Set-Content -Path $EnvFile -Value $WorkerEnvironment
+  Set-Content -Path $EnvFile -Value $WorkerEnvironment -Encoding UTF8
 
   # 3. The program that runs the worker: restarts crashes with backoff, leaves on exit 2 or 3 or
   #    a crash loop, and stops it gracefully through the stop file.

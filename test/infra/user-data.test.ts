@@ -120,6 +120,12 @@ describe("infra/user-data", () => {
       assert.match(script, /\$ErrorActionPreference = 'Stop'/);
     });
 
+    it("loads the AWS Tools before it uses their types, without failing outside the error handling", () => {
+      assert.match(helpers, /try \{\n {2}if \(Get-Module -ListAvailable -Name AWSPowerShell\) \{ Import-Module AWSPowerShell \}\n {2}else \{ Import-Module AWS\.Tools\.Common, AWS\.Tools\.CloudWatch, AWS\.Tools\.CloudWatchLogs, AWS\.Tools\.AutoScaling \}\n\} catch \{/);
+      assert.ok(helpers.indexOf("Import-Module") < helpers.indexOf("New-Object"));
+      assert.match(main, /Set-Content -Path \$EnvFile -Value \$WorkerEnvironment -Encoding UTF8/);
+    });
+
     it("defines its helpers before anything runs, from text it also writes to disk for the log task and the service", () => {
       assert.ok(helpers.length > 0, "the helpers are a here-string PowerShell can end");
       assert.ok(at(". ([ScriptBlock]::Create($InstanceScript))") < tryStart);
@@ -286,7 +292,8 @@ describe("infra/user-data", () => {
     });
 
     it("runs the failure path of the instance script, and lets the log shipper read its log", () => {
-      assert.match(method("Leave"), /"-NoProfile -NonInteractive -ExecutionPolicy Bypass -File \\"" \+ instanceScript \+ "\\" -Action leave -Reason " \+ reason \+ " -ExitCode " \+ code/);
+      assert.match(method("Leave"), /"-NoProfile -NonInteractive -ExecutionPolicy Bypass -File \\"" \+ instanceScript \+ "\\" -Action leave -Reason " \+ reason \+ " -ExitCode " \+ reported/);
+      assert.match(method("Leave"), /int reported = code < 0 \? 1 : code;/, "a negative NTSTATUS would read as a parameter name");
       assert.match(cs, /new FileStream\(logFile, FileMode\.Append, FileAccess\.Write, FileShare\.ReadWrite \| FileShare\.Delete\)/);
     });
 
