@@ -61,7 +61,9 @@ export class Storage extends Construct {
       versioned: true,
       lifecycleRules: [abortIncompleteUploads(), expireReplacedArtifacts()],
     });
-    this.artifactsBucket = this.artifacts.ref;
+    // The name through the versioning resource: whatever uploads an artifact waits for versioning,
+    // so every object gets a version id (one uploaded before would have none to fetch it by).
+    this.artifactsBucket = { name: this.artifacts.versioning!.bucket, arn: this.artifacts.ref.arn };
   }
 }
 

@@ -154,7 +154,9 @@ describe("infra: the whole stack, from the example config and the real bundles",
     assert.ok(ud.includes(`"queue_url" = ${synth.ref("aws_sqs_queue", "jobs", "url").slice(2, -1)}`));
     assert.ok(ud.includes(`"dlq_url" = ${synth.ref("aws_sqs_queue", "dlq", "url").slice(2, -1)}`));
     assert.ok(ud.includes(`"table" = ${synth.ref("aws_dynamodb_table", "", "name").slice(2, -1)}`));
-    assert.ok(ud.includes(`"artifacts_bucket" = ${synth.ref("aws_s3_bucket", "artifacts", "bucket").slice(2, -1)}`));
+    assert.ok(ud.includes(`"artifacts_bucket" = ${synth.ref("aws_s3_bucket_versioning", "", "bucket").slice(2, -1)}`), "through the versioning resource");
+    // Every artifact is uploaded after versioning is on, so each has a version id to be fetched by.
+    for (const [name, o] of Object.entries(synth.resources("aws_s3_object"))) assert.equal(o.bucket, synth.ref("aws_s3_bucket_versioning", "", "bucket"), name);
     assert.ok(ud.includes(`"bucket" = ${synth.ref("aws_s3_bucket", "data", "bucket").slice(2, -1)}`));
   });
 

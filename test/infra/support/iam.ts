@@ -48,6 +48,8 @@ export class ReferenceResolver {
       case "data.aws_s3_bucket.bucket":
       case "data.aws_s3_bucket.id":
         return arg("bucket");
+      case "aws_s3_bucket_versioning.bucket":
+        return arg("bucket");
       case "aws_s3_bucket.arn":
       case "data.aws_s3_bucket.arn":
         return `arn:aws:s3:::${arg("bucket")}`;
