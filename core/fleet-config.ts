@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ValidationError, type Problem } from "./errors.ts";
+import { instanceArchitecture, windowsGpuTypeProblem } from "./instance-types.ts";
 import { bucketNameProblem } from "./s3-uri.ts";
 import { POLICY_KINDS } from "./scaling/policy.ts";
 import { cronProblem, isTimeZone } from "./scaling/schedule.ts";
@@ -55,10 +56,10 @@ export const FleetConfigSchema = z
         /** Source and target objects expire after this many days (at least 7). @default 30 */
         retentionDays: z.int().min(7).max(3650).default(30),
         /**
-         * Key prefixes the lifecycle rules expire; empty means the source and target prefixes
-         * (the whole bucket when those are empty too). @default []
+         * Folder prefixes (`"tmp/"`) the lifecycle rules expire, or `""` for the whole bucket; an empty
+         * list means the source and target prefixes (the whole bucket when those are empty too). @default []
          */
-        expirePrefixes: z.array(z.string()).default([]),
+        expirePrefixes: z.array(z.union([KeyPrefixSchema, z.literal("")])).default([]),
         /** Folder prefixes job sources are read from: the worker may read only there. Empty means the whole bucket. @default [] */
         sourcePrefixes: z.array(KeyPrefixSchema).default([]),
         /** Folder prefixes job results are written to: the worker may write only there. Empty means the whole bucket. @default [] */
@@ -75,6 +76,11 @@ export const FleetConfigSchema = z
         receiveWaitSeconds: z.int().min(0).max(20).default(20),
         /** How long the DLQ keeps messages. @default 14 */
         dlqRetentionDays: z.int().min(1).max(14).default(14),
+        /**
+         * How long the jobs queue keeps a message (SQS allows 1 to 14 days). A message not received
+         * within it is gone with its job, so it must outlast a job's every attempt. @default 4
+         */
+        retentionDays: z.int().min(1).max(14).default(4),
       })
       .prefault({}),
     jobs: z
@@ -105,6 +111,24 @@ export const FleetConfigSchema = z
         args: z.array(z.string()).default(["--iScanComplete", "{config}"]),
         /** Extra environment variables for the processor. @default {} */
         env: z.record(z.string(), z.string()).default({}),
+        /**
+         * Where the worker (and so the processor) runs on Windows: `service` runs it as a Windows
+         * service (LocalSystem, session 0, no desktop); `interactive` logs `autoLogon.user` on at boot
+         * and runs it from a scheduled task in that user's desktop session, for processors that need
+         * a desktop, an OpenGL context or a licence bound to a user. @default "service"
+         */
+        session: z.enum(["service", "interactive"]).default("service"),
+        /** The user an `interactive` session logs on, and where its password is kept. */
+        autoLogon: z
+          .strictObject({
+            /** A local Windows user (created at boot when the AMI has none). */
+            user: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,19}$/, "must be a local Windows user name: up to 20 letters, digits, dots, hyphens or underscores"),
+            /** Name of the SSM Parameter Store SecureString holding the user's password (read at boot, never written in the config). */
+            passwordParameter: z
+              .string()
+              .regex(/^\/?[A-Za-z0-9_.\-]+(\/[A-Za-z0-9_.\-]+)*$/, "must be an SSM parameter name such as /spotq/medit-password"),
+          })
+          .optional(),
       })
       .prefault({}),
     fleet: z
@@ -145,8 +169,60 @@ export const FleetConfigSchema = z
         idleTimeoutSeconds: z.int().min(10).default(300),
         /** Folder on the instance where jobs are downloaded. */
         workRoot: z.string().optional(),
-        /** Node.js major version the user data installs when the AMI has none. @default 24 */
-        nodeMajor: z.int().min(22).default(24),
+        /**
+         * Node.js major the worker runs on: an even (LTS) line from 22 (the bundle's target) to 26.
+         * Without `artifacts.node`, the AMI's own node must be at least this major. @default 24
+         */
+        nodeMajor: z
+          .int()
+          .min(22, "must be 22 or newer: the worker bundle targets Node.js 22")
+          .max(26, "must be at most 26, the newest Node.js LTS line spotq knows")
+          .refine((n) => n % 2 === 0, "must be an even major: only even Node.js lines get long-term support")
+          .default(24),
+        /** How long a stopping worker service waits for the worker to hand its job back before killing it (below the 2-minute Spot notice). @default 90 */
+        stopGraceSeconds: z.int().min(10).max(110).default(90),
+        /**
+         * Worker artifacts infra ships through the artifacts bucket, pinned at build time.
+         * Without `node`, the AMI must have Node.js (`nodeMajor` or newer) on its PATH.
+         */
+        artifacts: z
+          .strictObject({
+            /** The Node.js release the worker runs on, shipped in the artifacts bucket (`npm run fetch:node` downloads it). */
+            node: z
+              .strictObject({
+                /** The exact release, such as "24.11.1". */
+                version: z.string().regex(/^\d+\.\d+\.\d+$/, 'must be an exact Node.js release such as "24.11.1"'),
+                /** SHA-256 of the archive (from the release's SHASUMS256.txt); synth refuses a file that does not match. */
+                sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the archive's SHA-256: 64 lowercase hex digits"),
+                /**
+                 * The archive on the deploying machine, relative to the config file.
+                 * @default "vendor/node/node-v<version>-win-x64.zip" (windows) or "-linux-<x64|arm64>.tar.gz" (linux)
+                 */
+                archive: z.string().min(1).optional(),
+              })
+              .optional(),
+          })
+          .prefault({}),
+        /**
+         * Rolling replacement of instances when the launch template changes (a deploy with a new
+         * worker, config or AMI). Busy workers are protected from scale-in; `Ignore` leaves them to
+         * finish and retire on their own, `Wait` waits at most an hour for them and then fails the
+         * refresh. AWS's third choice, `Refresh`, would kill running jobs and is refused.
+         */
+        instanceRefresh: z
+          .strictObject({
+            /** Start an instance refresh when the launch template or instance types change. @default true */
+            enabled: z.boolean().default(true),
+            /** Share of desired capacity that stays in service during a refresh. @default 100 */
+            minHealthyPercentage: z.int().min(0).max(100).default(100),
+            /** Share of desired capacity the refresh may run at, launching replacements first. @default 200 */
+            maxHealthyPercentage: z.int().min(100).max(200).default(200),
+            /** What a refresh does with protected (busy) instances. @default "Ignore" */
+            scaleInProtectedInstances: z.enum(["Ignore", "Wait"]).default("Ignore"),
+          })
+          .prefault({}),
+        /** Let the instance profile use AWS Systems Manager Session Manager, to open a shell on a worker without SSH or inbound ports. @default false */
+        sessionManager: z.boolean().default(false),
         /**
          * Lifecycle hooks of the group (`<name>-launching`, `<name>-terminating`). Heartbeat timeouts
          * are within Auto Scaling's 30..7200 s.
@@ -330,6 +406,7 @@ export const FleetConfigSchema = z
     for (const p of scalingProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
     if (new Set(c.fleet.instanceTypes).size !== c.fleet.instanceTypes.length)
       ctx.addIssue({ code: "custom", path: ["fleet", "instanceTypes"], message: "lists an instance type twice" });
+    for (const p of strandingProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
   });
 
 /**
@@ -360,6 +437,78 @@ function scalingProblems(c: {
       out.push({ path: [...at, "desiredCapacity"], message: `must be at least minSize (${e.minSize})` });
   }
   return out;
+}
+
+/** The part of the config {@link strandingProblems} reads (declared here: the schema's own type is not known inside it). */
+interface StrandingInput {
+  queue: { retentionDays: number; dlqRetentionDays: number };
+  jobs: { maxAttempts: number; timeoutSeconds: number };
+  processor: { session: "service" | "interactive"; autoLogon?: { user: string; passwordParameter: string } | undefined };
+  scaling: { fastPath: boolean; scaleOutSteps: Record<string, { backlogAtLeast: number }> };
+  fleet: {
+    platform: "windows" | "linux";
+    instanceTypes: string[];
+    subnetIds: string[];
+    nodeMajor: number;
+    artifacts: { node?: { version: string } | undefined };
+    instanceRefresh: { minHealthyPercentage: number; maxHealthyPercentage: number };
+  };
+}
+
+/**
+ * Settings that parse but would strand jobs or instances on a real fleet (issue 8 §10): a backlog
+ * too small to ever scale out, instance types no Windows AMI can run, a queue that drops messages
+ * before their last attempt, a session that cannot log on.
+ */
+function strandingProblems(c: StrandingInput): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const add = (path: (string | number)[], message: string) => problems.push({ path, message });
+  const f = c.fleet;
+
+  // Only the API's fast path raises capacity for a backlog below the lowest step: without it, a
+  // lone job would wait with zero instances forever.
+  const lowest = Object.entries(c.scaling.scaleOutSteps).sort((a, b) => a[1].backlogAtLeast - b[1].backlogAtLeast)[0];
+  if (lowest && lowest[1].backlogAtLeast !== 1 && !c.scaling.fastPath)
+    add(
+      ["scaling", "scaleOutSteps", lowest[0], "backlogAtLeast"],
+      `must be 1 for the lowest step when scaling.fastPath is off: a backlog of ${lowest[1].backlogAtLeast - 1} job(s) would never start an instance`,
+    );
+
+  if (f.platform === "windows")
+    f.instanceTypes.forEach((t, i) => {
+      const p = windowsGpuTypeProblem(t);
+      if (p) add(["fleet", "instanceTypes", i], p);
+    });
+  if (new Set(f.instanceTypes.map(instanceArchitecture)).size > 1)
+    add(["fleet", "instanceTypes"], `mixes x86_64 and arm64 types (${f.instanceTypes.map((t) => `${t}: ${instanceArchitecture(t)}`).join(", ")}); one AMI serves one architecture`);
+  if (new Set(f.subnetIds).size !== f.subnetIds.length) add(["fleet", "subnetIds"], "lists a subnet twice");
+
+  const pinned = f.artifacts.node;
+  if (pinned && Number(pinned.version.split(".")[0]) !== f.nodeMajor)
+    add(["fleet", "artifacts", "node", "version"], `is Node.js ${pinned.version}, but fleet.nodeMajor is ${f.nodeMajor}: set both to the same major`);
+
+  if (f.instanceRefresh.maxHealthyPercentage - f.instanceRefresh.minHealthyPercentage > 100)
+    add(["fleet", "instanceRefresh", "maxHealthyPercentage"], "may exceed minHealthyPercentage by at most 100 (an Auto Scaling limit)");
+
+  // A retried job keeps its message (released with a delay of up to 900 s), so the message must outlive every attempt.
+  const attemptsSeconds = c.jobs.maxAttempts * (c.jobs.timeoutSeconds + 900);
+  if (c.queue.retentionDays * 86_400 <= attemptsSeconds)
+    add(
+      ["queue", "retentionDays"],
+      `is ${c.queue.retentionDays} day(s), but ${c.jobs.maxAttempts} attempts of up to jobs.timeoutSeconds (${c.jobs.timeoutSeconds} s) plus retry delays can take ${Math.ceil(attemptsSeconds / 3600)} h: a retried job's message would expire`,
+    );
+  // A dead letter keeps its first enqueue time, so the DLQ must keep messages longer than the queue did.
+  if (c.queue.dlqRetentionDays <= c.queue.retentionDays && c.queue.dlqRetentionDays < 14)
+    add(
+      ["queue", "dlqRetentionDays"],
+      `must be more than queue.retentionDays (${c.queue.retentionDays}), or 14 (the most SQS keeps): a dead-lettered message keeps its first enqueue time, so a shorter DLQ retention drops it early`,
+    );
+
+  if (c.processor.session === "interactive") {
+    if (f.platform !== "windows") add(["processor", "session"], '"interactive" (auto-logon and a desktop session) exists on Windows only; use "service" on Linux');
+    if (!c.processor.autoLogon) add(["processor", "autoLogon"], 'is required when processor.session is "interactive": the user to log on and the SSM parameter holding its password');
+  } else if (c.processor.autoLogon) add(["processor", "autoLogon"], 'is only used when processor.session is "interactive"');
+  return problems;
 }
 
 /** The validated fleet config, every default filled in. */

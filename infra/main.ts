@@ -1,7 +1,7 @@
 /**
  * The cdktf app: `cdktf deploy` (through cdktf.json) and `npm run synth` run this file. It reads
  * the fleet config (`--config <file>`, else SPOTQ_CONFIG, else spotq.config.json), refuses a bad
- * one before anything is synthesized, naming each bad key, bundles the Lambda and the worker, and
+ * one before anything is synthesized, naming each bad key, bundles the Lambdas and the worker, and
  * synthesizes the stack into cdktf.out/stacks/<name>/cdk.tf.json (cdktf's CDKTF_OUTDIR wins).
  */
 import { dirname, join, resolve } from "node:path";
@@ -19,10 +19,10 @@ try {
   const file = configFileFrom(process.argv.slice(2), process.env, projectRoot);
   const config = loadDeployConfig(file);
   log(`fleet config ${file} is valid`);
-  log("bundling the API Lambda and the worker with esbuild");
+  log("bundling the API Lambda, the worker and the boot breaker with esbuild");
   const bundles = bundleEntries(projectRoot, join(projectRoot, "dist", "bundles"));
   const app = new App();
-  new SpotqStack(app, config.name, { config, bundles });
+  new SpotqStack(app, config.name, { config, bundles, configDir: dirname(file) });
   log(`synthesizing stack "${config.name}"`);
   app.synth();
   log(`wrote ${join(app.outdir, "stacks", config.name, "cdk.tf.json")}`);

@@ -5,6 +5,7 @@ import type { FleetConfig } from "../../core/fleet-config.ts";
 import type { Bundles } from "../bundling.ts";
 import { S3Backend, TerraformOutput, TerraformStack } from "../cdktf.ts";
 import { Api, API_STAGE } from "../constructs/api.ts";
+import { BootBreaker } from "../constructs/boot-breaker.ts";
 import { Fleet } from "../constructs/fleet.ts";
 import { JobQueue } from "../constructs/job-queue.ts";
 import { JobTable } from "../constructs/job-table.ts";
@@ -13,11 +14,16 @@ import { partitionOf, type AwsEnv } from "../constructs/refs.ts";
 import { Scaling } from "../constructs/scaling.ts";
 import { Storage } from "../constructs/storage.ts";
 
+/** The Terraform CLI the synthesized configuration needs (docs/deploy.md, prerequisites). */
+export const TERRAFORM_REQUIRED_VERSION = ">= 1.10.0";
+
 export interface SpotqStackProps {
   /** The validated fleet config (infra/deploy-config.ts). */
   config: FleetConfig;
   /** The Lambda and worker bundles (infra/bundling.ts). */
   bundles: Bundles;
+  /** Folder that relative paths in the config resolve against (the config file's). @default process.cwd() */
+  configDir?: string;
 }
 
 /**
@@ -33,10 +39,13 @@ export class SpotqStack extends TerraformStack {
   readonly api: Api;
   readonly scaling: Scaling;
   readonly monitoring: Monitoring;
+  readonly bootBreaker: BootBreaker;
 
   constructor(scope: Construct, id: string, props: SpotqStackProps) {
     super(scope, id);
     const { config, bundles } = props;
+    // S3 state locking with a lock file (use_lockfile) and `removed`/`import` blocks need 1.10+.
+    this.addOverride("terraform.required_version", TERRAFORM_REQUIRED_VERSION);
     new AwsProvider(this, "aws", {
       region: config.region,
       defaultTags: [{ tags: { "spotq:deployment": config.name, "managed-by": "cdktf" } }],
@@ -65,6 +74,7 @@ export class SpotqStack extends TerraformStack {
       artifactsBucket: this.storage.artifactsBucket,
       queues: this.queue.refs,
       table: this.table.ref,
+      ...(props.configDir ? { configDir: props.configDir } : {}),
     });
     this.scaling = new Scaling(this, "scaling", { config, groupName: this.fleet.group.name });
     this.api = new Api(this, "api", {
@@ -80,6 +90,14 @@ export class SpotqStack extends TerraformStack {
       config,
       env,
       api: { functionName: this.api.functionName, apiName: this.api.apiName, stage: API_STAGE },
+    });
+    this.bootBreaker = new BootBreaker(this, "boot-breaker", {
+      config,
+      env,
+      group: this.fleet.ref,
+      topic: this.monitoring.topic,
+      topicKeyArn: this.monitoring.topicKey.arn,
+      bundleDir: bundles.breakerDir,
     });
 
     new TerraformOutput(this, "api_url", { value: this.api.url, description: "Base URL of the job API; routes are under /jobs" });
