@@ -92,11 +92,13 @@ const mutatedBody: fc.Arbitrary<Body> = fc
 /** What a client sends: a body text and headers. */
 interface Submission {
   text: string;
+  /** A key the text's object names twice (JSON.parse alone would keep the last value silently). */
+  repeatedKey?: string;
   contentType?: string;
   idempotencyKey?: string;
 }
 
-const submission: fc.Arbitrary<Submission> = fc.record(
+const someSubmission: fc.Arbitrary<Submission> = fc.record(
   {
     text: fc.oneof(
       { weight: 8, arbitrary: mutatedBody.map((b) => JSON.stringify(b)) },
@@ -121,6 +123,23 @@ const submission: fc.Arbitrary<Submission> = fc.record(
   { requiredKeys: ["text"] },
 );
 
+/** Mostly the submissions above; sometimes one of them with a key of its body sent a second time. */
+const submission: fc.Arbitrary<Submission> = fc.oneof(
+  { weight: 12, arbitrary: someSubmission },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(someSubmission, mutatedBody, fc.option(junk, { freq: 3 })).chain(([s, body, other]) =>
+      fc.constantFrom(...(Object.keys(body).length ? Object.keys(body) : ["Use GPU"])).map((key): Submission => {
+        const text = JSON.stringify(body);
+        // Mostly the same value again (the request would be valid but for the repeat), sometimes another.
+        const value = other === null ? (body[key] ?? true) : other;
+        const repeated = `${text.slice(0, -1)}${text === "{}" ? "" : ","}${JSON.stringify(key)}:${JSON.stringify(value)}}`;
+        return { ...s, text: repeated, ...(key in body ? { repeatedKey: key } : {}) };
+      }),
+    ),
+  },
+);
+
 /**
  * The Idempotency-Key the server receives: HTTP drops a header value's leading and trailing
  * whitespace (RFC 9110 §5.5; the Fetch standard's Headers strip tabs, spaces, CR and LF), so
@@ -142,6 +161,7 @@ function mustAccept(s: Submission, maxBodyBytes: number): boolean {
   } catch {
     return false;
   }
+  if (s.repeatedKey !== undefined) return false;
   const parsed = parseJobRequest(body, { servedBuckets: [BUCKET] });
   if (!parsed.ok) return false;
   const folder = `${parsed.value.source.prefix}/`;
@@ -198,6 +218,8 @@ describe("api: POST /jobs under generated bodies (fast-check, real emulators)", 
           assert.ok(reused || !mustAccept(s, h().deps.config.api.maxBodyBytes), `refused a valid request: ${res.status} ${await res.clone().text()}`);
           const { error } = (await res.json()) as ErrorAnswer;
           assert.ok(error.problems && error.problems.length > 0, "a refusal lists its problems");
+          if (s.repeatedKey !== undefined && res.status === 400 && mustAccept({ ...s, repeatedKey: undefined }, h().deps.config.api.maxBodyBytes))
+            assert.deepEqual(error.problems.map((p) => p.field), [s.repeatedKey], "a repeated key is named");
           for (const p of error.problems) assert.ok(typeof p.field === "string" && p.field && typeof p.reason === "string" && p.reason);
         }
         assert.equal(await h().queuedMessages(), messagesBefore + (res.status === 202 && !replayed ? 1 : 0), "one message per new job, none otherwise");
