@@ -9,7 +9,7 @@
  * their outputs and their logs again. `--fresh` starts empty. One stack per folder: a second one
  * refuses to start and names the first, and never touches its files.
  */
-import { readdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { awsSettingsToEnv } from "../../aws/clients.ts";
@@ -19,6 +19,7 @@ import { SpotqError } from "../../core/errors.ts";
 import type { FleetConfig } from "../../core/fleet-config.ts";
 import { deploymentToEnv, ENV } from "../../core/runtime.ts";
 import { FolderTransfer } from "../../worker/transfer.ts";
+import { cliName } from "../cli/cli-name.ts";
 import { localStackConfig } from "./config-overlay.ts";
 import { runDemo } from "./demo.ts";
 import { emulatorDataDirs, provision, startEmulators, type LocalEmulators, type Resources } from "./emulators.ts";
@@ -263,20 +264,8 @@ function displayPath(p: string): string {
   return r && !r.startsWith("..") && !path.isAbsolute(r) ? r : p;
 }
 
-/** The CLI as this machine can run it: `spotq` when it is on PATH (npm link), else `npm run spotq --`. */
-export function cliCommand(env: NodeJS.ProcessEnv = process.env): string {
-  for (const folder of (env.PATH ?? "").split(path.delimiter)) {
-    try {
-      if (folder && readdirSync(folder).includes(process.platform === "win32" ? "spotq.cmd" : "spotq")) return "spotq";
-    } catch {
-      // An unreadable PATH entry.
-    }
-  }
-  return "npm run spotq --";
-}
-
 function printHowTo(stack: LocalStack, out: (s: string) => void): void {
-  const cli = cliCommand();
+  const cli = cliName({ ...process.env, npm_lifecycle_event: undefined });
   const { source, target, folder } = stack.sample;
   const body = JSON.stringify({ "Source Folder Path": source, "Target Folder Path": target, "Use GPU": true });
   out("");
