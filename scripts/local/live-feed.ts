@@ -71,26 +71,13 @@ export class StorePollingJobChanges implements JobChangeSource {
   }
 
   start(onChange: (change: JobChange) => void): () => Promise<void> {
-    let known = new Map<string, JobRecord>();
+    const tracker = new JobChangeTracker();
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
     let running: Promise<void> = Promise.resolve();
-    let first = true;
     const poll = async () => {
       try {
-        const now = await this.snapshot(known);
-        if (!first)
-          for (const [id, job] of now) {
-            const before = known.get(id);
-            if (before && signature(before) === signature(job)) continue;
-            onChange(before ? { job, previous: before.state } : { job });
-          }
-        first = false;
-        const next = new Map(known);
-        for (const [id, job] of now) next.set(id, job);
-        // Forget finished jobs once reported: the map stays as small as the active set.
-        for (const [id, job] of next) if (TERMINAL_STATES.includes(job.state) && !now.has(id)) next.delete(id);
-        known = next;
+        for (const change of tracker.observe(await this.snapshot(tracker.following()))) onChange(change);
       } catch (err) {
         this.#o.onError?.(err as Error);
       }
@@ -109,6 +96,40 @@ export class StorePollingJobChanges implements JobChangeSource {
   }
 }
 
+/**
+ * Turns successive snapshots of the jobs table into changes. The first snapshot is the baseline
+ * (jobs already there are not reported); after it, a job seen for the first time, or seen with
+ * another state, attempt or instance, is one change. Finished jobs are forgotten once reported,
+ * so it keeps only the active set.
+ */
+export class JobChangeTracker {
+  /** Jobs not finished when last seen. */
+  #known = new Map<string, JobRecord>();
+  /** Finished jobs of the last snapshot (the newest-jobs list shows them again and again). */
+  #finished = new Set<string>();
+  #baseline = true;
+
+  /** The jobs it follows (not finished when last seen), for the next snapshot to look up. */
+  following(): ReadonlyMap<string, JobRecord> {
+    return this.#known;
+  }
+
+  observe(snapshot: ReadonlyMap<string, JobRecord>): JobChange[] {
+    const changes: JobChange[] = [];
+    if (!this.#baseline)
+      for (const [id, job] of snapshot) {
+        const before = this.#known.get(id);
+        if (before) {
+          if (signature(before) !== signature(job)) changes.push({ job, previous: before.state });
+        } else if (!(TERMINAL_STATES.includes(job.state) && this.#finished.has(id))) changes.push({ job });
+      }
+    this.#baseline = false;
+    this.#known = new Map([...snapshot].filter(([, j]) => !TERMINAL_STATES.includes(j.state)));
+    this.#finished = new Set([...snapshot].filter(([, j]) => TERMINAL_STATES.includes(j.state)).map(([id]) => id));
+    return changes;
+  }
+}
+
 /** The line for one job change, e.g. `job 01M8… RUNNING on i-0ab… (attempt 1), was QUEUED`. */
 export function jobChangeLine({ job, previous }: JobChange): string {
   const parts = [`job ${job.jobId} ${job.state}`];
@@ -116,6 +137,7 @@ export function jobChangeLine({ job, previous }: JobChange): string {
   if (job.attempts > 0 && job.state !== "QUEUED") parts.push(`(attempt ${job.attempts})`);
   let line = parts.join(" ");
   if (previous && previous !== job.state) line += `, was ${previous}`;
+  else if (previous) line += ", a new attempt took over";
   else if (!previous) line += job.state === "QUEUED" ? ", new" : ", new (seen first in this state)";
   if (job.error && (job.state === "FAILED" || job.state === "QUEUED")) line += `: ${job.error.code}: ${job.error.message}`;
   return line;
