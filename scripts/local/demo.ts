@@ -79,7 +79,10 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
       return {
         ok: false,
         reason: `job ${jobId} ended ${job.state}${job.error ? `: ${job.error.code}: ${job.error.message}` : ""}`,
-        fix: `read its log: npm run spotq -- logs ${jobId}`,
+        fix:
+          job.error?.code === "PROCESS_START"
+            ? `processor.command (${stack.config.processor.command}) cannot run on this machine; leave "processor" out of SPOTQ_CONFIG to run the stand-in (fake-medit). The log: npm run spotq -- logs ${jobId}`
+            : `read its log: npm run spotq -- logs ${jobId}`,
         jobId,
       };
     const t = job.timings ?? {};
