@@ -20,6 +20,11 @@ export interface DemoResult {
   jobId?: string;
 }
 
+/** What `npm run demo` prints when the demo failed: the reason, each problem the API named, and the fix. */
+export function demoFailureLines(r: DemoResult): string[] {
+  return [`demo FAILED: ${r.reason ?? "?"}`, ...(r.problems ?? []).map((p) => `  ${p.field}: ${p.reason}`), ...(r.fix ? [`  fix: ${r.fix}`] : [])];
+}
+
 /** Where the demo puts its sample scan and results in the local bucket (under the config's first source/target prefix, if it sets any). */
 export const DEMO_PREFIX = { source: "demo/src", target: "demo/target" } as const;
 

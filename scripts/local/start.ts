@@ -21,7 +21,7 @@ import { deploymentToEnv, ENV } from "../../core/runtime.ts";
 import { FolderTransfer } from "../../worker/transfer.ts";
 import { cliName } from "../cli/cli-name.ts";
 import { localStackConfig } from "./config-overlay.ts";
-import { runDemo } from "./demo.ts";
+import { demoFailureLines, runDemo } from "./demo.ts";
 import { emulatorDataDirs, provision, startEmulators, type LocalEmulators, type Resources } from "./emulators.ts";
 import { LocalFleet, workerLaunchSpec, type LocalFleetOptions } from "./fleet.ts";
 import { clockPrefix, followFleet, jobChangeLine, StorePollingJobChanges } from "./live-feed.ts";
@@ -227,11 +227,7 @@ export async function runLocalStack(o: { demo: boolean; exitAfterDemo?: boolean;
   if (o.demo) {
     const result = await runDemo(stack, out);
     verdict = result.ok ? 0 : 1;
-    if (!result.ok) {
-      out(`demo FAILED: ${result.reason}`);
-      for (const p of result.problems ?? []) out(`  ${p.field}: ${p.reason}`);
-      if (result.fix) out(`  fix: ${result.fix}`);
-    }
+    if (!result.ok) for (const line of demoFailureLines(result)) out(line);
   }
   if (o.exitAfterDemo) {
     await stop(verdict);

@@ -5,7 +5,10 @@ import path from "node:path";
 import { queueDepth } from "../../../aws/job-queue.ts";
 import { DynamoJobStore } from "../../../aws/job-store.ts";
 import type { JobRecord } from "../../../core/job.ts";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { runCli } from "../../../scripts/cli/main.ts";
+import { demoFailureLines, runDemo } from "../../../scripts/local/demo.ts";
 import { resolveTarget } from "../../../scripts/cli/target.ts";
 import { localDefaultConfig } from "../../../scripts/local/local-config.ts";
 import { writeSampleScan } from "../../../scripts/local/sample-scan.ts";
@@ -232,6 +235,32 @@ describe("spotq CLI against the local stack", function () {
       assert.throws(gone, /no spotq stack found/);
     } finally {
       rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it("the demo lists each problem when the API refuses its request, and the fix", async () => {
+    // An API that refuses every submit the way the real one does (400, every problem listed).
+    const problems = [
+      { field: "Source Folder Path", reason: 'must be under one of the source prefixes "inbox/"' },
+      { field: "Target Folder Path", reason: 'must be under one of the target prefixes "results/"' },
+    ];
+    const refusing = createServer((_req, res) => {
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { code: "INVALID_REQUEST", message: "invalid request: 2 problems with the request", problems } }));
+    });
+    await new Promise<void>((r) => refusing.listen(0, "127.0.0.1", r));
+    try {
+      const { port } = refusing.address() as AddressInfo;
+      const result = await runDemo({ ...stack, apiUrl: `http://127.0.0.1:${port}` }, () => undefined);
+      assert.equal(result.ok, false);
+      assert.deepEqual(demoFailureLines(result), [
+        "demo FAILED: POST /jobs answered 400: 2 problems with the demo's request:",
+        '  Source Folder Path: must be under one of the source prefixes "inbox/"',
+        '  Target Folder Path: must be under one of the target prefixes "results/"',
+        "  fix: the config (the given config) refuses the demo's request; correct it, or unset SPOTQ_CONFIG to run on the local default",
+      ]);
+    } finally {
+      refusing.close();
     }
   });
 });
