@@ -363,7 +363,9 @@ function issueReason(issue: z.core.$ZodIssue): string {
   const generic = libraryWording(issue as Parameters<typeof libraryWording>[0]);
   const genericText = typeof generic === "string" ? generic : generic?.message;
   if (issue.message !== genericText) return issue.message; // the schema's own words
-  const got = "input" in issue && issue.input !== undefined ? `, got ${describeValue(issue.input)}` : "";
+  // A secret's value (an API key in the wrong shape) is never echoed back into an error or a log.
+  const secret = issue.path.some((p) => /secret|password|token|apikey/i.test(String(p)));
+  const got = "input" in issue && issue.input !== undefined && !secret ? `, got ${describeValue(issue.input)}` : "";
   switch (issue.code) {
     case "invalid_type": {
       if (issue.input === undefined) return "is required";

@@ -38,6 +38,13 @@ describe("core/fleet-config: problems in spotq's words", () => {
     }
   });
 
+  it("never echoes a secret-looking key's value", () => {
+    const r = parseFleetConfig({ monitoring: { alarmEmail: "x" }, processor: { env: { API_TOKEN: 12345 } } });
+    assert.equal(r.ok, false);
+    const reasons = r.ok ? [] : r.problems.map((p) => `${p.field}: ${p.reason}`);
+    assert.ok(reasons.includes("processor.env.API_TOKEN: must be a string"), reasons.join("\n"));
+  });
+
   it("keeps the schema's own messages", () => {
     assert.equal(problem({ fleet: { instanceTypes: [] } }).reason, "must list at least one instance type");
     assert.match(problem({ name: "Spotq" }).reason, /^must be 2 to 23 lowercase letters/);
