@@ -518,7 +518,8 @@ export type FleetConfigInput = z.input<typeof FleetConfigSchema>;
 
 /** Safe parse: the config, or every problem with its dotted key path. */
 export function parseFleetConfig(input: unknown): { ok: true; value: FleetConfig } | { ok: false; problems: Problem[] } {
-  const r = FleetConfigSchema.safeParse(input ?? {});
+  // reportInput keeps the offending value on each issue, so a problem can say what it got.
+  const r = FleetConfigSchema.safeParse(input ?? {}, { reportInput: true });
   if (r.success) return { ok: true, value: r.data };
   return { ok: false, problems: r.error.issues.flatMap(issueToProblems) };
 }
@@ -573,12 +574,119 @@ function issueToProblems(issue: z.core.$ZodIssue): Problem[] {
   const at = issue.path.map(String).join(".");
   if (issue.code === "unrecognized_keys") {
     const accepted = acceptedKeysAt(issue.path);
-    return issue.keys.map((k) => ({
-      field: at ? `${at}.${k}` : k,
-      reason: `unknown key${accepted.length ? `; accepted keys here: ${accepted.join(", ")}` : ""}`,
-    }));
+    return issue.keys.map((k) => {
+      const hint = closestName(k, accepted);
+      return {
+        field: at ? `${at}.${k}` : k,
+        reason: `unknown key${accepted.length ? `; accepted keys here: ${accepted.join(", ")}` : ""}${hint ? `; did you mean "${hint}"?` : ""}`,
+      };
+    });
   }
-  return [{ field: at || "(root)", reason: issue.message }];
+  return [{ field: at || "(root)", reason: issueReason(issue) }];
+}
+
+/** zod's own (English) wording of an issue: what a message is when the schema gave none. */
+const libraryWording = z.locales.en().localeError;
+
+/**
+ * The reason of one problem in spotq's words ("must be a whole number, got 2.5"): the schema's own
+ * message when it has one, else a sentence built from the issue, never zod's generic wording
+ * ("Invalid input: expected int, received number").
+ */
+function issueReason(issue: z.core.$ZodIssue): string {
+  const generic = libraryWording(issue as Parameters<typeof libraryWording>[0]);
+  const genericText = typeof generic === "string" ? generic : generic?.message;
+  if (issue.message !== genericText) return issue.message; // the schema's own words
+  // A secret's value (an API key in the wrong shape) is never echoed back into an error or a log.
+  const secret = issue.path.some((p) => /secret|password|token|apikey/i.test(String(p)));
+  const got = "input" in issue && issue.input !== undefined && !secret ? `, got ${describeValue(issue.input)}` : "";
+  switch (issue.code) {
+    case "invalid_type": {
+      if (issue.input === undefined) return "is required";
+      const wanted: Record<string, string> = {
+        int: "a whole number",
+        number: "a number",
+        string: "a string",
+        boolean: "true or false",
+        object: "an object ({ ... })",
+        record: "an object ({ ... })",
+        array: "a list ([ ... ])",
+      };
+      return `must be ${wanted[issue.expected] ?? issue.expected}${got}`;
+    }
+    case "too_small":
+    case "too_big": {
+      const small = issue.code === "too_small";
+      const limit = Number(small ? (issue as z.core.$ZodIssueTooSmall).minimum : (issue as z.core.$ZodIssueTooBig).maximum);
+      if (issue.origin === "array" || issue.origin === "set") {
+        if (small && limit === 1) return "must not be empty";
+        return `must list ${small ? "at least" : "at most"} ${limit} item${limit === 1 ? "" : "s"}${got}`;
+      }
+      if (issue.origin === "string") {
+        if (small && limit === 1) return "must not be empty";
+        return `must be ${small ? "at least" : "at most"} ${limit} characters long`;
+      }
+      const bound = issue.inclusive === false ? (small ? "more than" : "less than") : small ? "at least" : "at most";
+      return `must be ${bound} ${limit}${got}`;
+    }
+    case "invalid_value": {
+      const options = issue.values.map((v) => JSON.stringify(v));
+      const hint = typeof issue.input === "string" ? closestName(issue.input, issue.values.filter((v): v is string => typeof v === "string")) : undefined;
+      return `must be ${options.length === 1 ? options[0] : `one of ${options.join(", ")}`}${got}${hint ? ` (did you mean "${hint}"?)` : ""}`;
+    }
+    case "not_multiple_of":
+      return `must be a multiple of ${String(issue.divisor)}${got}`;
+    case "invalid_format": {
+      const examples: Record<string, string> = { email: "an email address such as ops@example.com", url: "a URL such as https://example.com" };
+      return `must be ${examples[issue.format] ?? `a valid ${issue.format}`}${got}`;
+    }
+    case "invalid_key":
+      return `is not an accepted name here: ${issue.issues.map(issueReason).join("; ") || "refused by the schema"}`;
+    case "invalid_element":
+      return issue.issues.map(issueReason).join("; ") || `has an element that is not accepted${got}`;
+    case "invalid_union":
+      return `matches none of the accepted forms${got}`;
+    default:
+      return issue.message;
+  }
+}
+
+/** A value as a problem names it: `the string "4"`, `2.5`, `null`, `a list`, `an object`. */
+function describeValue(v: unknown): string {
+  if (typeof v === "string") return `the string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
+  if (v === null || typeof v === "number" || typeof v === "boolean") return String(v);
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "an object";
+  return typeof v;
+}
+
+/** The accepted name closest to a misspelt one (case, a few letters off, words swapped in order aside), if any is close. */
+function closestName(name: string, accepted: readonly string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/[\s_-]+/g, "");
+  const n = norm(name);
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const a of accepted) {
+    const d = editDistance(n, norm(a));
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = a;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(n.length / 4)) ? best : undefined;
+}
+
+/** Levenshtein distance with adjacent transpositions ("maxSzie" is one edit from "maxSize"). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  return d[a.length]![b.length]!;
 }
 
 /** The keys the schema accepts at a path, for the unknown-key message. */

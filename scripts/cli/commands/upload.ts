@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import path from "node:path";
 import { AwsClients } from "../../../aws/clients.ts";
 import { parseS3Uri } from "../../../core/s3-uri.ts";
 import { FolderTransfer, type RemoteObject } from "../../../worker/transfer.ts";
@@ -29,8 +30,12 @@ export async function upload(
 ): Promise<UploadSummary> {
   const dest = parseS3Uri(destination);
   if (!dest.ok) throw new CliError(`destination ${destination}: ${dest.reason}`, "use s3://bucket/folder");
-  const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new CliError(`${dir} is not a folder`, "pass the scan folder to upload");
+  const info = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
+  if (info instanceof Error) {
+    if (info.code === "ENOENT") throw new CliError(`${dir} does not exist (looked for ${path.resolve(dir)})`, "check the path; pass the scan folder to upload");
+    throw new CliError(`cannot read ${dir}: ${info.message}`, "pass a scan folder you can read");
+  }
+  if (!info.isDirectory()) throw new CliError(`${dir} is a file, not a folder`, `pass the folder that holds it: ${path.dirname(dir)}`);
   const clients = new AwsClients(target.aws);
   try {
     const transfer = new FolderTransfer(clients.s3(), o.concurrency ? { concurrency: o.concurrency } : {});
