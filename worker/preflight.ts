@@ -55,8 +55,9 @@ export async function runPreflight(config: FleetConfig, o: PreflightOptions): Pr
   const run = async (name: PreflightCheckName, what: () => Promise<{ ok: boolean; detail: string; skipped?: boolean }>) => {
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
+    // The guard of a check that hangs in the file system; a command's own timeout (kill + drain) comes first.
     const timeout = new Promise<{ ok: boolean; detail: string }>((resolve) => {
-      timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${p.timeoutSeconds} s (fleet.preflight.timeoutSeconds)` }), timeoutMs);
+      timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${p.timeoutSeconds} s (fleet.preflight.timeoutSeconds)` }), timeoutMs + 5_000);
     });
     let r: { ok: boolean; detail: string; skipped?: boolean };
     try {
@@ -170,7 +171,8 @@ export async function resolveExecutable(
   return { ok: false, reason: hasDir ? "no such file" : `not found on PATH (${dirs.length} folders searched)` };
 }
 
-const probeFile: FileProbe = async (file) => {
+/** The default probe: stat, and access(X_OK) for the executable bit. */
+export const probeFile: FileProbe = async (file) => {
   try {
     const s = await stat(file);
     if (!s.isFile()) return { isFile: false, executable: false };
