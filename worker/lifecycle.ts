@@ -56,7 +56,7 @@ export function planTerminateHook(o: {
   marginSeconds: number;
 }): TerminateHookPlan {
   const globalSeconds = Math.min(LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS, LIFECYCLE_GLOBAL_TIMEOUT_HEARTBEATS * o.heartbeatTimeoutSeconds);
-  const remaining = o.phase === "upload" ? 0 : o.phase === "process" ? Math.max(0, o.jobTimeoutSeconds - o.processSeconds) : o.jobTimeoutSeconds;
+  const remaining = Math.ceil(o.phase === "upload" ? 0 : o.phase === "process" ? Math.max(0, o.jobTimeoutSeconds - o.processSeconds) : o.jobTimeoutSeconds);
   const needed = remaining + o.marginSeconds;
   const available = globalSeconds - o.marginSeconds;
   if (needed > available)

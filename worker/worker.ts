@@ -129,6 +129,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       if (o.config.fleet.debugKeepFailedInstances) this.#warn("fleet.debugKeepFailedInstances is on: the launch hook is left as it is and the instance kept");
       else await this.#completeLifecycle(this.#hooks.launch, "ABANDON");
       this.#requestStop("preflight-failed");
+      void this.#finish();
       return;
     }
     if (this.#deps.metadata) {
