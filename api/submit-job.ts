@@ -1,7 +1,7 @@
 import type { Problem, SpotqError } from "../core/errors.ts";
 import type { FleetConfig } from "../core/fleet-config.ts";
 import { JobState } from "../core/job-state.ts";
-import { newJobId, type JobRecord } from "../core/job.ts";
+import { newDispatchId, newJobId, type JobRecord } from "../core/job.ts";
 import { parseJobRequest, PATH_KEYS, type ValidatedRequest } from "../core/request.ts";
 import { formatS3Uri, folderKeyPrefix } from "../core/s3-uri.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -41,6 +41,7 @@ export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, idemp
     updatedAt: now.toISOString(),
     attempts: 0,
     interruptions: 0,
+    dispatchId: newDispatchId(), // the token of the message sent below (CONTRACTS §5)
     bytes: { in: sourceBytes },
     ...(idempotencyKey ? { idempotencyKey } : {}),
   };
@@ -75,7 +76,7 @@ export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, idemp
   }
 
   try {
-    await deps.queue.send({ jobId: record.jobId, request: record.request, submittedAt: record.submittedAt });
+    await deps.queue.send({ jobId: record.jobId, request: record.request, submittedAt: record.submittedAt, dispatchId: record.dispatchId });
   } catch (err) {
     await undoRecord(deps, log, record.jobId, err);
     throw new ApiError(503, ApiErrorCode.enqueueFailed, "the job could not be queued, so it was not kept; retry the same request", {
