@@ -1,12 +1,13 @@
 import { existsSync, rmSync } from "node:fs";
 import type { WorkerPlatform } from "../core/config-json.ts";
+import { ENV } from "../core/runtime.ts";
 
 /**
  * The variable naming the stop file (CONTRACTS §9). Windows has no SIGTERM: the service wrapper
  * creates this file on a service stop, waits (bounded) for the worker to exit, and only then
  * kills the tree.
  */
-export const STOP_FILE_ENV = "SPOTQ_STOP_FILE";
+export const STOP_FILE_ENV = ENV.stopFile;
 
 /** How a service manager asks this worker to stop gracefully on a platform. */
 export interface GracefulStop {

@@ -10,16 +10,8 @@ export const USER_DATA_LIMIT_BYTES = 16_384;
 
 export type Platform = "windows" | "linux";
 
-/**
- * Environment variables the worker service gives the worker beyond core/runtime.ts ENV
- * (CONTRACTS §9). Declared here until the worker's branch adds them to ENV.
- */
-export const SERVICE_ENV = {
-  /** The file whose appearance asks the worker to hand its job back and exit 0 (Windows has no SIGTERM for a service's child). */
-  stopFile: "SPOTQ_STOP_FILE",
-  /** How long the service waits after creating the stop file before it kills the worker's process tree. */
-  stopGraceSeconds: "SPOTQ_STOP_GRACE_SECONDS",
-} as const;
+/** Environment variables the worker service gives the worker (core/runtime.ts ENV; CONTRACTS §9). */
+export const SERVICE_ENV = { stopFile: ENV.stopFile, stopGraceSeconds: ENV.stopGraceSeconds } as const;
 
 /**
  * How the service manager treats the worker's exit codes (CONTRACTS §4), the same on both
