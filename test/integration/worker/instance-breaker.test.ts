@@ -4,7 +4,7 @@ import path from "node:path";
 import { failedAttempts } from "../../../worker/job-run.ts";
 import { tempDir } from "../../support/worker-fixtures.ts";
 import { TEST_CONFIG, useWorkerTestBed } from "../../support/worker-stack.ts";
-import { recordingFleet } from "../../support/worker-stubs.ts";
+import { awsError, recordingFleet } from "../../support/worker-stubs.ts";
 
 describe("worker: one bad instance cannot drain the queue (instance breaker)", function () {
   this.timeout(120_000);
@@ -100,7 +100,18 @@ describe("worker: one bad instance cannot drain the queue (instance breaker)", f
     const b = bed();
     const g = b.asg.group;
     g.setDesiredCapacity(1);
-    const w = await b.startWorker({ config: { fleet: { unhealthyAfterFailures: 1 } } });
+    const w = await b.startWorker({
+      config: { fleet: { unhealthyAfterFailures: 1 } },
+      // The local endpoint serves SetInstanceHealth; an older one answered InvalidAction.
+      deps: (d) => ({
+        ...d,
+        fleet: recordingFleet(d.fleet!, {
+          setHealth: async () => {
+            throw awsError("InvalidAction", "The action SetInstanceHealth is not valid for this web service.");
+          },
+        }),
+      }),
+    });
     const job = await b.submit({ "a.txt": "a" }, { "Fake Medit Behaviour": "crash" });
     await w.events.waitFor("job_interrupted", (e) => e.jobId === job.jobId);
     assert.equal(await w.worker.done, "unhealthy");
