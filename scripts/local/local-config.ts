@@ -21,6 +21,8 @@ export function localDefaultConfigInput(repoRoot: string): FleetConfigInput {
     jobs: { heartbeatSeconds: 10, timeoutSeconds: 900, retryBackoffSeconds: 2, extraOptions: ["Fake Medit Behaviour"], maxAttempts: 3 },
     fleet: { platform: "linux", minSize: 0, maxSize: 4, idleTimeoutSeconds: 20, bootSeconds: 5 },
     scaling: { periodSeconds: 60, evaluationPeriods: 1, fastPath: true },
+    // A spotq.json uploaded under inbox/ submits its folder (issue 10): on by default here.
+    triggers: { s3: { enabled: true } },
   };
 }
 
