@@ -62,8 +62,8 @@ export interface JobEventEnvelope {
 
 /** Publishes job state changes (EventBridge in AWS, an SQS queue locally). */
 export interface JobEvents {
-  /** Rejects when the event was not accepted; callers decide that this never fails a transition. */
-  publish(change: JobStateChange): Promise<void>;
+  /** Rejects when the event was not accepted; callers decide that this never fails a transition. `signal` aborts the call. */
+  publish(change: JobStateChange, options?: { signal?: AbortSignal }): Promise<void>;
 }
 
 /**

@@ -38,6 +38,10 @@ export const METRICS = {
   /** An attempt failed and the job will be retried. */
   jobsRetried: "JobsRetried",
   jobsInterrupted: "JobsInterrupted",
+  /** A job state change whose event could not be published (the transition stands). */
+  jobEventsNotPublished: "JobEventsNotPublished",
+  /** A finished job whose result file or analytics line could not be written. */
+  jobResultsNotWritten: "JobResultsNotWritten",
 } as const;
 
 /** The tag on the group and its instances that the worker role's IAM conditions rely on. */
