@@ -1,7 +1,9 @@
+import type { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import type { FleetConfig } from "../core/fleet-config.ts";
-import type { FleetControl } from "../core/ports.ts";
+import type { FleetControl, JobStore } from "../core/ports.ts";
 import { instanceTypeFromGroup, JobAnnouncer, type DeliveryFailureHandler } from "./announcing-job-store.ts";
 import type { AwsClients } from "./clients.ts";
+import { cloudWatchDeliveryFailures, type DeliveryLog } from "./delivery-failures.ts";
 import { jobEventsFromEnv } from "./job-events.ts";
 import { S3JobResults } from "./job-results.ts";
 
@@ -45,4 +47,20 @@ export function announcerFromEnv(w: AnnouncerWiring): JobAnnouncer | undefined {
     ...(w.fleet ? { instanceType: instanceTypeFromGroup(w.fleet) } : {}),
     onFailure: w.onFailure,
   });
+}
+
+/**
+ * The worker's jobs table, announcing (issue 10): events, the result file and the analytics line
+ * after each transition, never failing it. A failed delivery is a warning in the worker's log and,
+ * on CloudWatch telemetry, a `JobEventsNotPublished` / `JobResultsNotWritten` metric.
+ */
+export function announcedWorkerStore(
+  store: JobStore,
+  w: Omit<AnnouncerWiring, "process" | "onFailure"> & { warn: (message: string) => void; metrics?: CloudWatchClient },
+): JobStore {
+  const line: DeliveryLog = (kind, jobId, error) =>
+    w.warn(`job ${jobId}: ${kind === "event" ? "state change event not published" : "result file or analytics line not written"} (the transition stands): ${error.message}`);
+  const onFailure = w.metrics ? cloudWatchDeliveryFailures(w.metrics, w.config.name, line) : line;
+  const announcer = announcerFromEnv({ ...w, process: "worker", onFailure });
+  return announcer ? announcer.wrap(store) : store;
 }

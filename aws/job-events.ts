@@ -1,4 +1,4 @@
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import type { EventBridgeClient, EventBridgeClientConfig } from "@aws-sdk/client-eventbridge";
 import { CreateQueueCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { randomUUID } from "node:crypto";
 import { JOB_EVENT, type JobEventEnvelope, type JobEvents, type JobStateChange } from "../core/job-events.ts";
@@ -23,20 +23,28 @@ export interface PublishOptions {
   signal?: AbortSignal;
 }
 
+/** The EventBridge SDK, loaded on first use: a process that publishes nothing (or not yet) does not pay its start-up. */
+const eventBridgeSdk = () => import("@aws-sdk/client-eventbridge");
+
 /** Job events on an EventBridge bus (source `spotq`, detail-type `spotq Job State Change`). */
 export class EventBridgeJobEvents implements JobEvents {
-  readonly #client: EventBridgeClient;
+  readonly #client: EventBridgeClient | (() => Promise<EventBridgeClient>);
+  #made: Promise<EventBridgeClient> | undefined;
   readonly busName: string;
 
-  constructor(client: EventBridgeClient, options: { busName: string }) {
+  /** `client` may be a factory, called on the first publish. */
+  constructor(client: EventBridgeClient | (() => Promise<EventBridgeClient>), options: { busName: string }) {
     this.#client = client;
     this.busName = options.busName;
   }
 
   async publish(change: JobStateChange, options: PublishOptions = {}): Promise<void> {
+    const c = this.#client;
+    const client = typeof c === "function" ? await (this.#made ??= c()) : c;
+    const { PutEventsCommand } = await eventBridgeSdk();
     let r;
     try {
-      r = await this.#client.send(
+      r = await client.send(
         new PutEventsCommand({
           Entries: [
             {
@@ -119,11 +127,12 @@ export function jobEventsFromEnv(env: NodeJS.ProcessEnv, clients: AwsClients, ev
   const endpoint = env[EVENTS_ENV.endpoint];
   const local = Object.values(clients.settings.endpoints).some(Boolean);
   if (local && !endpoint) return undefined;
-  const client = new EventBridgeClient({
+  const config: EventBridgeClientConfig = {
     region: clients.settings.region,
     maxAttempts: 3,
     // An emulator does not check credentials; give it dummy ones unless real ones are set.
     ...(endpoint ? { endpoint, ...(env.AWS_ACCESS_KEY_ID ? {} : { credentials: { accessKeyId: "local", secretAccessKey: "local" } }) } : {}),
-  });
+  };
+  const client = async () => new (await eventBridgeSdk()).EventBridgeClient(config);
   return new EventBridgeJobEvents(client, { busName: events.busName });
 }
