@@ -56,6 +56,30 @@ export function defaultMarkerTarget(bucket: string, folder: MarkerFolder, target
   return `s3://${bucket}/${targetPrefix}${folder.relative}`;
 }
 
+/** One S3 event notification filter: keys starting with `prefix` and ending with `suffix`. */
+export interface NotificationFilter {
+  prefix: string;
+  suffix: string;
+}
+
+/**
+ * The S3 notification filters of the trigger: one per trigger prefix, suffix `spotq.json`. Infra
+ * configures exactly these on the bucket, and the local stack applies them to its uploads.
+ */
+export function markerNotificationFilters(prefixes: readonly string[]): NotificationFilter[] {
+  return prefixes.map((prefix) => ({ prefix, suffix: MARKER_FILE }));
+}
+
+/** Whether S3 would notify about `key` under these filters (any one matches, as S3 requires them not to overlap). */
+export function matchesNotificationFilter(filters: readonly NotificationFilter[], key: string): boolean {
+  return filters.some((f) => key.startsWith(f.prefix) && key.endsWith(f.suffix));
+}
+
+/** A key as S3 event notifications carry it: URL-encoded, `/` kept, a space as `+`. */
+export function encodeS3EventKey(key: string): string {
+  return encodeURIComponent(key).replace(/%2F/g, "/").replace(/%20/g, "+");
+}
+
 /** S3 event keys are URL-encoded with spaces as `+`. */
 export function decodeS3EventKey(raw: string): string {
   return decodeURIComponent(raw.replace(/\+/g, " "));

@@ -13,6 +13,8 @@ import { resourceNames } from "../../core/names.ts";
 export interface LocalEmulators {
   settings: AwsSettings;
   clients: AwsClients;
+  /** Calls `listener` for every object put into the emulated S3 (PutObject, multipart, copy); returns the unsubscribe. */
+  onS3Upload(listener: S3UploadListener): () => void;
   stop(): Promise<void>;
 }
 
@@ -60,6 +62,8 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
     logger: false,
     defaultRegion: region,
     ...(options.s3StorageDir ? { s3StorageDir: options.s3StorageDir } : {}),
+    // The S3 uploads feed the local stand-in of S3 event notifications (scripts/local/s3-trigger.ts).
+    messageSpies: true,
   });
   const dyn = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
@@ -76,6 +80,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
   return {
     settings,
     clients,
+    onS3Upload: s3UploadsOf(fauxqs.spy),
     async stop() {
       clients.destroy();
       await fauxqs.stop();
@@ -109,4 +114,40 @@ export async function provision(clients: AwsClients, config: FleetConfig, bucket
     dlqRetentionDays: config.queue.dlqRetentionDays,
   });
   return { bucket, tableName, queueUrl, dlqUrl };
+}
+
+// ---- S3 uploads, for the local S3 event notifications (issue 10) ----
+
+/** Told of one object put into the emulated S3. Called synchronously inside fauxqs: defer any work. */
+export type S3UploadListener = (bucket: string, key: string) => void;
+
+type SpyEvent = { service: string; status: string; bucket?: string; key?: string };
+type Spy = { waitForMessage(filter: (m: SpyEvent) => boolean): Promise<unknown> };
+
+/**
+ * fauxqs (2.4.1) has no bucket notifications, but its message spy sees every upload. A waiter
+ * whose filter never matches is offered each new spy event as it happens, and never resolves:
+ * a push subscription through fauxqs's public spy API, with no polling. Uploads made before the
+ * subscription (the spy's buffer, scanned at registration) are not reported.
+ */
+function s3UploadsOf(spy: Spy): (listener: S3UploadListener) => () => void {
+  return (listener) => {
+    let active = true;
+    const subscribe = () => {
+      let registering = true;
+      spy
+        .waitForMessage((m) => {
+          if (active && !registering && m.service === "s3" && m.status === "uploaded" && m.bucket && m.key) listener(m.bucket, m.key);
+          return false;
+        })
+        .catch(() => {
+          if (active) subscribe(); // the spy's buffer was cleared: subscribe again
+        });
+      registering = false;
+    };
+    subscribe();
+    return () => {
+      active = false;
+    };
+  };
 }

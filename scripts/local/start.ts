@@ -14,6 +14,7 @@ import { deploymentToEnv, ENV, fleetConfigFromEnv } from "../../core/runtime.ts"
 import { runDemo } from "./demo.ts";
 import { provision, startEmulators, type LocalEmulators, type Resources } from "./emulators.ts";
 import { LocalFleet, workerLaunchSpec, type LocalFleetOptions } from "./fleet.ts";
+import { provisionLocalEvents, startLocalTrigger, type LocalTrigger } from "./local-outputs.ts";
 import { localDefaultConfig } from "./local-config.ts";
 import { clearLocalState, localStackDir, writeLocalState } from "./state.ts";
 
@@ -47,6 +48,9 @@ export interface LocalStack {
   fleet: LocalFleet;
   api: ApiServer;
   dir: string;
+  /** Issue 10: the events queue (`<name>-events`), and the S3 trigger's notification path. */
+  events?: { queueUrl: string };
+  trigger?: LocalTrigger["trigger"];
   stop(): Promise<void>;
 }
 
@@ -63,10 +67,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
   let fleet: LocalFleet | undefined;
   let api: ApiServer | undefined;
+  let trigger: LocalTrigger | undefined;
   try {
     const resources = await provision(emulators.clients, config, "spotq-local");
+    const events = await provisionLocalEvents(emulators, config);
     const configJson = JSON.stringify(config);
-    const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...awsSettingsToEnv(emulators.settings), ...deploymentToEnv(resources), [ENV.configJson]: configJson };
+    const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...awsSettingsToEnv(emulators.settings), ...deploymentToEnv(resources), ...events.env, [ENV.configJson]: configJson };
     delete baseEnv[ENV.config];
     fleet = await LocalFleet.start({
       config,
@@ -79,15 +85,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...options.fleet,
     });
     const groupName = fleet.groupName;
-    api = await startApiServer({
-      env: {
-        ...baseEnv,
-        SPOTQ_ENDPOINT_AUTOSCALING: fleet.autoscalingEndpoint,
-        [ENV.group]: groupName,
-        SPOTQ_LOG_LEVEL: process.env.SPOTQ_API_LOG_LEVEL ?? "warn",
-      },
-      ...(options.port !== undefined ? { port: options.port } : {}),
-    });
+    const apiEnv: NodeJS.ProcessEnv = {
+      ...baseEnv,
+      SPOTQ_ENDPOINT_AUTOSCALING: fleet.autoscalingEndpoint,
+      [ENV.group]: groupName,
+      SPOTQ_LOG_LEVEL: process.env.SPOTQ_API_LOG_LEVEL ?? "warn",
+    };
+    api = await startApiServer({ env: apiEnv, ...(options.port !== undefined ? { port: options.port } : {}) });
+    trigger = startLocalTrigger(emulators, apiEnv, config);
     const controlUrl = fleet.controlEndpoint ?? "";
     const stack: LocalStack = {
       apiUrl: api.url,
@@ -98,8 +103,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       fleet,
       api,
       dir,
+      ...(events.queueUrl ? { events: { queueUrl: events.queueUrl } } : {}),
+      ...(trigger ? { trigger: trigger.trigger } : {}),
       async stop() {
         if (options.writeState !== false) clearLocalState(dir);
+        await trigger?.stop();
         await api?.close();
         await fleet?.stop();
         await emulators.stop();
@@ -117,6 +125,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       });
     return stack;
   } catch (err) {
+    await trigger?.stop().catch(() => undefined);
     await api?.close().catch(() => undefined);
     await fleet?.stop().catch(() => undefined);
     await emulators.stop().catch(() => undefined);
@@ -181,6 +190,8 @@ function printHowTo(stack: LocalStack, out: (s: string) => void): void {
   out(`    -d '{"Source Folder Path":"s3://${b}/demo/src","Target Folder Path":"s3://${b}/demo/target-2","Use GPU":true}'`);
   out(`  curl -s ${stack.apiUrl}/jobs/<jobId>`);
   out(`  npm run spotq -- local instances | interrupt <instanceId> | kill <instanceId>`);
+  if (stack.trigger) out(`  npm run spotq -- upload ./my-scan s3://${b}/${stack.config.triggers.s3.prefixes[0]}my-scan --submit request.json   (a spotq.json there submits the folder)`);
+  if (stack.events) out(`  npm run spotq -- events --follow   (job state changes, from ${stack.events.queueUrl})`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeS3EventKey, kafkaIdempotencyKey, markerFolder, markerIdempotencyKey, markerRequest } from "../../../core/intake.ts";
+import { decodeS3EventKey, encodeS3EventKey, kafkaIdempotencyKey, markerNotificationFilters, matchesNotificationFilter, markerFolder, markerIdempotencyKey, markerRequest } from "../../../core/intake.ts";
 import { parseIdempotencyKey } from "../../../api/idempotency.ts";
 
 describe("core/intake: jobs from an uploaded spotq.json", () => {
@@ -32,8 +32,19 @@ describe("core/intake: jobs from an uploaded spotq.json", () => {
     assert.equal(markerRequest("not an object", { bucket: "b", folder, targetPrefix: "results/" }), "not an object");
   });
 
-  it("decodes S3 event keys (URL-encoded, + for a space)", () => {
+  it("decodes S3 event keys (URL-encoded, + for a space), and encodes them as S3 does", () => {
     assert.equal(decodeS3EventKey("inbox/case+1%2Ba/spotq.json"), "inbox/case 1+a/spotq.json");
+    assert.equal(encodeS3EventKey("inbox/case 1+a/ü.json"), "inbox/case+1%2Ba/%C3%BC.json");
+    assert.equal(decodeS3EventKey(encodeS3EventKey("inbox/a b/+/%/spotq.json")), "inbox/a b/+/%/spotq.json");
+  });
+
+  it("filters notifications as S3 does: a trigger prefix and the spotq.json suffix", () => {
+    const f = markerNotificationFilters(["inbox/", "drop/"]);
+    assert.deepEqual(f, [{ prefix: "inbox/", suffix: "spotq.json" }, { prefix: "drop/", suffix: "spotq.json" }]);
+    assert.deepEqual(
+      ["inbox/c/spotq.json", "drop/c/spotq.json", "inbox/c/xspotq.json", "scans/c/spotq.json", "inbox/c/scan.ply"].map((k) => matchesNotificationFilter(f, k)),
+      [true, true, true, false, false],
+    );
   });
 
   it("makes idempotency keys the API accepts, equal for the same upload and different for a new ETag or record", () => {
