@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { MSKEvent, S3Event, SelfManagedKafkaEvent } from "aws-lambda";
 import { readFileSync } from "node:fs";
