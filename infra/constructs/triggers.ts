@@ -120,7 +120,7 @@ export class Triggers extends Construct {
         throw new ValidationError("triggers.s3 cannot be deployed on this bucket", [
           {
             field: "triggers.s3.enabled",
-            reason: `storage.createBucket is false: S3 keeps one notification configuration per bucket, and the trigger's would replace the owner's of ${config.storage.bucketName}; serve a bucket this stack creates, or add the notification to that bucket yourself (see docs/deploy.md)`,
+            reason: `storage.createBucket is false: S3 keeps one notification configuration per bucket, and the trigger's would replace the owner's of ${config.storage.bucketName}; serve a bucket this stack creates, or add the notification to that bucket yourself (docs/intake-and-outputs.md)`,
           },
         ]);
       const f = triggerFunction("s3", 60);
