@@ -1,3 +1,4 @@
+import type { JobAnnouncer } from "../aws/announcing-job-store.ts";
 import type { FleetConfig } from "../core/fleet-config.ts";
 import type { FleetControl, JobQueue, JobStore, ObjectStore } from "../core/ports.ts";
 import type { ApiLog } from "./log.ts";
@@ -14,6 +15,11 @@ export interface ApiDeps {
   bucket: string;
   /** @default JSON lines on stdout */
   log?: ApiLog;
+  /**
+   * Announces job state changes (events, analytics lines). `store` is expected to be wrapped by
+   * it already; the submit uses it to announce QUEUED once the job is enqueued. Absent: no events.
+   */
+  announcer?: JobAnnouncer;
   /** Time limit of the fast path's Auto Scaling call. @default 3000 */
   fastPathTimeoutMs?: number;
 }

@@ -34,6 +34,158 @@ const StepSchema = z.strictObject({
   addInstances: z.int().min(1).max(1000),
 });
 
+// ---- Ways in and out beyond the API (issue 10): triggers, job events, results for analytics. ----
+
+/** A Kafka topic name: letters, digits, `.`, `_`, `-`, at most 249 characters. */
+const KafkaTopicSchema = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a Kafka topic name: letters, digits, '.', '_' or '-' (at most 249)");
+
+/** Jobs that start without a call to the API. */
+const TriggersSchema = z
+  .strictObject({
+    /**
+     * A `spotq.json` uploaded into a folder under one of `prefixes` submits that folder as a job's
+     * source (the object holds the Medit request; both path keys may be left out).
+     */
+    s3: z
+      .strictObject({
+        /** Off by default in a deployment; the local stack turns it on. @default false */
+        enabled: z.boolean().default(false),
+        /** Folder prefixes watched for `spotq.json`. @default ["inbox/"] */
+        prefixes: z.array(KeyPrefixSchema).min(1, "must list at least one prefix").default(["inbox/"]),
+        /** Where a marker without `Target Folder Path` writes: `<targetPrefix><folder under the trigger prefix>/`. @default "results/" */
+        targetPrefix: KeyPrefixSchema.default("results/"),
+      })
+      .prefault({}),
+    /** Each record of a Kafka topic is one job request (a Lambda event source mapping; absent: no Kafka). */
+    kafka: z
+      .strictObject({
+        /** An Amazon MSK cluster; give this or `bootstrapServers`. */
+        mskClusterArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster\/[^/\s]+\/[^/\s]+$/, "must be an MSK cluster ARN such as arn:aws:kafka:us-east-1:123456789012:cluster/name/uuid")
+          .optional(),
+        /** A self-managed Kafka cluster's brokers (`host:port`); give this or `mskClusterArn`. */
+        bootstrapServers: z
+          .array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, "must be host:port"))
+          .min(1, "must list at least one broker")
+          .optional(),
+        topic: KafkaTopicSchema,
+        /** @default "<name>-jobs" */
+        consumerGroupId: z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/, "must be 1 to 200 letters, digits, '.', '_', ':' or '-'").optional(),
+        /**
+         * How Lambda authenticates: `iam` (MSK only), SASL/SCRAM (`sasl-scram-512`; `sasl-scram-256`
+         * self-managed only), SASL/PLAIN (`sasl-plain`, self-managed only), `mtls`, or `none`. @default "iam"
+         */
+        auth: z.enum(["iam", "sasl-scram-512", "sasl-scram-256", "sasl-plain", "mtls", "none"]).default("iam"),
+        /** The Secrets Manager secret with the SASL credentials or the mTLS client certificate. */
+        secretArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, "must be a Secrets Manager secret ARN")
+          .optional(),
+        /** A self-managed cluster inside a VPC: the subnets and security groups Lambda's pollers use. */
+        vpc: z
+          .strictObject({
+            subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must be a subnet id")).min(1),
+            securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, "must be a security group id")).min(1),
+          })
+          .optional(),
+        /** Records per invocation. @default 100 */
+        batchSize: z.int().min(1).max(10_000).default(100),
+        /** @default "LATEST" */
+        startingPosition: z.enum(["LATEST", "TRIM_HORIZON"]).default("LATEST"),
+        /** Provisioned pollers (needed for partial batch responses). @default 1 to 2 */
+        minimumPollers: z.int().min(1).max(200).default(1),
+        maximumPollers: z.int().min(1).max(2000).default(2),
+      })
+      .optional(),
+  })
+  .prefault({});
+
+/** Every job state change as an EventBridge event (source `spotq`, detail-type `spotq Job State Change`). */
+const EventsSchema = z
+  .strictObject({
+    /** @default true */
+    enabled: z.boolean().default(true),
+    /** The event bus: "default" (the account's) or a bus this deployment creates. @default "default" */
+    busName: z.string().regex(/^[A-Za-z0-9._-]{1,256}$/, "must be an event bus name: letters, digits, '.', '_' or '-'").default("default"),
+    /** An SNS topic `<name>-job-events` that gets every event: emails and HTTPS webhooks subscribed. Absent: no topic. */
+    snsTopic: z
+      .strictObject({
+        emails: z.array(z.email()).default([]),
+        httpsEndpoints: z.array(z.url({ protocol: /^https$/, error: "must be an https:// URL" })).default([]),
+      })
+      .optional(),
+    /** An SQS queue `<name>-job-events` that gets every event (what the local stack uses). @default false */
+    outputQueue: z.boolean().default(false),
+  })
+  .prefault({});
+
+/** Approximate us-east-1 On-Demand Linux prices (USD/hour) of the default instance types: an upper bound for Spot. */
+export const DEFAULT_HOURLY_USD: Readonly<Record<string, number>> = {
+  "g4dn.xlarge": 0.526,
+  "g4dn.2xlarge": 0.752,
+  "g5.xlarge": 1.006,
+  "g5.2xlarge": 1.212,
+};
+
+/** A result file and an analytics line per finished job; a Glue table and an Athena workgroup over the lines. */
+const AnalyticsSchema = z
+  .strictObject({
+    /** @default true */
+    enabled: z.boolean().default(true),
+    /** Write `spotq-result.json` into the target folder of each job that ran to SUCCEEDED or FAILED. @default true */
+    resultFile: z.boolean().default(true),
+    /** Where the JSON lines go in the data bucket: `<prefix>dt=YYYY-MM-DD/<jobId>.json`. @default "analytics/jobs/" */
+    prefix: KeyPrefixSchema.default("analytics/jobs/"),
+    /** The Glue database of the `spotq_jobs` table. @default "<name>" with "-" as "_" */
+    glueDatabase: z.string().regex(/^[a-z0-9_]{1,255}$/, "must be lowercase letters, digits or '_'").optional(),
+    /** Hourly price per instance type for the cost figures (`spotq report`, the Athena cost query). @default {@link DEFAULT_HOURLY_USD} */
+    hourlyUsd: z.record(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "must be an instance type"), z.number().positive()).default({ ...DEFAULT_HOURLY_USD }),
+  })
+  .prefault({});
+
+/** Cross-key checks of the triggers, events and analytics blocks. */
+function outputsProblems(c: {
+  name: string;
+  storage: { sourcePrefixes: string[]; targetPrefixes: string[] };
+  triggers: z.output<typeof TriggersSchema>;
+  analytics: z.output<typeof AnalyticsSchema>;
+}): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const overlap = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+  const s3 = c.triggers.s3;
+  if (s3.enabled) {
+    s3.prefixes.forEach((p, i) => {
+      if (overlap(p, s3.targetPrefix))
+        out.push({ path: ["triggers", "s3", "targetPrefix"], message: `must not overlap the trigger prefix "${p}": a result named spotq.json would start another job` });
+      if (overlap(p, c.analytics.prefix))
+        out.push({ path: ["triggers", "s3", "prefixes", i], message: `must not overlap analytics.prefix "${c.analytics.prefix}"` });
+      if (c.storage.sourcePrefixes.length > 0 && !c.storage.sourcePrefixes.some((s) => p.startsWith(s)))
+        out.push({ path: ["triggers", "s3", "prefixes", i], message: `must lie under one of storage.sourcePrefixes (${c.storage.sourcePrefixes.join(", ")}): jobs may read only there` });
+    });
+    if (c.storage.targetPrefixes.length > 0 && !c.storage.targetPrefixes.some((t) => s3.targetPrefix.startsWith(t)))
+      out.push({ path: ["triggers", "s3", "targetPrefix"], message: `must lie under one of storage.targetPrefixes (${c.storage.targetPrefixes.join(", ")}): jobs may write only there` });
+  }
+  if ([...c.storage.sourcePrefixes, ...c.storage.targetPrefixes].some((p) => overlap(p, c.analytics.prefix)))
+    out.push({ path: ["analytics", "prefix"], message: "must not overlap storage.sourcePrefixes or storage.targetPrefixes" });
+  const k = c.triggers.kafka;
+  if (k) {
+    const both = Boolean(k.mskClusterArn) === Boolean(k.bootstrapServers);
+    if (both) out.push({ path: ["triggers", "kafka"], message: "needs exactly one of mskClusterArn (Amazon MSK) or bootstrapServers (self-managed Kafka)" });
+    const msk = Boolean(k.mskClusterArn);
+    if (msk && (k.auth === "sasl-scram-256" || k.auth === "sasl-plain"))
+      out.push({ path: ["triggers", "kafka", "auth"], message: `"${k.auth}" is for self-managed Kafka; Amazon MSK takes iam, sasl-scram-512, mtls or none` });
+    if (!msk && k.bootstrapServers && k.auth === "iam")
+      out.push({ path: ["triggers", "kafka", "auth"], message: '"iam" is for Amazon MSK; self-managed Kafka takes sasl-scram-512, sasl-scram-256, sasl-plain, mtls or none' });
+    const needsSecret = k.auth.startsWith("sasl-") || k.auth === "mtls";
+    if (needsSecret && !k.secretArn) out.push({ path: ["triggers", "kafka", "secretArn"], message: `is required with auth "${k.auth}" (the secret Lambda reads the credentials from)` });
+    if (!needsSecret && k.secretArn) out.push({ path: ["triggers", "kafka", "secretArn"], message: `is only used with sasl-* or mtls auth, not "${k.auth}"` });
+    if (msk && k.vpc) out.push({ path: ["triggers", "kafka", "vpc"], message: "is for self-managed Kafka; Lambda reaches an MSK cluster through the cluster's own VPC settings" });
+    if (k.minimumPollers > k.maximumPollers) out.push({ path: ["triggers", "kafka", "maximumPollers"], message: `must be at least minimumPollers (${k.minimumPollers})` });
+  }
+  return out;
+}
+
 /**
  * The one config file of a deployment: infra, the API, the worker and the local stack all read it.
  * Every field has a default except what only a deployment can know (the AMI, the subnets).
@@ -351,6 +503,12 @@ export const FleetConfigSchema = z
           .default(30),
       })
       .prefault({}),
+    /** Jobs from an upload (`spotq.json`) or from Kafka records. */
+    triggers: TriggersSchema,
+    /** Job state changes as events (EventBridge; an SQS queue locally). */
+    events: EventsSchema,
+    /** `spotq-result.json` per job, an analytics line per job, Glue + Athena over the lines. */
+    analytics: AnalyticsSchema,
     /** Remote Terraform state in S3 (locked with S3's own lock file); absent keeps the state in a local file. */
     state: z
       .strictObject({
@@ -404,6 +562,7 @@ export const FleetConfigSchema = z
       seen.set(s.backlogAtLeast, name);
     }
     for (const p of scalingProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    for (const p of outputsProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
     if (new Set(c.fleet.instanceTypes).size !== c.fleet.instanceTypes.length)
       ctx.addIssue({ code: "custom", path: ["fleet", "instanceTypes"], message: "lists an instance type twice" });
     for (const p of strandingProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { JobRequest } from "./request.ts";
 import type { JobState } from "./job-state.ts";
+import type { JobOrigin } from "./job-events.ts";
 
 /** Where a job's log lines went: a CloudWatch Logs group/stream, or a local file in local mode. */
 export interface LogLocation {
@@ -63,6 +64,8 @@ export interface JobRecord {
   outputs?: { target: string; objects: number };
   logs?: LogLocation;
   idempotencyKey?: string;
+  /** Where the job came from: the API, an uploaded spotq.json, a Kafka record (issue 10). */
+  origin?: JobOrigin;
   attemptHistory?: AttemptRecord[];
   progress?: JobProgress;
   /** Epoch seconds after which DynamoDB's TTL removes the record. */

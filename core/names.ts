@@ -49,6 +49,10 @@ export const METRICS = {
   bootstrapFailed: "BootstrapFailed",
   /** A booted worker crashed more than the service manager restarts (CONTRACTS §4) and its instance left. */
   workerCrashLoop: "WorkerCrashLoop",
+  /** A job state change whose event could not be published (the transition stands). */
+  jobEventsNotPublished: "JobEventsNotPublished",
+  /** A finished job whose result file or analytics line could not be written. */
+  jobResultsNotWritten: "JobResultsNotWritten",
 } as const;
 
 /** The tag on the group and its instances that the worker role's IAM conditions rely on. */

@@ -10,6 +10,7 @@ import { SpotqError, ValidationError } from "../core/errors.ts";
 import { bundleEntries } from "./bundling.ts";
 import { App } from "./cdktf.ts";
 import { configFileFrom, loadDeployConfig } from "./deploy-config.ts";
+import { grafanaDashboard, writeGrafanaDashboard } from "./constructs/grafana.ts";
 import { SpotqStack } from "./stacks/spotq-stack.ts";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -22,10 +23,14 @@ try {
   log("bundling the API Lambda, the worker and the boot breaker with esbuild");
   const bundles = bundleEntries(projectRoot, join(projectRoot, "dist", "bundles"));
   const app = new App();
-  new SpotqStack(app, config.name, { config, bundles, configDir: dirname(file) });
+  const stack = new SpotqStack(app, config.name, { config, bundles, configDir: dirname(file) });
   log(`synthesizing stack "${config.name}"`);
   app.synth();
   log(`wrote ${join(app.outdir, "stacks", config.name, "cdk.tf.json")}`);
+  // The Grafana twin of the CloudWatch dashboard, from the same widgets (infra/constructs/grafana.ts).
+  const grafanaFile = join(app.outdir, "grafana", `${config.name}-dashboard.json`);
+  writeGrafanaDashboard(grafanaFile, grafanaDashboard(JSON.parse(stack.monitoring.dashboard.dashboardBodyInput!), { deployment: config.name, region: config.region }));
+  log(`wrote ${grafanaFile}`);
 } catch (err) {
   if (err instanceof ValidationError) {
     const listed = err.problems.map((p) => `${p.field}: ${p.reason}`).join("; ");

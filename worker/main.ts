@@ -15,6 +15,7 @@
  * or key): no restart, a failed boot; 3 when the preflight failed (the launch hook was completed
  * ABANDON): no restart, a failed boot.
  */
+import { announcedWorkerStore } from "../aws/announcer-wiring.ts";
 import { AwsClients } from "../aws/clients.ts";
 import { AutoScalingFleetControl } from "../aws/fleet-control.ts";
 import { Imdsv2Metadata, IMDS_ENDPOINT_ENV } from "../aws/instance-metadata.ts";
@@ -69,6 +70,11 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
   }
   const log = createWorkerLogger(telemetry, { instanceId, level: env.SPOTQ_LOG_LEVEL });
 
+  const fleet = names.groupName ? new AutoScalingFleetControl(clients.autoscaling(), { groupName: names.groupName }) : undefined;
+  // Job events, result file and analytics line after each transition (issue 10; aws/announcer-wiring.ts).
+  const store = announcedWorkerStore(new DynamoJobStore(clients.dynamo(), { tableName: names.tableName, recordRetentionDays: config.jobs.recordRetentionDays }), {
+    env, clients, config, bucket: names.bucket, ...(fleet ? { fleet } : {}), warn: (m) => log.warn(m), ...(kind === "cloudwatch" ? { metrics: clients.cloudwatch() } : {}),
+  });
   const worker = new Worker(
     {
       queue: new SqsJobQueue(clients.sqs(), {
@@ -76,10 +82,10 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
         dlqUrl: names.dlqUrl,
         onMalformed: (messageId, reason) => log.warn(`message ${messageId} is not a job (${reason}): sent to the DLQ`),
       }),
-      store: new DynamoJobStore(clients.dynamo(), { tableName: names.tableName, recordRetentionDays: config.jobs.recordRetentionDays }),
+      store,
       s3: clients.s3(),
       telemetry,
-      ...(names.groupName ? { fleet: new AutoScalingFleetControl(clients.autoscaling(), { groupName: names.groupName }) } : {}),
+      ...(fleet ? { fleet } : {}),
       ...(metadata ? { metadata } : {}),
     },
     { instanceId, config, ...(env[ENV.workRoot] ? { workRoot: env[ENV.workRoot] } : {}) },

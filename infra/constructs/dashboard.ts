@@ -130,6 +130,15 @@ export function dashboardBody(s: DashboardSources): { widgets: Widget[] } {
         "Sum",
         300,
       ),
+      // Issue 10: job events and result files that could not be delivered (the transitions stood).
+      metricWidget(
+        W,
+        3 * H,
+        "Job events and results not delivered",
+        [spotq(METRICS.jobEventsNotPublished, { label: "events not published" }), spotq(METRICS.jobResultsNotWritten, { label: "results not written" })],
+        "Sum",
+        300,
+      ),
     ],
   };
 }

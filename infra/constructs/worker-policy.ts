@@ -1,4 +1,6 @@
 import { GROUP_TAG, METRIC_NAMESPACE } from "../../core/names.ts";
+import { writeAnalyticsLinesStatement } from "./analytics.ts";
+import { publishJobEventsStatement } from "./events.ts";
 import { listPrefixCondition, objectArns, policyDocument, type PolicyDocument, type PolicyStatement } from "./policy-document.ts";
 import type { BucketRef, GroupRef, LogGroupRef, QueuesRef, TableRef } from "./refs.ts";
 
@@ -148,4 +150,16 @@ export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
       Resource: "*",
     });
   return policyDocument(...statements);
+}
+
+/**
+ * The worker's part in job events and analytics (issue 10): publish the state changes of its runs
+ * on the bus, and write analytics lines (the result file goes into the job's target, which it may
+ * already write). A separate inline policy of the instance role, or undefined when both are off.
+ */
+export function workerOutputsPolicy(s: { busArn?: string; analytics?: { dataBucket: BucketRef; prefix: string } }): PolicyDocument | undefined {
+  const statements: PolicyStatement[] = [];
+  if (s.busArn) statements.push(publishJobEventsStatement(s.busArn));
+  if (s.analytics) statements.push(writeAnalyticsLinesStatement(s.analytics.dataBucket, s.analytics.prefix));
+  return statements.length ? policyDocument(...statements) : undefined;
 }

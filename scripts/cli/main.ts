@@ -18,7 +18,11 @@ jobs
   list [--state STATE] [--limit N] [--next CURSOR]
   cancel <jobId>
 data
-  upload <dir> s3://bucket/folder [--concurrency N]   parallel, multipart, resumable
+  upload <dir> s3://bucket/folder [--concurrency N] [--submit request.json]
+                                       parallel, multipart, resumable; spotq.json (--submit) written last
+events and results
+  events [--follow] [--job ID] [--json] [--queue URL]   job state changes from the events queue
+  report [--since 7d] [--price type=usd]… [--json]      throughput per day, failure reasons, cost per job
 operations
   redrive [--max N]                    DLQ back to the queue, job records made consistent
 local stack
@@ -119,6 +123,13 @@ const OPTIONS = {
   protected: { type: "string" },
   warmup: { type: "string" },
   fresh: { type: "boolean" },
+  // issue 10: upload --submit, events, report
+  submit: { type: "string" },
+  job: { type: "string" },
+  queue: { type: "string" },
+  since: { type: "string" },
+  prefix: { type: "string" },
+  price: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
@@ -254,9 +265,27 @@ async function dispatch(command: string, args: string[], v: Values, out: (s: str
       const { upload } = await import("./commands/upload.ts");
       await upload(target(), arg(args, 0, "folder", "upload <dir> s3://bucket/folder"), arg(args, 1, "destination", "upload <dir> s3://bucket/folder"), {
         ...(v.concurrency ? { concurrency: int(v.concurrency, "concurrency")! } : {}),
+        ...(v.submit ? { submit: v.submit } : {}),
         // On a terminal the bar redraws on stderr; otherwise progress and the summary are plain lines of output.
         ...(process.stderr.isTTY ? {} : { tty: false, write: (s: string) => out(s.replace(/\n$/, "")) }),
       });
+      return 0;
+    }
+    case "events": {
+      const { events } = await import("./commands/events.ts");
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      process.once("SIGINT", stop);
+      try {
+        await events(target(), { follow: Boolean(v.follow), json: Boolean(v.json), signal: abort.signal, ...(v.job ? { jobId: v.job } : {}), ...(v.queue ? { queueUrl: v.queue } : {}) }, out);
+      } finally {
+        process.off("SIGINT", stop);
+      }
+      return 0;
+    }
+    case "report": {
+      const { report } = await import("./commands/report.ts");
+      await report(target(), { ...(v.since ? { since: v.since } : {}), ...(v.prefix ? { prefix: v.prefix } : {}), ...(v.price ? { prices: v.price } : {}), json: Boolean(v.json) }, out);
       return 0;
     }
     case "redrive": {

@@ -9,6 +9,7 @@ import { FolderTransfer, formatBytes } from "../../worker/transfer.ts";
 import { expectedOutputs } from "../fake-medit/outputs.ts";
 import { writeSampleScan } from "./sample-scan.ts";
 import type { LocalStack } from "./start.ts";
+import { RESULT_FILE_NAME } from "../../core/job-result.ts";
 
 export interface DemoResult {
   ok: boolean;
@@ -99,7 +100,8 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
     // Verify every result object against what the stand-in must produce from these exact inputs.
     const inputs = new Map(files.map((f) => [f.relativePath, readFileSync(path.join(scanDir, f.relativePath))]));
     const expected = expectedOutputs(inputs, { saveSource: request["Save Source To Result Folder"] === true });
-    const listed = await transfer.list(bucket, where.target);
+    // spotq-result.json is spotq's own summary of the job, not a processor output (issue 10).
+    const listed = (await transfer.list(bucket, where.target)).filter((o) => !o.key.endsWith(`/${RESULT_FILE_NAME}`));
     say(`results in s3://${bucket}/${where.target}/: ${listed.map((o) => `${o.key.slice(where.target.length + 1)} (${formatBytes(o.size)})`).join(", ")}`);
     const s3 = stack.emulators.clients.s3();
     for (const [rel, body] of expected) {

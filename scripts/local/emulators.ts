@@ -14,6 +14,8 @@ import { resourceNames } from "../../core/names.ts";
 export interface LocalEmulators {
   settings: AwsSettings;
   clients: AwsClients;
+  /** Calls `listener` for every object put into the emulated S3 (PutObject, multipart, copy); returns the unsubscribe. */
+  onS3Upload(listener: S3UploadListener): () => void;
   stop(): Promise<void>;
 }
 
@@ -87,6 +89,8 @@ interface FauxqsPersistence {
  */
 async function startFauxqsServer(o: { host: string; port: number; region: string; sqsDataDir?: string; s3StorageDir?: string }): Promise<{
   port: number;
+  /** fauxqs's message spy: every SQS, SNS and S3 event (the local S3 notifications listen to it). */
+  spy: Spy;
   stop(): Promise<void>;
 }> {
   const [{ SqsStore }, { SnsStore }, { S3Store }] = await Promise.all([
@@ -114,6 +118,11 @@ async function startFauxqsServer(o: { host: string; port: number; region: string
     stores.s3Store.persistence = s3;
     persistence.push(s3);
   }
+  // The message spy, as startFauxqs({ messageSpies: true }) wires it: S3 uploads feed the local
+  // stand-in of S3 event notifications (scripts/local/s3-trigger.ts).
+  const { MessageSpy } = await fauxqsModule<{ MessageSpy: new () => Spy }>("spy.js");
+  const spy = new MessageSpy();
+  for (const store of Object.values(stores)) (store as { spy?: Spy }).spy = spy;
   const app = buildApp({ logger: false, host: o.host, defaultRegion: o.region, stores: stores as never });
   app.addHook("onClose", async () => {
     for (const p of persistence) p.close();
@@ -126,7 +135,7 @@ async function startFauxqsServer(o: { host: string; port: number; region: string
   }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : o.port;
-  return { port, stop: () => app.close() };
+  return { port, spy, stop: () => app.close() };
 }
 
 /** Starts fauxqs and dynalite on loopback and returns SDK clients pointed at them. */
@@ -165,6 +174,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
   return {
     settings,
     clients,
+    onS3Upload: s3UploadsOf(fauxqs.spy),
     async stop() {
       clients.destroy();
       await fauxqs.stop();
@@ -198,4 +208,40 @@ export async function provision(clients: AwsClients, config: FleetConfig, bucket
     dlqRetentionDays: config.queue.dlqRetentionDays,
   });
   return { bucket, tableName, queueUrl, dlqUrl };
+}
+
+// ---- S3 uploads, for the local S3 event notifications (issue 10) ----
+
+/** Told of one object put into the emulated S3. Called synchronously inside fauxqs: defer any work. */
+export type S3UploadListener = (bucket: string, key: string) => void;
+
+type SpyEvent = { service: string; status: string; bucket?: string; key?: string };
+type Spy = { waitForMessage(filter: (m: SpyEvent) => boolean): Promise<unknown> };
+
+/**
+ * fauxqs (2.4.1) has no bucket notifications, but its message spy sees every upload. A waiter
+ * whose filter never matches is offered each new spy event as it happens, and never resolves:
+ * a push subscription through fauxqs's public spy API, with no polling. Uploads made before the
+ * subscription (the spy's buffer, scanned at registration) are not reported.
+ */
+function s3UploadsOf(spy: Spy): (listener: S3UploadListener) => () => void {
+  return (listener) => {
+    let active = true;
+    const subscribe = () => {
+      let registering = true;
+      spy
+        .waitForMessage((m) => {
+          if (active && !registering && m.service === "s3" && m.status === "uploaded" && m.bucket && m.key) listener(m.bucket, m.key);
+          return false;
+        })
+        .catch(() => {
+          if (active) subscribe(); // the spy's buffer was cleared: subscribe again
+        });
+      registering = false;
+    };
+    subscribe();
+    return () => {
+      active = false;
+    };
+  };
 }

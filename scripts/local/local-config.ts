@@ -29,6 +29,8 @@ export function localDefaultConfigInput(repoRoot: string): FleetConfigInput {
       preflight: { gpuCheck: [path.join(repoRoot, "node_modules", ".bin", "node"), path.join(repoRoot, "scripts", "fake-nvidia-smi.mjs")], minFreeDiskGiB: 1 },
     },
     scaling: { periodSeconds: 60, evaluationPeriods: 1, fastPath: true },
+    // A spotq.json uploaded under inbox/ submits its folder (issue 10): on by default here.
+    triggers: { s3: { enabled: true } },
   };
 }
 

@@ -27,6 +27,7 @@ import { LocalFleet, workerLaunchSpec, type LocalFleetOptions } from "./fleet.ts
 import { clockPrefix, followFleet, jobChangeLine, StorePollingJobChanges } from "./live-feed.ts";
 import { SAMPLE_SCAN, sampleLocations, seedSampleScan } from "./sample-scan.ts";
 import { clearLocalState, localStackDir, lockStackFolder, StackRunningError, writeLocalState } from "./state.ts";
+import { provisionLocalEvents, startLocalTrigger, type LocalTrigger } from "./local-outputs.ts";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -66,6 +67,9 @@ export interface LocalStack {
   fleet: LocalFleet;
   api: ApiServer;
   dir: string;
+  /** Issue 10: the events queue (`<name>-events`), and the S3 trigger's notification path. */
+  events?: { queueUrl: string };
+  trigger?: LocalTrigger["trigger"];
   stop(): Promise<void>;
 }
 
@@ -77,6 +81,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let emulators: LocalEmulators | undefined;
   let fleet: LocalFleet | undefined;
   let api: ApiServer | undefined;
+  let trigger: LocalTrigger | undefined;
   try {
     const { config, source: configSource } = options.config
       ? { config: options.config, source: "the given config" }
@@ -92,8 +97,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const where = sampleLocations(config.storage);
     const seeded = await seedSampleScan({ dir, bucket: resources.bucket, prefix: where.source, transfer: new FolderTransfer(emulators.clients.s3()) });
     const sample = { folder: seeded.folder, source: `s3://${resources.bucket}/${where.source}`, target: `s3://${resources.bucket}/${where.target}` };
+    const events = await provisionLocalEvents(emulators, config);
     const configJson = JSON.stringify(config);
-    const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...awsSettingsToEnv(emulators.settings), ...deploymentToEnv(resources), [ENV.configJson]: configJson };
+    const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...awsSettingsToEnv(emulators.settings), ...deploymentToEnv(resources), ...events.env, [ENV.configJson]: configJson };
     delete baseEnv[ENV.config];
     fleet = await LocalFleet.start({
       config,
@@ -106,17 +112,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...options.fleet,
     });
     const groupName = fleet.groupName;
-    api = await startApiServer({
-      env: {
-        ...baseEnv,
-        SPOTQ_ENDPOINT_AUTOSCALING: fleet.autoscalingEndpoint,
-        [ENV.group]: groupName,
-        SPOTQ_LOG_LEVEL: process.env.SPOTQ_API_LOG_LEVEL ?? "warn",
-      },
-      ...(options.port !== undefined ? { port: options.port } : {}),
-    });
+    const apiEnv: NodeJS.ProcessEnv = {
+      ...baseEnv,
+      SPOTQ_ENDPOINT_AUTOSCALING: fleet.autoscalingEndpoint,
+      [ENV.group]: groupName,
+      SPOTQ_LOG_LEVEL: process.env.SPOTQ_API_LOG_LEVEL ?? "warn",
+    };
+    api = await startApiServer({ env: apiEnv, ...(options.port !== undefined ? { port: options.port } : {}) });
+    trigger = startLocalTrigger(emulators, apiEnv, config);
     const controlUrl = fleet.controlEndpoint ?? "";
-    const running = { emulators, fleet, api };
+    const running = { emulators, fleet, api, trigger };
     let stopped: Promise<void> | undefined;
     const stack: LocalStack = {
       apiUrl: api.url,
@@ -129,10 +134,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       fleet,
       api,
       dir,
+      ...(events.queueUrl ? { events: { queueUrl: events.queueUrl } } : {}),
+      ...(trigger ? { trigger: trigger.trigger } : {}),
       stop() {
         stopped ??= (async () => {
           if (options.writeState !== false) clearLocalState(dir);
           try {
+            await running.trigger?.stop();
             await running.api.close();
             await running.fleet.stop();
             await running.emulators.stop();
@@ -156,6 +164,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       });
     return stack;
   } catch (err) {
+    await trigger?.stop().catch(() => undefined);
     await api?.close().catch(() => undefined);
     await fleet?.stop().catch(() => undefined);
     await emulators?.stop().catch(() => undefined);
@@ -272,6 +281,9 @@ function printHowTo(stack: LocalStack, out: (s: string) => void): void {
   out(`  ${cli} submit test/fixtures/medit-request.json --source ${source} --target ${target} --wait`);
   out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/scans/my-scan     (or your own scan folder)`);
   out(`  ${cli} list   |   ${cli} logs <jobId> --follow   |   ${cli} local instances | interrupt <instanceId> | kill <instanceId>`);
+  if (stack.trigger)
+    out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/${stack.config.triggers.s3.prefixes[0]}my-scan --submit request.json   (a spotq.json there submits the folder)`);
+  if (stack.events) out(`  ${cli} events --follow   (job state changes, from ${stack.events.queueUrl})`);
   if (cli !== "spotq") out("  (`npm link` once puts `spotq` on your PATH)");
   out("");
   out("live: one line per job state change and per fleet change");
