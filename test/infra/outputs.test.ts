@@ -24,10 +24,15 @@ describe("infra: triggers, job events and analytics (issue 10), synthesized and 
     const synth = synthStack(testConfig({ storage: { sourcePrefixes: ["inbox/", "scans/"], targetPrefixes: ["results/"] } }));
 
     it("creates no trigger, no bus and no routing: the processes publish to the account's default bus", () => {
-      assert.deepEqual(Object.keys(synth.resources("aws_lambda_function")).length, 1, "only the API Lambda");
+      assert.deepEqual(
+        Object.values(synth.resources("aws_lambda_function")).map((f) => f.function_name).sort(),
+        ["spotq-api", "spotq-boot-breaker"],
+        "only the API and the boot breaker's Lambdas",
+      );
       assert.deepEqual(synth.resources("aws_s3_bucket_notification"), {});
       assert.deepEqual(synth.resources("aws_cloudwatch_event_bus"), {});
-      assert.deepEqual(synth.resources("aws_cloudwatch_event_rule"), {});
+      // The fleet's launch/terminate alerts (monitoring) are the only rule: no job events routing.
+      assert.deepEqual(Object.keys(synth.resources("aws_cloudwatch_event_rule")).filter((n) => !n.startsWith("monitoring_")), []);
     });
 
     for (const role of ["api_role", "fleet_role"]) {
@@ -241,10 +246,12 @@ describe("infra: triggers, job events and analytics (issue 10), synthesized and 
 
     it("routes this deployment's job state changes from its bus to both", () => {
       assert.equal(synth.resource("aws_cloudwatch_event_bus").name, "lab-events");
-      const rule = synth.resource("aws_cloudwatch_event_rule");
+      const rule = synth.resource("aws_cloudwatch_event_rule", "events_rule");
       assert.equal(rule.event_bus_name, synth.ref("aws_cloudwatch_event_bus", "", "name"));
       assert.deepEqual(JSON.parse(rule.event_pattern), { source: ["spotq"], "detail-type": ["spotq Job State Change"], detail: { deployment: ["spotq"] } });
-      const targets = Object.values(synth.resources("aws_cloudwatch_event_target"));
+      const targets = Object.entries(synth.resources("aws_cloudwatch_event_target"))
+        .filter(([n]) => !n.startsWith("monitoring_"))
+        .map(([, t]) => t);
       assert.deepEqual(targets.map((t) => t.arn).sort(), [synth.ref("aws_sns_topic", "events_topic", "arn"), synth.ref("aws_sqs_queue", "events_queue", "arn")].sort());
       const subs = Object.values(synth.resources("aws_sns_topic_subscription")).map((s) => [s.protocol, s.endpoint]);
       assert.deepEqual(subs, [
