@@ -1,3 +1,4 @@
+import type { JobAnnouncer } from "../aws/announcing-job-store.ts";
 import type { FleetConfig } from "../core/fleet-config.ts";
 import type { FleetControl, JobQueue, JobStore, ObjectStore } from "../core/ports.ts";
 import type { ConsoleDeps } from "./console/deps.ts";
@@ -15,6 +16,11 @@ export interface ApiDeps {
   bucket: string;
   /** @default JSON lines on stdout */
   log?: ApiLog;
+  /**
+   * Announces job state changes (events, analytics lines). `store` is expected to be wrapped by
+   * it already; the submit uses it to announce QUEUED once the job is enqueued. Absent: no events.
+   */
+  announcer?: JobAnnouncer;
   /** The web console's read routes: logs, alarms, queue depth history, the group to show. Absent: those parts are unavailable. */
   console?: ConsoleDeps;
   /** Time limit of the fast path's Auto Scaling call. @default 3000 */

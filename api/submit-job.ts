@@ -1,7 +1,9 @@
 import type { Problem, SpotqError } from "../core/errors.ts";
+import { problemsMessage } from "../core/intake.ts";
+import type { JobOrigin } from "../core/job-events.ts";
 import type { FleetConfig } from "../core/fleet-config.ts";
 import { JobState } from "../core/job-state.ts";
-import { newJobId, type JobRecord } from "../core/job.ts";
+import { newDispatchId, newJobId, type JobRecord } from "../core/job.ts";
 import { parseJobRequest, PATH_KEYS, type ValidatedRequest } from "../core/request.ts";
 import { formatS3Uri, folderKeyPrefix } from "../core/s3-uri.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -17,6 +19,16 @@ export interface Submitted {
   replayed: boolean;
 }
 
+/** A request to submit, from whichever intake: the API, an uploaded spotq.json, a Kafka record. */
+export interface SubmitInput {
+  /** The request as sent (validated here). */
+  body: unknown;
+  /** An idempotency key already in the accepted format (a trigger derives it from where the request came from). */
+  idempotencyKey?: string;
+  /** Where the job came from. @default { kind: "api" } */
+  origin?: JobOrigin;
+}
+
 /**
  * `POST /jobs` after the body is read (`idempotencyHeader` is the raw Idempotency-Key value): validates the request against the deployment, checks the
  * source folder, records the job QUEUED and enqueues it, then runs the fast path.
@@ -24,12 +36,21 @@ export interface Submitted {
  * with another body, 409 for a key whose first submit is still in progress, 503 when a dependency failed (never leaving a QUEUED record without a message).
  */
 export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, idempotencyHeader?: string | null): Promise<Submitted> {
-  const parsed = parseJobRequest(body, { servedBuckets: [deps.bucket], extraOptions: deps.config.jobs.extraOptions });
   const key = parseIdempotencyKey(idempotencyHeader);
-  const problems = [...(key.ok ? [] : [key.problem]), ...(parsed.ok ? folderProblems(parsed.value, deps.config) : parsed.problems)];
-  if (!parsed.ok || !key.ok || problems.length > 0) throw invalidRequest(problems);
+  return submitRequest(deps, log, { body, ...(key.ok && key.key ? { idempotencyKey: key.key } : {}) }, key.ok ? [] : [key.problem]);
+}
+
+/**
+ * The one submit path of every intake (the API, the S3 and Kafka triggers): the same validation,
+ * idempotency, record, enqueue, QUEUED event and fast path. `extraProblems` (e.g. a bad header)
+ * are refused together with the request's own. Throws ApiError as {@link submitJob}.
+ */
+export async function submitRequest(deps: ApiDeps, log: ApiLog, input: SubmitInput, extraProblems: Problem[] = []): Promise<Submitted> {
+  const parsed = parseJobRequest(input.body, { servedBuckets: [deps.bucket], extraOptions: deps.config.jobs.extraOptions });
+  const problems = [...extraProblems, ...(parsed.ok ? folderProblems(parsed.value, deps.config) : parsed.problems)];
+  if (!parsed.ok || problems.length > 0) throw invalidRequest(problems);
   const request = parsed.value;
-  const idempotencyKey = key.key;
+  const idempotencyKey = input.idempotencyKey;
   const sourceBytes = await checkSourceFolder(deps, request);
 
   const now = new Date();
@@ -41,8 +62,10 @@ export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, idemp
     updatedAt: now.toISOString(),
     attempts: 0,
     interruptions: 0,
+    dispatchId: newDispatchId(), // the token of the message sent below (CONTRACTS §5)
     bytes: { in: sourceBytes },
     ...(idempotencyKey ? { idempotencyKey } : {}),
+    origin: input.origin ?? { kind: "api" },
   };
 
   let created: { created: boolean; record: JobRecord };
@@ -75,7 +98,7 @@ export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, idemp
   }
 
   try {
-    await deps.queue.send({ jobId: record.jobId, request: record.request, submittedAt: record.submittedAt });
+    await deps.queue.send({ jobId: record.jobId, request: record.request, submittedAt: record.submittedAt, dispatchId: record.dispatchId });
   } catch (err) {
     await undoRecord(deps, log, record.jobId, err);
     throw new ApiError(503, ApiErrorCode.enqueueFailed, "the job could not be queued, so it was not kept; retry the same request", {
@@ -83,6 +106,9 @@ export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, idemp
       cause: err,
     });
   }
+
+  // Announced only now that the job is enqueued: a QUEUED event never names a job that was undone.
+  await deps.announcer?.announce(record, null);
 
   if (deps.fleet && deps.config.scaling.fastPath) {
     await raiseCapacityForBacklog(deps.queue, deps.fleet, log, { jobId: record.jobId }, { timeoutMs: deps.fastPathTimeoutMs });
@@ -157,4 +183,48 @@ async function undoRecord(deps: ApiDeps, log: ApiLog, jobId: string, sendError: 
       });
     }
   }
+}
+
+/** A request an intake refused: what is known of it, and every problem. */
+export interface RefusedRequest {
+  /** The source and target the request names (or the trigger's defaults), kept on the record. */
+  paths: { source: string; target: string };
+  problems: Problem[];
+  /** What was refused, for the message: `spotq.json`, `Kafka record jobs/0@15`. */
+  what: string;
+  idempotencyKey: string;
+  origin: JobOrigin;
+}
+
+/**
+ * A trigger's answer to a request it cannot run: a FAILED record (error INVALID_REQUEST, naming
+ * every field), listed by `GET /jobs` and `spotq list` like any job, so an upload is never
+ * silently ignored. Idempotent by the same key as a submit: a duplicate event creates nothing.
+ */
+export async function recordRefusedRequest(deps: ApiDeps, log: ApiLog, refused: RefusedRequest): Promise<Submitted> {
+  const now = new Date();
+  const record: JobRecord = {
+    jobId: newJobId(now.getTime()),
+    state: JobState.FAILED,
+    request: { "Source Folder Path": refused.paths.source, "Target Folder Path": refused.paths.target },
+    submittedAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+    finishedAt: now.toISOString(),
+    attempts: 0,
+    interruptions: 0,
+    error: { code: "INVALID_REQUEST", message: problemsMessage(refused.what, refused.problems) },
+    idempotencyKey: refused.idempotencyKey,
+    origin: refused.origin,
+    expiresAt: Math.floor(now.getTime() / 1000) + deps.config.jobs.recordRetentionDays * 86_400,
+  };
+  let created;
+  try {
+    created = await deps.store.create(record);
+  } catch (err) {
+    log.error("intake: recording a refused request failed", { jobId: record.jobId, error: err });
+    throw dependencyFailed("the jobs table", err);
+  }
+  if (created.created) log.warn("intake: request refused, recorded as FAILED", { jobId: record.jobId, what: refused.what, problems: refused.problems });
+  else log.info("intake: a duplicate of an event already handled; nothing new", { jobId: created.record.jobId });
+  return { record: created.record, replayed: !created.created };
 }

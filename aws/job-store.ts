@@ -210,6 +210,11 @@ export class DynamoJobStore implements JobStore {
       values[":attempts"] = expected.attempts;
       condition += " AND #attempts = :attempts";
     }
+    if (expected.dispatchId !== undefined) {
+      names["#dispatchId"] = "dispatchId";
+      values[":dispatchId"] = expected.dispatchId;
+      condition += " AND #dispatchId = :dispatchId";
+    }
     const expression = [sets.length ? `SET ${sets.join(", ")}` : "", removes.length ? `REMOVE ${removes.join(", ")}` : ""]
       .filter(Boolean)
       .join(" ");
@@ -229,8 +234,10 @@ export class DynamoJobStore implements JobStore {
     } catch (err) {
       if (!isConditionFailure(err)) throw withContext(`DynamoDB ${what}`, err);
       const current = await this.get(jobId);
-      const found = current ? `it is ${current.state} at attempt ${current.attempts}` : "it does not exist";
-      const wanted = `${from.join("|")}${expected.attempts !== undefined ? ` at attempt ${expected.attempts}` : ""}`;
+      const found = current
+        ? `it is ${current.state} at attempt ${current.attempts}${expected.dispatchId !== undefined ? ` with dispatch ${current.dispatchId ?? "(none)"}` : ""}`
+        : "it does not exist";
+      const wanted = `${from.join("|")}${expected.attempts !== undefined ? ` at attempt ${expected.attempts}` : ""}${expected.dispatchId !== undefined ? ` with dispatch ${expected.dispatchId}` : ""}`;
       throw new StaleTransitionError(jobId, `cannot ${what}: expected ${wanted}, but ${found}`, { cause: err });
     }
   }

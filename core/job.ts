@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { JobRequest } from "./request.ts";
 import type { JobState } from "./job-state.ts";
+import type { JobOrigin } from "./job-events.ts";
 
 /** Where a job's log lines went: a CloudWatch Logs group/stream, or a local file in local mode. */
 export interface LogLocation {
@@ -63,10 +64,25 @@ export interface JobRecord {
   outputs?: { target: string; objects: number };
   logs?: LogLocation;
   idempotencyKey?: string;
+  /** Where the job came from: the API, an uploaded spotq.json, a Kafka record (issue 10). */
+  origin?: JobOrigin;
   attemptHistory?: AttemptRecord[];
   progress?: JobProgress;
   /** Epoch seconds after which DynamoDB's TTL removes the record. */
   expiresAt?: number;
+  /**
+   * The dispatch token of the job's one live queue message ({@link QueueMessage.dispatchId}).
+   * A message with another token is a stale copy and is deleted on receive ({@link matchDispatch}).
+   * Absent on records written before tokens existed: those match any message.
+   */
+  dispatchId?: string;
+  /**
+   * Set while QUEUED after a hand-back or a redrive: the token of the message that was replaced
+   * ({@link LEGACY_DISPATCH_ID} when it had none). If the replacement message never got sent (a
+   * crash between the record write and the send), the old message comes back and is adopted.
+   * Cleared by the next claim.
+   */
+  previousDispatchId?: string;
 }
 
 /** The SQS message body; the table stays the truth for state. */
@@ -74,6 +90,40 @@ export interface QueueMessage {
   jobId: string;
   request: JobRequest;
   submittedAt: string;
+  /**
+   * A random token naming this one message of the job (CONTRACTS §5). Every writer that puts a
+   * job (back) into QUEUED sends a fresh message with a fresh token and records the token, so a
+   * hand-back uses neither an attempt nor an SQS receive. Absent in messages sent before tokens.
+   */
+  dispatchId?: string;
+}
+
+/** A fresh dispatch token: 128 random bits, URL-safe. */
+export function newDispatchId(): string {
+  return randomBytes(16).toString("base64url");
+}
+
+/** `previousDispatchId` of a record whose replaced message carried no token (older data). */
+export const LEGACY_DISPATCH_ID = "legacy";
+
+/**
+ * What a received message is to its job's record:
+ * - `live`: the job's one live message (same token, or a record from before tokens);
+ * - `adopt`: the record is QUEUED and names this message as the one a hand-back or redrive
+ *   replaced: the replacement may never have been sent (a crash between the record write and
+ *   the send), so this message takes over (the claim makes it the live one, with a conditional
+ *   write that the replacement's own claim races against);
+ * - `stale`: a copy whose job has moved on (a failed delete, a hand-back's old message): delete it.
+ * A message without a token matches a record without one; against a record with a token it is
+ * stale unless the record adopts tokenless messages (`previousDispatchId` = {@link LEGACY_DISPATCH_ID}).
+ */
+export function matchDispatch(
+  token: string | undefined,
+  record: Pick<JobRecord, "state" | "dispatchId" | "previousDispatchId">,
+): "live" | "adopt" | "stale" {
+  if (record.dispatchId === undefined || token === record.dispatchId) return "live";
+  if (record.state === "QUEUED" && record.previousDispatchId !== undefined && (token ?? LEGACY_DISPATCH_ID) === record.previousDispatchId) return "adopt";
+  return "stale";
 }
 
 // Crockford base32: sortable as text, no ambiguous letters.

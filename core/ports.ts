@@ -7,6 +7,8 @@ export interface Expected {
   state: JobState | readonly JobState[];
   /** The record's attempt counter must equal this (guards against stale workers). */
   attempts?: number;
+  /** The record's dispatch token must equal this (a claim racing an adoption, CONTRACTS §5). */
+  dispatchId?: string;
 }
 
 export interface JobListPage {

@@ -27,6 +27,10 @@ export const ENV = {
   telemetryDir: "SPOTQ_TELEMETRY_DIR",
   /** Worker: a fixed instance id (local fleet); otherwise read from IMDS. */
   instanceId: "SPOTQ_INSTANCE_ID",
+  /** Worker: the file whose appearance asks it to hand its job back and exit 0 (Windows has no SIGTERM for a service's child). */
+  stopFile: "SPOTQ_STOP_FILE",
+  /** Service manager: how long it waits after creating the stop file before it kills the worker's tree. */
+  stopGraceSeconds: "SPOTQ_STOP_GRACE_SECONDS",
 } as const;
 
 /** Reads a required variable, or throws naming it. */

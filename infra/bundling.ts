@@ -9,12 +9,15 @@ export const ENTRIES = {
   lambda: "api/lambda.ts",
   /** The long-running worker daemon. */
   worker: "worker/main.ts",
+  /** The boot breaker's Lambda (invoked by its alarm): `export const handler`. */
+  breaker: "infra/constructs/boot-breaker-handler.ts",
 } as const;
 
 /** File names inside the bundle folders; the Lambda handler string and the user data refer to them. */
 export const BUNDLE_FILES = {
   lambda: "index.mjs",
   worker: "worker.mjs",
+  breaker: "index.mjs",
 } as const;
 
 /**
@@ -26,12 +29,14 @@ export const CONSOLE_ASSETS = { from: "api/console/static", to: "static" } as co
 /** The Lambda handler setting that matches {@link BUNDLE_FILES}.lambda. */
 export const LAMBDA_HANDLER = "index.handler";
 
-/** Prebuilt bundles a stack deploys: a folder holding `index.mjs` and a folder holding `worker.mjs`. */
+/** Prebuilt bundles a stack deploys: the API Lambda's folder, the worker's, and the boot breaker Lambda's. */
 export interface Bundles {
   /** Folder zipped as the Lambda's code; holds {@link BUNDLE_FILES}.lambda. */
   lambdaDir: string;
   /** Folder whose {@link BUNDLE_FILES}.worker is uploaded to the artifacts bucket. */
   workerDir: string;
+  /** Folder zipped as the boot breaker Lambda's code; holds {@link BUNDLE_FILES}.breaker. */
+  breakerDir: string;
 }
 
 // ESM output needs `require` for the few CommonJS dependencies that load Node built-ins lazily.
@@ -41,16 +46,18 @@ const ESM_REQUIRE_SHIM = "import { createRequire as __spotqCreateRequire } from 
 const FIXED_MTIME = new Date("2020-01-01T00:00:00Z");
 
 /**
- * Bundles the Lambda and the worker into `outDir/lambda` and `outDir/worker` with esbuild:
+ * Bundles the API Lambda, the worker and the boot breaker Lambda into `outDir/lambda`,
+ * `outDir/worker` and `outDir/breaker` with esbuild:
  * one ESM file each, platform node, target node22 (the oldest runtime either may run on). The
- * Lambda's folder also gets the web console's files ({@link CONSOLE_ASSETS}).
+ * API Lambda's folder also gets the web console's files ({@link CONSOLE_ASSETS}).
  * Fails with a message naming the entry when an entry file is missing or does not compile.
  */
 export function bundleEntries(projectRoot: string, outDir: string): Bundles {
-  const bundles: Bundles = { lambdaDir: join(outDir, "lambda"), workerDir: join(outDir, "worker") };
+  const bundles: Bundles = { lambdaDir: join(outDir, "lambda"), workerDir: join(outDir, "worker"), breakerDir: join(outDir, "breaker") };
   bundleOne(projectRoot, ENTRIES.lambda, join(bundles.lambdaDir, BUNDLE_FILES.lambda), "the API Lambda (exports handler)");
   copyConsoleAssets(projectRoot, bundles.lambdaDir);
   bundleOne(projectRoot, ENTRIES.worker, join(bundles.workerDir, BUNDLE_FILES.worker), "the worker daemon");
+  bundleOne(projectRoot, ENTRIES.breaker, join(bundles.breakerDir, BUNDLE_FILES.breaker), "the boot breaker Lambda (exports handler)");
   return bundles;
 }
 

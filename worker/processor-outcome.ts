@@ -8,7 +8,9 @@ const NTSTATUS_ERROR = 0xc0000000;
 /**
  * What a processor run means for the job: undefined for success (exit 0), otherwise the failure
  * with its code and whether a retry could help. A run the worker aborted is not judged here.
- * - PROCESS_START: the command could not start (missing or not executable): not retried;
+ * - PROCESS_START: the command could not start (missing or not executable): retried, since the
+ *   processor belongs to the instance (its AMI), not to the request; the instance breaker runs the
+ *   preflight again, and an instance whose processor is gone hands the job back uncharged;
  * - PROCESS_TIMEOUT: killed at `jobs.timeoutSeconds`: retried;
  * - PROCESS_CRASH: ended by a signal (POSIX) or an NTSTATUS error code (Windows): retried;
  * - INVALID_REQUEST: an exit code the deployment lists in `jobs.invalidRequestExitCodes`: not retried;
@@ -21,7 +23,7 @@ export function judgeProcessorOutcome(
 ): JobFailure | undefined {
   const tail = rules.lastStderr?.length ? `; last stderr: ${rules.lastStderr.join(" | ")}` : "";
   if (outcome.startError)
-    return new JobFailure("PROCESS_START", `the processor could not be started: ${outcome.startError.message}`, { retryable: false });
+    return new JobFailure("PROCESS_START", `the processor could not be started: ${outcome.startError.message}`, { retryable: true });
   if (outcome.killed === "timeout")
     return new JobFailure("PROCESS_TIMEOUT", `the processor ran longer than jobs.timeoutSeconds (${rules.timeoutSeconds} s) and was killed${tail}`, {
       retryable: true,

@@ -1,4 +1,6 @@
 import { GROUP_TAG, resourceNames } from "../../core/names.ts";
+import { writeAnalyticsLinesStatement } from "./analytics.ts";
+import { publishJobEventsStatement } from "./events.ts";
 import { listPrefixCondition, policyDocument, type PolicyDocument, type PolicyStatement } from "./policy-document.ts";
 import type { AwsEnv, BucketRef, GroupRef, LogGroupRef, QueueRef, TableRef } from "./refs.ts";
 
@@ -65,6 +67,26 @@ export function apiPolicy(s: ApiPolicyScope): PolicyDocument {
       },
     );
   return policyDocument(...statements);
+}
+
+/** What the API publishes and writes besides its own work (issue 10); absent parts are off. */
+export interface ApiOutputsScope {
+  /** The job events bus. */
+  busArn?: string;
+  /** The analytics lines: the data bucket and `analytics.prefix`. */
+  analytics?: { dataBucket: BucketRef; prefix: string };
+}
+
+/**
+ * The API's part in job events and analytics: publish its state changes (a submit's QUEUED, a
+ * queued job's CANCELLED) on the bus, and write the analytics line of a job it finished. A
+ * separate inline policy of the API role, or undefined when there is nothing to grant.
+ */
+export function apiOutputsPolicy(s: ApiOutputsScope): PolicyDocument | undefined {
+  const statements: PolicyStatement[] = [];
+  if (s.busArn) statements.push(publishJobEventsStatement(s.busArn));
+  if (s.analytics) statements.push(writeAnalyticsLinesStatement(s.analytics.dataBucket, s.analytics.prefix));
+  return statements.length ? policyDocument(...statements) : undefined;
 }
 
 /** What the web console's reads are scoped to: the deployment's own log group, alarms and group. */

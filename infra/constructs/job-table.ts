@@ -35,6 +35,8 @@ export class JobTable extends Construct {
       ],
       ttl: { attributeName: JOB_TABLE.ttlAttribute, enabled: true },
       pointInTimeRecovery: { enabled: true },
+      // The record of every job: `cdktf destroy` (or a rename) must not drop it by accident.
+      deletionProtectionEnabled: true,
       // The AWS-managed key (aws/dynamodb): encrypted at rest, no key policy for callers to need.
       serverSideEncryption: { enabled: true },
     });

@@ -41,7 +41,7 @@ export type { DesiredReason, TerminationReason } from "./fleet-group.ts";
 /** The variable that points the worker at the local Auto Scaling endpoint (aws/clients.ts reads it). */
 const AUTOSCALING_ENDPOINT_ENV = "SPOTQ_ENDPOINT_AUTOSCALING";
 /** The stop file the Windows service wrapper creates on a service stop (CONTRACTS §9). */
-export const STOP_FILE_ENV = "SPOTQ_STOP_FILE";
+export const STOP_FILE_ENV = ENV.stopFile;
 
 export { BOOT_FAILURE_MODES, type BootFailureMode } from "./fleet-launch.ts";
 

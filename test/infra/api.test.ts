@@ -7,10 +7,10 @@ import type { FleetConfigInput } from "../../core/fleet-config.ts";
 import { ENV } from "../../core/runtime.ts";
 import { Api, API_ROUTES, CONSOLE_PAGE_ROUTES } from "../../infra/constructs/api.ts";
 import { fillTemplate } from "../../infra/user-data/template.ts";
-import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, TEST_ENV, testConfig, type Synth } from "./support/synth.ts";
+import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, TEST_ENV, testConfig, unsafeTestConfig, type Synth } from "./support/synth.ts";
 
-function apiOf(overrides: FleetConfigInput = {}, lambdaBundleDir = FIXTURE_BUNDLES.lambdaDir): { synth: Synth; api: Api } {
-  const config = testConfig(overrides);
+function apiOf(overrides: FleetConfigInput = {}, lambdaBundleDir = FIXTURE_BUNDLES.lambdaDir, makeConfig = testConfig): { synth: Synth; api: Api } {
+  const config = makeConfig(overrides);
   let api: Api | undefined;
   const synth = synthScope((scope) => {
     api = new Api(scope, "api", {
@@ -68,8 +68,8 @@ describe("infra/constructs/api", () => {
       assert.equal(config.fleet.amiId, "ami-0123456789abcdef0");
     });
 
-    it("passes a config holding Terraform template sequences through unchanged", () => {
-      const vars = apiOf({ processor: { env: { TOKEN: "${x}%{y}" } } }).synth.resource("aws_lambda_function").environment.variables;
+    it("passes a config holding Terraform template sequences through unchanged (synth refuses them; this is the second line of defence)", () => {
+      const vars = apiOf({ processor: { env: { TOKEN: "${x}%{y}" } } }, FIXTURE_BUNDLES.lambdaDir, unsafeTestConfig).synth.resource("aws_lambda_function").environment.variables;
       // What Terraform makes of the escaped text is the original.
       const applied = fillTemplate(vars[ENV.configJson], {} as never);
       assert.equal(JSON.parse(applied).processor.env.TOKEN, "${x}%{y}");

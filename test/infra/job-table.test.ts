@@ -20,6 +20,10 @@ describe("infra/constructs/job-table", () => {
     });
   });
 
+  it("cannot be deleted by a destroy or a rename without first turning deletion protection off", () => {
+    assert.equal(table.deletion_protection_enabled, true);
+  });
+
   it("removes finished records through TTL on expiresAt", () => {
     assert.deepEqual(table.ttl, { attribute_name: JOB_TABLE.ttlAttribute, enabled: true });
   });

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { isJobState } from "../../../core/job-state.ts";
 import { JobsApiClient } from "../api-client.ts";
 import { CliError } from "../cli-error.ts";
+import { cliName } from "../cli-name.ts";
 import { formatDuration, jobDetails, jobLine } from "../format.ts";
 import type { Target } from "../target.ts";
 
@@ -48,7 +49,7 @@ export async function submit(target: Target, o: SubmitOptions, out: (s: string) 
   const api = new JobsApiClient(target.apiUrl, target.apiKey);
   const r = await api.submit(buildRequest(o), o.idempotencyKey);
   out(`submitted ${r.jobId} (${r.state})`);
-  out(`  status: spotq status ${r.jobId}   or   curl ${new URL(r.statusUrl, `${target.apiUrl}/`).href}`);
+  out(`  status: ${cliName()} status ${r.jobId}   or   curl ${new URL(r.statusUrl, `${target.apiUrl}/`).href}`);
   return r.jobId;
 }
 
@@ -63,7 +64,7 @@ export async function list(target: Target, o: { state?: string; limit?: number; 
   const page = await new JobsApiClient(target.apiUrl, target.apiKey).list(o);
   if (page.jobs.length === 0) out("no jobs");
   for (const j of page.jobs) out(jobLine(j));
-  if (page.next) out(`more: spotq list${o.state ? ` --state ${o.state}` : ""} --next ${page.next}`);
+  if (page.next) out(`more: ${cliName()} list${o.state ? ` --state ${o.state}` : ""}${o.limit !== undefined ? ` --limit ${o.limit}` : ""} --next ${page.next}`);
 }
 
 export async function cancel(target: Target, jobId: string, out: (s: string) => void): Promise<void> {
@@ -76,32 +77,38 @@ export const WAIT_EXIT = { SUCCEEDED: 0, FAILED: 1, CANCELLED: 3, TIMEOUT: 4 } a
 
 /**
  * Polls a job until it finishes, redrawing one live line (state, instance, elapsed, phase) on a
- * terminal, or printing each change otherwise. Returns the exit code.
+ * terminal, or printing a line at each change otherwise (not for the clock alone). At the end it
+ * prints the job's details once: the final state line, then the rest. Returns the exit code.
  */
 export async function wait(
   target: Target,
   jobId: string,
-  o: { timeoutSeconds?: number; intervalMs?: number; tty?: boolean },
+  o: { timeoutSeconds?: number; intervalMs?: number; tty?: boolean; write?: (s: string) => void },
   out: (s: string) => void,
 ): Promise<number> {
   const api = new JobsApiClient(target.apiUrl, target.apiKey);
   const start = Date.now();
   const tty = o.tty ?? Boolean(process.stdout.isTTY);
-  let last = "";
+  const write = o.write ?? ((s: string) => process.stdout.write(s));
+  // What a change is: the line without its clock.
+  const withoutClock = (line: string) => line.replace(/ {2}(elapsed|took) [^ ]+( [0-9]+[ms])?/, "");
+  let last: string | undefined;
   for (;;) {
     const job = await api.get(jobId);
     const line = jobLine(job);
-    if (tty) process.stdout.write(`\r\x1b[2K${line}`);
-    else if (line.replace(/elapsed \S+( \S+)?/, "") !== last.replace(/elapsed \S+( \S+)?/, "")) out(line);
-    last = line;
-    if (job.state === "SUCCEEDED" || job.state === "FAILED" || job.state === "CANCELLED") {
-      if (tty) process.stdout.write("\n");
-      out(jobDetails(job));
-      return WAIT_EXIT[job.state];
+    const state = job.state;
+    const finished = state === "SUCCEEDED" || state === "FAILED" || state === "CANCELLED";
+    if (tty) write(`\r\x1b[2K${line}${finished ? "\n" : ""}`);
+    else if (withoutClock(line) !== last) out(line);
+    last = withoutClock(line);
+    if (finished) {
+      const rest = jobDetails(job, { headline: false });
+      if (rest) out(rest);
+      return WAIT_EXIT[state as "SUCCEEDED" | "FAILED" | "CANCELLED"];
     }
     if (o.timeoutSeconds !== undefined && Date.now() - start > o.timeoutSeconds * 1000) {
-      if (tty) process.stdout.write("\n");
-      out(`gave up waiting after ${formatDuration(Date.now() - start)}; the job is still ${job.state}`);
+      if (tty) write("\n");
+      out(`gave up waiting after ${formatDuration(Date.now() - start)}; the job is still ${job.state} (${cliName()} wait ${jobId} goes on waiting)`);
       return WAIT_EXIT.TIMEOUT;
     }
     await new Promise((r) => setTimeout(r, o.intervalMs ?? 1000));

@@ -1,4 +1,4 @@
-import { localStackDir, readLocalState } from "../../local/state.ts";
+import { findLocalStack, localStackDir, readLocalState } from "../../local/state.ts";
 import { CliError } from "../cli-error.ts";
 import type { Target } from "../target.ts";
 
@@ -199,14 +199,15 @@ export async function kill(target: Target, instanceId: string, out: (s: string) 
   out(`sent SIGKILL to the worker on ${instanceId}; its service manager restarts it and its job returns after the visibility timeout`);
 }
 
-/** Stops the local stack running from this folder. */
+/** Stops the local stack running from this folder, or else the one the user's home records (SPOTQ_HOME). */
 export async function down(out: (s: string) => void): Promise<void> {
-  const dir = localStackDir();
-  const state = readLocalState(dir);
-  if (!state) {
-    out("no local stack is running here");
+  const found = findLocalStack(localStackDir());
+  if (!found) {
+    out("no local stack is running (none in this folder, none recorded under SPOTQ_HOME)");
     return;
   }
+  const { state } = found;
+  const dir = state.dir;
   process.kill(state.pid, "SIGTERM");
   for (let i = 0; i < 100 && readLocalState(dir); i++) await new Promise((r) => setTimeout(r, 100));
   out(readLocalState(dir) ? `sent SIGTERM to the local stack (pid ${state.pid}); it is still stopping` : "local stack stopped");

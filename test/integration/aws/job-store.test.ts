@@ -141,6 +141,22 @@ describe("aws: DynamoJobStore on dynalite", () => {
       assert.equal((await store.get(r.jobId))?.state, "RUNNING");
     });
 
+    it("with a dispatch token expected, moves a job only while the record names that token (a claim racing an adoption)", async () => {
+      const r = queued({ dispatchId: "fresh", previousDispatchId: "old" });
+      await store.create(r);
+      // The old message's receiver adopts it first ...
+      await store.update(r.jobId, { state: "QUEUED", attempts: 0, dispatchId: "fresh" }, { dispatchId: "old", previousDispatchId: undefined });
+      // ... so the fresh message's claim, made against the record it read, loses.
+      await assert.rejects(
+        store.transition(r.jobId, { state: "QUEUED", attempts: 0, dispatchId: "fresh" }, "RUNNING", { attempts: 1 }),
+        (err: Error) => err instanceof StaleTransitionError && /expected QUEUED at attempt 0 with dispatch fresh, but it is QUEUED at attempt 0 with dispatch old/.test(err.message),
+      );
+      const after = await store.get(r.jobId);
+      assert.equal(after?.state, "QUEUED");
+      assert.equal(after?.dispatchId, "old");
+      assert.equal(after?.previousDispatchId, undefined);
+    });
+
     it("lets only one of two racing workers take a job", async () => {
       const r = queued();
       await store.create(r);

@@ -152,6 +152,11 @@ describe("worker: failures, retries, interruptions and cancel", function () {
     const stored = await b.record(job.jobId);
     assert.equal(stored.state, "CANCELLED");
     assert.deepEqual(stored.attemptHistory?.map((h) => h.outcome), ["CANCELLED"]);
+    // What the attempt did before the cancel stays on the record (issue 11 §6).
+    assert.equal(typeof stored.timings?.queueWaitMs, "number");
+    assert.equal(typeof stored.timings?.downloadMs, "number");
+    assert.equal(typeof stored.timings?.processMs, "number");
+    assert.equal(stored.bytes?.in, 1);
     const { pid } = await w.events.waitFor("processor_started");
     assert.equal(isAlive(pid), false, "the processor is gone");
     for (let i = 0; i < 40 && isAlive(helperPid); i++) await new Promise((r) => setTimeout(r, 50));

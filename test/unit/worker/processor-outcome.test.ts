@@ -37,12 +37,12 @@ describe("worker/processor-outcome", () => {
     assert.match(f.message, /SIGSEGV/);
   });
 
-  it("names the timeout, and does not retry a command that cannot start", () => {
+  it("names the timeout, and retries a command that cannot start (the processor is the instance's, not the request's)", () => {
     const t = judgeProcessorOutcome("win32", { exitCode: 1, signal: null, killed: "timeout", durationMs: 1 }, rules)!;
     assert.equal(t.code, "PROCESS_TIMEOUT");
     assert.match(t.message, /jobs.timeoutSeconds \(14400 s\)/);
     const s = judgeProcessorOutcome("win32", { exitCode: null, signal: null, startError: new Error("spawn C:\\x.exe ENOENT"), durationMs: 0 }, rules)!;
     assert.equal(s.code, "PROCESS_START");
-    assert.equal(s.retryable, false);
+    assert.equal(s.retryable, true);
   });
 });
