@@ -1,6 +1,6 @@
 import { StaleTransitionError } from "../core/errors.ts";
 import { JobState } from "../core/job-state.ts";
-import type { JobRecord, QueueMessage } from "../core/job.ts";
+import { LEGACY_DISPATCH_ID, newDispatchId, type JobRecord, type QueueMessage } from "../core/job.ts";
 import type { JobStore } from "../core/ports.ts";
 import type { ApiDeps } from "./deps.ts";
 import { raiseCapacityForBacklog } from "./fast-path.ts";
@@ -18,10 +18,12 @@ const MAX_RACES = 5;
  * `redriven`, so the worker no longer counts them; `attempts` keeps counting up (it guards the
  * conditional writes and names log streams).
  *
- * Order, as the CLI's redrive: the record first (conditional on FAILED and the attempt number),
- * then the message. When the send fails the record goes back to FAILED as it was, so no job stays
- * QUEUED without a message (503, retry). The job's copy in the DLQ stays there: a later
- * `spotq redrive` drops it once the job has finished.
+ * A fresh dispatch token (CONTRACTS §5), in the CLI's order: the record first (conditional on FAILED,
+ * the attempt number and the token just read; the old token kept as `previousDispatchId`), then
+ * the message carrying the new token. When the send fails the record goes back to FAILED as it
+ * was, so no job stays QUEUED without a message (503, retry). The job's copy in the DLQ (with the
+ * old token) stays there: a later `spotq redrive` drops it as stale or finished, or adopts it if
+ * this message never got out.
  *
  * Any state but FAILED is a 409 naming it. Throws ApiError (404, 409, 503).
  */
@@ -31,23 +33,27 @@ export async function redriveJob(deps: ApiDeps, log: ApiLog, rawId: string): Pro
     const job = await readJob(deps.store, rawId);
     jobId = job.jobId;
     if (job.state !== JobState.FAILED) throw notRedrivable(job);
+    const dispatchId = newDispatchId();
+    const expected = { state: JobState.FAILED, attempts: job.attempts, ...(job.dispatchId !== undefined ? { dispatchId: job.dispatchId } : {}) };
     let queued: JobRecord;
     try {
-      queued = await deps.store.transition(job.jobId, { state: JobState.FAILED, attempts: job.attempts }, JobState.QUEUED, {
+      queued = await deps.store.transition(job.jobId, expected, JobState.QUEUED, {
         attemptHistory: (job.attemptHistory ?? []).map((a) => ({ ...a, redriven: true })),
         finishedAt: undefined,
         instanceId: undefined,
         progress: undefined,
+        dispatchId,
+        previousDispatchId: job.dispatchId ?? LEGACY_DISPATCH_ID,
       });
     } catch (err) {
       if (err instanceof StaleTransitionError) continue;
       throw dependencyFailed("the jobs table", err);
     }
-    const message: QueueMessage = { jobId: job.jobId, request: job.request, submittedAt: job.submittedAt };
+    const message: QueueMessage = { jobId: job.jobId, request: job.request, submittedAt: job.submittedAt, dispatchId };
     try {
       await deps.queue.send(message);
     } catch (err) {
-      await undoRedrive(deps.store, log, job, err);
+      await undoRedrive(deps.store, log, job, dispatchId, err);
       throw new ApiError(503, ApiErrorCode.enqueueFailed, "the job could not be queued again, so it stays FAILED; retry", {
         headers: { "Retry-After": String(RETRY_AFTER_SECONDS) },
         details: { jobId: job.jobId },
@@ -63,13 +69,15 @@ export async function redriveJob(deps: ApiDeps, log: ApiLog, rawId: string): Pro
 }
 
 /** Puts the record back as it was before the redrive (QUEUED → FAILED is allowed), when no message carries it. */
-async function undoRedrive(store: JobStore, log: ApiLog, before: JobRecord, cause: unknown): Promise<void> {
+async function undoRedrive(store: JobStore, log: ApiLog, before: JobRecord, dispatchId: string, cause: unknown): Promise<void> {
   try {
-    await store.transition(before.jobId, { state: JobState.QUEUED, attempts: before.attempts }, JobState.FAILED, {
+    await store.transition(before.jobId, { state: JobState.QUEUED, attempts: before.attempts, dispatchId }, JobState.FAILED, {
       attemptHistory: before.attemptHistory,
       finishedAt: before.finishedAt,
       instanceId: before.instanceId,
       expiresAt: before.expiresAt,
+      dispatchId: before.dispatchId,
+      previousDispatchId: before.previousDispatchId,
     });
     log.error("redrive failed to enqueue; the job is FAILED again", { jobId: before.jobId, error: cause });
   } catch (err) {

@@ -52,12 +52,12 @@ function report(err, what) {
 let keyWanted = false;
 /** Opens the key dialog; views re-render once a key is saved. */
 function askForKey(reason = "") {
+  // Open already: leave it (and what is being typed) alone; polls keep failing until it is saved.
+  if (keyDialog.open) return;
   keyReason.textContent = reason;
   keyInput.value = storedKey();
-  if (!keyDialog.open) {
-    keyWanted = Boolean(reason);
-    keyDialog.showModal();
-  }
+  keyWanted = Boolean(reason);
+  keyDialog.showModal();
 }
 
 keyDialog.addEventListener("close", () => {
@@ -89,15 +89,21 @@ function confirmAction(o) {
   return new Promise((resolve) => confirmDialog.addEventListener("close", () => resolve(confirmDialog.returnValue === "yes"), { once: true }));
 }
 
-const ctx = { pollMs, announce, report, confirmAction };
-
 let current;
 let firstRoute = true;
+let generation = 0;
 
 /** Mounts the view the hash names; the old one stops polling. */
 function route() {
   current?.unmount();
   current = undefined;
+  // A view's answers that arrive after it was left (a request in flight) are dropped: an old
+  // 403 must not reopen the key dialog once a key was saved.
+  const gen = ++generation;
+  const live = (fn) => (...args) => {
+    if (gen === generation) fn(...args);
+  };
+  const ctx = { pollMs, announce: live(announce), report: live(report), confirmAction };
   const hash = location.hash.replace(/^#/, "") || "/jobs";
   const [path, query = ""] = hash.split("?");
   const params = new URLSearchParams(query);

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { FileJobLogReader } from "../../../api/console/file-job-logs.ts";
 import type { JobLogAnswer } from "../../../api/job-logs.ts";
-import type { JobRecord, LogLocation } from "../../../core/job.ts";
+import type { JobRecord, LogLocation, QueueMessage } from "../../../core/job.ts";
 import type { JobQueue } from "../../../core/ports.ts";
 import { fixtureRequest, overriding, postJob, useApiHarness, type ErrorAnswer } from "./api-harness.ts";
 
@@ -213,9 +213,16 @@ describe("api: the web console's page and its routes (logs, redrive) on the emul
       await running(jobId, location);
       // The worker took the message; the record is what a worker leaves after the last attempt.
       const before = await h().queuedMessages();
-      await failed(jobId, location);
+      const wasFailed = await failed(jobId, location);
+      const sent: QueueMessage[] = [];
+      const queue = overriding<JobQueue>(h().deps.queue, {
+        send: (m, o) => {
+          sent.push(m);
+          return h().deps.queue.send(m, o);
+        },
+      });
 
-      const res = await app().request(`/jobs/${jobId}/redrive`, { method: "POST" });
+      const res = await app({ queue }).request(`/jobs/${jobId}/redrive`, { method: "POST" });
 
       assert.equal(res.status, 202);
       assert.deepEqual(await res.json(), { jobId, state: "QUEUED", statusUrl: `http://localhost/jobs/${jobId}` });
@@ -226,6 +233,11 @@ describe("api: the web console's page and its routes (logs, redrive) on the emul
       assert.equal(job!.finishedAt, undefined);
       assert.equal(job!.instanceId, undefined);
       assert.equal(await h().queuedMessages(), before + 1, "one new message for the worker");
+      // CONTRACTS §5: a fresh dispatch token on the record and the message; the old one adoptable.
+      assert.equal(sent.length, 1);
+      assert.ok(job!.dispatchId && job!.dispatchId !== wasFailed.dispatchId, "a fresh token");
+      assert.equal(sent[0]!.dispatchId, job!.dispatchId, "the message carries the record's token");
+      assert.equal(job!.previousDispatchId, wasFailed.dispatchId ?? "legacy");
     });
 
     it("answers 409 naming the state for a job that is not FAILED, and 404 for an unknown one", async () => {
@@ -259,6 +271,8 @@ describe("api: the web console's page and its routes (logs, redrive) on the emul
       const job = await h().deps.store.get(jobId);
       assert.equal(job!.state, "FAILED");
       assert.deepEqual(job!.attemptHistory, wasFailed.attemptHistory, "still counted: nothing was redriven");
+      assert.equal(job!.dispatchId, wasFailed.dispatchId, "the token it had");
+      assert.equal(job!.previousDispatchId, wasFailed.previousDispatchId);
       assert.equal(job!.finishedAt, wasFailed.finishedAt);
       assert.equal(await h().queuedMessages(), messages);
     });
