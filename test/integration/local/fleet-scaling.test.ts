@@ -3,6 +3,11 @@ import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand } fro
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { raiseCapacityAfterHandBack } from "../../../api/fast-path.ts";
+import { silentLog } from "../../../api/log.ts";
+import { AwsClients } from "../../../aws/clients.ts";
+import { AutoScalingFleetControl } from "../../../aws/fleet-control.ts";
+import { SqsJobQueue } from "../../../aws/job-queue.ts";
 import { fleetConfig, type FleetConfigInput } from "../../../core/fleet-config.ts";
 import { LocalFleet, type LocalFleetOptions } from "../../../scripts/local/fleet.ts";
 import { useLocalAws } from "../../support/local-aws.ts";
@@ -149,6 +154,39 @@ describe("local fleet: the scaling model drives the group like AWS", function ()
       await events.waitFor("instance_launched", (e) => e.instanceId !== instanceId);
       assert.deepEqual(events.all("alarm_fired"), [], "no alarm ran a policy");
       assert.ok(events.all("alarm_evaluated").every((e) => e.state === "INSUFFICIENT_DATA"));
+    });
+
+    it("a job handed back by its worker gets capacity through the worker's hook, over the Auto Scaling API", async () => {
+      // The fleet's own check for returned jobs is off: only the hook can raise desired capacity here.
+      const { fleet, events } = await start({ desiredCapacity: 1, metricDelaySeconds: 3600, returnedJobs: false });
+      const { instanceId } = await events.waitFor("instance_in_service");
+      // The instance retires with a decrement (desired 1 → 0) as its worker hands its job back.
+      fleet.group.terminateInstance(instanceId, true);
+      await backlog(1);
+      const clients = new AwsClients({ region: "us-east-1", endpoints: { autoscaling: fleet.autoscalingEndpoint } });
+      try {
+        const r = await raiseCapacityAfterHandBack(
+          {
+            queue: new SqsJobQueue(aws().emulators.clients.sqs(), { queueUrl: aws().resources.queueUrl, dlqUrl: aws().resources.dlqUrl }),
+            fleet: new AutoScalingFleetControl(clients.autoscaling(), { groupName: fleet.groupName }),
+            config: { scaling: { fastPath: true } },
+          },
+          silentLog,
+          { jobId: "handed-back" },
+        );
+        assert.deepEqual(r, { raised: true, wanted: 1, before: 0, after: 1 });
+      } finally {
+        clients.destroy();
+      }
+      assert.deepEqual(
+        events.all("desired_changed").map((d) => [d.reason, d.after]),
+        [
+          ["self-terminate", 0],
+          ["api", 1],
+        ],
+      );
+      await events.waitFor("instance_launched", (e) => e.instanceId !== instanceId);
+      assert.deepEqual(events.all("alarm_fired"), []);
     });
 
     it("with the fast path off, a returned job waits for the alarm", async () => {
