@@ -1045,6 +1045,8 @@ function checkOptions(o: LocalFleetOptions): void {
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) problems.push({ field, reason: `must be a number above 0, got ${v}` });
   for (const [field, v] of Object.entries(nonNegative))
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) problems.push({ field, reason: `must be a number of seconds >= 0, got ${v}` });
+  if (o.clockStart !== undefined && !Number.isFinite(typeof o.clockStart === "number" ? o.clockStart : o.clockStart.getTime()))
+    problems.push({ field: "clockStart", reason: `must be a time (ms since the epoch or a Date), got ${String(o.clockStart)}` });
   if (o.maxRestarts !== undefined && !(Number.isInteger(o.maxRestarts) && o.maxRestarts >= 0))
     problems.push({ field: "maxRestarts", reason: `must be a whole number >= 0, got ${o.maxRestarts}` });
   if (o.availabilityZones !== undefined && o.availabilityZones.length === 0) problems.push({ field: "availabilityZones", reason: "must list at least one zone" });
