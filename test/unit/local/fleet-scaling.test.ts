@@ -75,6 +75,11 @@ describe("local fleet: the scaling model fed from the local group and queue", ()
 
     it("warms instances up for two periods on the scaled clock: no second round for a stale datapoint", () => {
       const s = setup();
+      // Ten quiet periods first: an InService time left on the wall clock would look long past.
+      for (let k = 0; k < 10; k++) {
+        s.advance(1);
+        s.scaling.runPeriod(depth(0), group(0));
+      }
       s.advance(1);
       s.scaling.runPeriod(depth(10), group(10, pending(10)));
       // They come in service now; the datapoint the alarm acts on next still saw them pending.
