@@ -35,6 +35,8 @@ export interface JobRunContext {
   onFailure?: (jobId: string, failure: JobFailure) => Promise<FaultVerdict>;
   /** An attempt succeeded on this instance (ends the breaker's streak). */
   onSuccess?: () => void;
+  /** The job was handed back (its fresh message is in the queue): capacity for it without waiting for the alarm. Never throws. */
+  onHandBack?: (jobId: string) => Promise<void>;
 }
 
 /** Attempts that count against `jobs.maxAttempts`: failed ones and lost ones (the worker died). Interruptions, cancels and attempts before an operator's redrive do not. */
@@ -444,6 +446,7 @@ export class JobRun {
         }
         case "interrupted": {
           await this.#handBack(ending, entry);
+          await this.#c.onHandBack?.(this.jobId);
           await this.#metrics("interrupted");
           emit("job_interrupted", { jobId: this.jobId, attempt: this.#attempt, reason: ending.why, ...(ending.instanceFault ? { instanceFault: true as const } : {}) });
           return;
