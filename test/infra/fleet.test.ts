@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { AutoscalingGroup } from "@cdktf/provider-aws/lib/autoscaling-group";
 import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template";
 import type { FleetConfigInput } from "../../core/fleet-config.ts";
+import { deployConfig } from "../../infra/deploy-config.ts";
 import { GROUP_TAG } from "../../core/names.ts";
 import { ARTIFACT_KEYS, Fleet, GROUP_METRICS } from "../../infra/constructs/fleet.ts";
 import type { QueuesRef } from "../../infra/constructs/refs.ts";
@@ -338,6 +339,13 @@ describe("infra/constructs/fleet", () => {
         /fleet\.artifacts\.node: is required when processor\.container runs on the default ECS GPU-optimised AMI/,
       );
       assert.throws(() => testConfig({ fleet: { platform: "linux", amiId: undefined as never } }), /fleet\.amiId: is required to deploy/, "without a container the AMI is still required");
+    });
+
+    it("the container example config (spotq.config.container.example.json) is deployable once its Node.js is fetched", () => {
+      const example = JSON.parse(readFileSync(new URL("../../spotq.config.container.example.json", import.meta.url), "utf8"));
+      const config = deployConfig(example, "spotq.config.container.example.json");
+      assert.equal(config.fleet.amiId, undefined, "it boots the ECS GPU AMI");
+      assert.equal(config.processor.container?.image, "scan-inference:v1");
     });
 
     it("starts Docker in the user data before the worker, and ships the container block in the worker's config", () => {
