@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CONTAINER_FOLDERS, jobFolders, renderArgs, renderConfigJson } from "../../../core/config-json.ts";
 import { fleetConfig, type ContainerProfile } from "../../../core/fleet-config.ts";
@@ -198,6 +198,18 @@ describe("worker/container: docker run of a job, against a stand-in docker", fun
       assert.equal(run.gpus, "all");
       assert.deepEqual(docker().commands().filter((c) => c[0] === "stop" || c[0] === "kill"), [], "a job that ends by itself is not stopped");
       assert.deepEqual(docker().commands().filter((c) => c[0] === "ps").length, 0);
+    });
+
+    it("hands the target folder to the configured user before the run", async function () {
+      if (process.getuid?.() !== 0) this.skip(); // chown to another user needs root, as the worker is on an instance
+      const runner = new ContainerRunner({ profile: profile({ user: "1234:2345" }), workRoot });
+      const { image } = await runner.pull({ timeoutMs: 30_000 });
+      const folders = await prepare("01JOBUSER");
+      const { done } = runJob(runner, folders, { image, jobId: "01JOBUSER" });
+      assert.equal((await done).exitCode, 0);
+      const { uid, gid } = await stat(folders.target);
+      assert.deepEqual([uid, gid], [1234, 2345]);
+      assert.equal(docker().events("run")[0]!.user, "1234:2345");
     });
 
     it("keeps the source read-only inside the container", async () => {
