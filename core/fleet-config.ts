@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { parseImageReference } from "./container-image.ts";
 import { ValidationError, type Problem } from "./errors.ts";
-import { instanceArchitecture, windowsGpuTypeProblem } from "./instance-types.ts";
+import { gpuFamily, instanceArchitecture, windowsGpuTypeProblem } from "./instance-types.ts";
 import { bucketNameProblem } from "./s3-uri.ts";
 import { POLICY_KINDS } from "./scaling/policy.ts";
 import { cronProblem, isTimeZone } from "./scaling/schedule.ts";
@@ -33,6 +34,60 @@ const StepSchema = z.strictObject({
   /** Instances to add when this step applies. */
   addInstances: z.int().min(1).max(1000),
 });
+
+// ---- The container profile (issue 10 §6): the processor is a Docker image from ECR on a Linux GPU AMI. ----
+
+/** The Medit executable, `processor.command`'s default (a container profile leaves it unset). */
+export const MEDIT_COMMAND = "C:\\MeditAutoTest\\9999.0.0.4515_Release\\Medit_AutoTest.exe";
+
+/**
+ * The SSM public parameter of the Amazon ECS GPU-optimised Amazon Linux 2023 AMI (Docker, the
+ * NVIDIA driver and the NVIDIA container toolkit): the AMI of a container profile without
+ * `fleet.amiId` (docs/deploy.md, "Container profile").
+ */
+export const ECS_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id";
+
+/** Exit codes of `docker run` itself (not of the image): 125 the daemon could not run the container, 126 its command cannot be invoked, 127 its command was not found. */
+export const DOCKER_RUN_EXIT_CODES: readonly number[] = [125, 126, 127];
+
+/** `docker run` exits 128 + n when the container's process was killed by signal n (137: SIGKILL, also an out-of-memory kill). */
+export const CONTAINER_SIGNAL_EXIT_CODES = { min: 129, max: 159 } as const;
+
+/**
+ * `processor.container`: run each job's processor as `docker run --rm` of an ECR image, with the
+ * source folder (and config.json in it) mounted read-only at `/spotq/source` and the target folder
+ * at `/spotq/target`. `processor.args` (`{config}` etc. resolved to those paths) follow the image;
+ * `processor.env` is the container's environment. Linux fleets only.
+ */
+const ContainerSchema = z.strictObject({
+  /**
+   * The image: an ECR repository name (the deployment creates the repository, in its account and
+   * region) or the URI of an existing one, with an optional `:tag` (default `latest`) or `@sha256:`
+   * digest. Pulled, with the instance role, before every job.
+   */
+  image: z.string().superRefine((text, ctx) => {
+    const parsed = parseImageReference(text);
+    if (!parsed.ok) ctx.addIssue({ code: "custom", message: parsed.reason, input: text });
+  }),
+  /** GPUs the container gets (`docker run --gpus`): "all" or a count; absent: none. */
+  gpus: z.union([z.literal("all"), z.int().min(1).max(64)]).optional(),
+  /** The numeric `uid` or `uid:gid` the container runs as (`docker run --user`); the target folder is handed to it. Absent: the image's user. */
+  user: z
+    .string()
+    .regex(/^\d{1,10}(:\d{1,10})?$/, 'must be a numeric uid or uid:gid such as "1000:1000" (a name would be resolved inside the image, after the target folder must be writable for it)')
+    .optional(),
+  /** Size of /dev/shm in the container, MiB (`--shm-size`; Docker's default of 64 MiB is too small for many GPU data loaders). Absent: Docker's default. */
+  shmSizeMiB: z.int().min(1).max(1_048_576).optional(),
+  /** How long `docker stop` waits after the image's stop signal before it kills (cancel, timeout, Spot hand-back, service stop). @default 10 */
+  stopTimeoutSeconds: z.int().min(0).max(100).default(10),
+  /** Limit of one image pull (before each job, and in the preflight). @default 900 */
+  pullTimeoutSeconds: z.int().min(30).max(3600).default(900),
+  /** A repository this deployment creates keeps this many images (the configured tag is never expired); untagged ones go after 7 days. @default 30 */
+  keepImages: z.int().min(1).max(10_000).optional(),
+});
+
+/** The validated `processor.container` block. */
+export type ContainerProfile = z.output<typeof ContainerSchema>;
 
 // ---- Ways in and out beyond the API (issue 10): triggers, job events, results for analytics. ----
 
@@ -258,7 +313,7 @@ export const FleetConfigSchema = z
     processor: z
       .strictObject({
         /** Executable run for each job, spawned without a shell. */
-        command: z.string().min(1).default("C:\\MeditAutoTest\\9999.0.0.4515_Release\\Medit_AutoTest.exe"),
+        command: z.string().min(1).default(MEDIT_COMMAND),
         /** Argument template; `{config}`, `{source}`, `{target}`, `{jobId}` are substituted. */
         args: z.array(z.string()).default(["--iScanComplete", "{config}"]),
         /** Extra environment variables for the processor. @default {} */
@@ -281,6 +336,8 @@ export const FleetConfigSchema = z
               .regex(/^\/?[A-Za-z0-9_.\-]+(\/[A-Za-z0-9_.\-]+)*$/, "must be an SSM parameter name such as /spotq/medit-password"),
           })
           .optional(),
+        /** Run the processor as a Docker image from ECR instead of a command on the AMI (Linux only). Absent: `command` runs on the instance. */
+        container: ContainerSchema.optional(),
       })
       .prefault({}),
     fleet: z
@@ -566,6 +623,7 @@ export const FleetConfigSchema = z
     if (new Set(c.fleet.instanceTypes).size !== c.fleet.instanceTypes.length)
       ctx.addIssue({ code: "custom", path: ["fleet", "instanceTypes"], message: "lists an instance type twice" });
     for (const p of strandingProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    for (const p of containerProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
   });
 
 /**
@@ -667,6 +725,68 @@ function strandingProblems(c: StrandingInput): { path: (string | number)[]; mess
     if (f.platform !== "windows") add(["processor", "session"], '"interactive" (auto-logon and a desktop session) exists on Windows only; use "service" on Linux');
     if (!c.processor.autoLogon) add(["processor", "autoLogon"], 'is required when processor.session is "interactive": the user to log on and the SSM parameter holding its password');
   } else if (c.processor.autoLogon) add(["processor", "autoLogon"], 'is only used when processor.session is "interactive"');
+  return problems;
+}
+
+/** The part of the config {@link containerProblems} reads. */
+interface ContainerInput {
+  processor: { command: string; container?: ContainerProfile | undefined };
+  jobs: { invalidRequestExitCodes: number[] };
+  fleet: {
+    platform: "windows" | "linux";
+    amiId?: string | undefined;
+    instanceTypes: string[];
+    stopGraceSeconds: number;
+    lifecycleHooks: { launchTimeoutSeconds: number };
+  };
+}
+
+/**
+ * The container profile's cross-key rules (issue 10 §6): Linux only; the image's entrypoint, not
+ * `processor.command`, runs; `docker run`'s own exit codes (125–127) and the signal codes (129–159)
+ * cannot mean "invalid request"; a stop must fit the service's stop grace and a pull the launch
+ * hook's timeout; `--gpus` needs NVIDIA types; the default AMI (the ECS GPU AMI) is x86_64 only;
+ * `keepImages` applies only to a repository the deployment creates.
+ */
+function containerProblems(c: ContainerInput): { path: (string | number)[]; message: string }[] {
+  const container = c.processor.container;
+  if (!container) return [];
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const add = (path: (string | number)[], message: string) => problems.push({ path, message });
+  const f = c.fleet;
+  if (f.platform !== "linux") add(["processor", "container"], 'runs on Linux fleets only (Docker with the NVIDIA container toolkit): set fleet.platform to "linux"');
+  if (c.processor.command !== MEDIT_COMMAND)
+    add(["processor", "command"], "is not used with processor.container: the image's entrypoint runs, with processor.args after the image; leave processor.command out");
+  c.jobs.invalidRequestExitCodes.forEach((code, i) => {
+    if (DOCKER_RUN_EXIT_CODES.includes(code))
+      add(["jobs", "invalidRequestExitCodes", i], `${code} is an exit code of docker run itself (125: the daemon could not run the container, 126: cannot invoke, 127: not found), never the image's verdict on a request`);
+    else if (code >= CONTAINER_SIGNAL_EXIT_CODES.min && code <= CONTAINER_SIGNAL_EXIT_CODES.max)
+      add(["jobs", "invalidRequestExitCodes", i], `${code} is how docker run reports a container killed by signal ${code - 128} (a crash), not a verdict on a request`);
+  });
+  if (container.stopTimeoutSeconds + 10 > f.stopGraceSeconds)
+    add(
+      ["processor", "container", "stopTimeoutSeconds"],
+      `is ${container.stopTimeoutSeconds} s, but a service stop waits only fleet.stopGraceSeconds (${f.stopGraceSeconds} s) for the worker to stop the container and hand the job back; keep it at least 10 s below`,
+    );
+  if (container.pullTimeoutSeconds >= f.lifecycleHooks.launchTimeoutSeconds)
+    add(
+      ["processor", "container", "pullTimeoutSeconds"],
+      `must be below fleet.lifecycleHooks.launchTimeoutSeconds (${f.lifecycleHooks.launchTimeoutSeconds}): the preflight pulls the image before the launch hook is completed`,
+    );
+  if (container.gpus !== undefined)
+    f.instanceTypes.forEach((t, i) => {
+      const family = gpuFamily(t);
+      if (!family) add(["fleet", "instanceTypes", i], `${t} is not a GPU instance type spotq knows (core/instance-types.ts), but processor.container.gpus asks for GPUs`);
+      else if (family.gpu !== "nvidia") add(["fleet", "instanceTypes", i], `${t} has ${family.model} GPUs (AMD); docker run --gpus needs NVIDIA GPUs`);
+    });
+  if (!f.amiId)
+    f.instanceTypes.forEach((t, i) => {
+      if (instanceArchitecture(t) !== "x86_64")
+        add(["fleet", "instanceTypes", i], `${t} is an arm64 type, but without fleet.amiId the fleet boots the ECS GPU-optimised AMI, which is x86_64 only; set fleet.amiId or pick x86_64 types`);
+    });
+  const parsed = parseImageReference(container.image);
+  if (container.keepImages !== undefined && parsed.ok && parsed.value.registry)
+    add(["processor", "container", "keepImages"], "applies only to a repository this deployment creates (an image given by repository name); an existing repository keeps its own lifecycle policy");
   return problems;
 }
 

@@ -266,4 +266,44 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
       await assertDenied(worker, req("s3:GetObject", `${DATA}/case/1.dcm`));
     });
   });
+
+  describe("worker role with the container profile (processor.container)", () => {
+    const REPO = `arn:aws:ecr:${R}:repository/medit-iscan`;
+    const OTHER_REPO = `arn:aws:ecr:${R}:repository/billing-service`;
+    const PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"];
+    const containerStack = (image: string) =>
+      synthStack(testConfig({ fleet: { platform: "linux", bootSeconds: 240 }, processor: { container: { image, gpus: "all" } } }));
+    let worker: Policy[];
+    let created: Synth;
+    before(() => {
+      created = containerStack("medit-iscan:v3");
+      worker = rolePolicies(created, "fleet_role");
+    });
+
+    it("the instance can pull its own repository, and log in to the registry (GetAuthorizationToken is account-wide by AWS design)", async () => {
+      assert.equal(new ReferenceResolver(created).resolve(created.resource("aws_ecr_repository").name), "medit-iscan");
+      await assertAllowed(worker, ...PULL.map((a) => req(a, REPO)), req("ecr:GetAuthorizationToken", "*"));
+    });
+
+    it("and nothing else: no other repository, no push, no deletes, no repository or registry settings", () =>
+      assertDenied(
+        worker,
+        ...PULL.map((a) => req(a, OTHER_REPO)),
+        req("ecr:BatchGetImage", "arn:aws:ecr:eu-west-1:444455556666:repository/medit-iscan"),
+        ...["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:BatchDeleteImage", "ecr:DeleteRepository", "ecr:SetRepositoryPolicy", "ecr:PutLifecyclePolicy", "ecr:DescribeImages", "ecr:ListImages"].map((a) =>
+          req(a, REPO),
+        ),
+        req("ecr:PutRegistryPolicy", "*"),
+        req("ecr:CreateRepository", `arn:aws:ecr:${R}:repository/new`),
+      ));
+
+    it("an existing repository given by URI is the one it may pull, even in another account", async () => {
+      const existing = rolePolicies(containerStack("444455556666.dkr.ecr.eu-west-1.amazonaws.com/lab/medit:v1"), "fleet_role");
+      await assertAllowed(existing, ...PULL.map((a) => req(a, "arn:aws:ecr:eu-west-1:444455556666:repository/lab/medit")));
+      await assertDenied(existing, ...PULL.map((a) => req(a, REPO)), req("ecr:BatchGetImage", "arn:aws:ecr:eu-west-1:444455556666:repository/lab/other"));
+    });
+
+    it("without a container profile the instance has no ECR permission at all", () =>
+      assertDenied(rolePolicies(synth, "fleet_role"), req("ecr:GetAuthorizationToken", "*"), ...PULL.map((a) => req(a, REPO))));
+  });
 });
