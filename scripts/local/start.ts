@@ -117,6 +117,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       SPOTQ_ENDPOINT_AUTOSCALING: fleet.autoscalingEndpoint,
       [ENV.group]: groupName,
       SPOTQ_LOG_LEVEL: process.env.SPOTQ_API_LOG_LEVEL ?? "warn",
+      // The console's fleet view reads alarm states from the local fleet's control surface.
+      SPOTQ_FLEET_CONTROL_URL: fleet.controlEndpoint ?? "",
     };
     api = await startApiServer({ env: apiEnv, ...(options.port !== undefined ? { port: options.port } : {}) });
     trigger = startLocalTrigger(emulators, apiEnv, config);
@@ -214,6 +216,7 @@ export async function runLocalStack(o: { demo: boolean; exitAfterDemo?: boolean;
   out(`  DynamoDB    ${settings.endpoints.dynamodb}   (dynalite)`);
   out(`  fleet       group ${stack.resources.groupName}: min ${stack.config.fleet.minSize}, max ${stack.config.fleet.maxSize}; Auto Scaling ${stack.fleet.autoscalingEndpoint}; control ${stack.controlUrl}`);
   out(`  jobs API    ${stack.apiUrl}`);
+  out(`  console     ${stack.apiUrl}/console`);
   out(`  config      ${stack.configSource}`);
   out(`  folder      ${rel(stack.dir)}  (instances/<id>/worker.log and telemetry/ logs; queues, objects and jobs on disk)`);
   out(`  history     ${await historySummary(stack).catch((e: Error) => `unreadable: ${e.message}`)}${o.fresh ? " (started fresh)" : "; `npm start -- --fresh` starts empty"}`);
