@@ -65,6 +65,16 @@ const TenantSchema = z.strictObject({
 /** A tenant of the API, as the config declares it. */
 export type TenantConfig = z.output<typeof TenantSchema>;
 
+/**
+ * The config without the tenants' API key values: what every deployed process gets (the API and
+ * trigger Lambdas, the workers' config artifact). On AWS, API Gateway checks the keys; the API
+ * maps the key *id* it is handed to a tenant (`SPOTQ_TENANT_KEY_IDS`), so no process needs a value.
+ */
+export function withoutApiKeys<C extends { api: { tenants: TenantConfig[] } }>(config: C): C {
+  if (config.api.tenants.every((t) => t.apiKey === undefined)) return config;
+  return { ...config, api: { ...config.api, tenants: config.api.tenants.map(({ apiKey: _secret, ...t }) => t) } };
+}
+
 /** Cross-key checks of `api.tenants`: every folder, key and principal names one tenant at most. */
 function tenantProblems(api: { auth: "apiKey" | "iam"; tenants: TenantConfig[] }): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
