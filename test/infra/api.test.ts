@@ -225,8 +225,9 @@ describe("infra/constructs/api", () => {
         for (const [name, r] of Object.entries(byName)) if (JSON.stringify(r).includes("labAkey0123456789abcdef")) where.push(`${type}.${name}`);
       assert.equal(where.length, 1, where.join(", "));
       assert.match(where[0]!, /^aws_api_gateway_api_key\./);
-      assert.ok(stack.tf.output.tenant_api_key_ids, "the stack outputs each tenant's key id");
-      assert.deepEqual(Object.keys(stack.tf.output.tenant_api_key_ids.value).sort(), ["lab-a", "lab-b", "lab-c"]);
+      const outputs = (stack.tf as { output?: Record<string, { value: Record<string, string> }> }).output ?? {};
+      assert.ok(outputs.tenant_api_key_ids, "the stack outputs each tenant's key id");
+      assert.deepEqual(Object.keys(outputs.tenant_api_key_ids.value).sort(), ["lab-a", "lab-b", "lab-c"]);
     });
 
     it("with IAM auth maps principals through the config: no keys, no plans, no key id map", () => {
