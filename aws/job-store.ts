@@ -1,6 +1,7 @@
-import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, ResourceNotFoundException, UpdateTimeToLiveCommand, type TableDescription } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
+  BatchWriteCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
@@ -502,16 +503,64 @@ function isConditionFailure(err: unknown): boolean {
 
 /**
  * Creates the jobs table as infra does (same key, the listing indexes of core/job.ts
- * JOB_LIST_INDEXES, the same projection), for the local stack and tests. Does nothing if it exists.
+ * JOB_LIST_INDEXES, the same projection), for the local stack and tests. Does nothing if it exists
+ * in this shape. A local table of the shape before the sharded indexes (a `.spotq/local` from
+ * before) is rebuilt in place, keeping every item and giving job items their index keys: dynalite
+ * cannot add an index to a table (AWS can: docs/capacity.md has the migration there).
  */
 export async function ensureJobTable(db: DynamoDBDocumentClient, tableName: string): Promise<void> {
+  let existing: TableDescription | undefined;
   try {
-    await db.send(new DescribeTableCommand({ TableName: tableName }));
-    return;
+    existing = (await db.send(new DescribeTableCommand({ TableName: tableName }))).Table;
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException) && (err as { name?: string }).name !== "ResourceNotFoundException")
       throw withContext(`DynamoDB describe table ${tableName}`, err);
   }
+  if (existing) {
+    const names = new Set((existing.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName));
+    if (JOB_LIST_INDEXES.every((g) => names.has(g.name))) return;
+    await rebuildLocalTable(db, tableName);
+    return;
+  }
+  await createJobTable(db, tableName);
+}
+
+/** Copies a local table's items out, creates the table anew and writes them back with their index keys. */
+async function rebuildLocalTable(db: DynamoDBDocumentClient, tableName: string): Promise<void> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  await db.send(new DeleteTableCommand({ TableName: tableName }));
+  for (let i = 0; i < 100; i++) {
+    try {
+      await db.send(new DescribeTableCommand({ TableName: tableName }));
+      await new Promise((r) => setTimeout(r, 50));
+    } catch {
+      break;
+    }
+  }
+  await createJobTable(db, tableName);
+  const rewritten = items.map((item) => {
+    const id = String(item[JOB_TABLE.partitionKey]);
+    if (id.startsWith(JOB_TABLE.idempotencyPrefix) || typeof item.state !== "string") return item;
+    const { [JOB_TABLE.listKeyAttribute]: _old, ...rest } = item;
+    return { ...rest, ...jobIndexAttributes({ jobId: id, state: item.state as JobState, ...(typeof item.tenant === "string" ? { tenant: item.tenant } : {}) }) };
+  });
+  for (let i = 0; i < rewritten.length; i += 25) {
+    let requests: { PutRequest: { Item: Record<string, unknown> } }[] | undefined = rewritten.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    for (let round = 0; requests?.length; round++) {
+      if (round > 10) throw new SpotqError("DYNAMODB_UNPROCESSED", `rebuilding ${tableName}: items still unprocessed`);
+      const r = await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
+      requests = r.UnprocessedItems?.[tableName] as typeof requests;
+    }
+  }
+}
+
+async function createJobTable(db: DynamoDBDocumentClient, tableName: string): Promise<void> {
   const projection = { ProjectionType: "INCLUDE" as const, NonKeyAttributes: [...JOB_TABLE.listProjection] };
   await db.send(
     new CreateTableCommand({

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { GetCommand, PutCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { backfillIndexKeys, DynamoJobStore, ensureJobTable } from "../../../aws/job-store.ts";
 import { StaleTransitionError } from "../../../core/errors.ts";
@@ -455,6 +456,39 @@ describe("aws: DynamoJobStore on dynalite", () => {
       assert.equal(await backfillIndexKeys(db(), "legacy-jobs"), 0, "a second run changes nothing");
       const key = (await db().send(new GetCommand({ TableName: "legacy-jobs", Key: { jobId: `${JOB_TABLE.idempotencyPrefix}k` } }))).Item;
       assert.equal(key?.[JOB_TABLE.listKeyAttribute], undefined);
+    });
+  });
+
+  describe("ensureJobTable on a local table from before the sharded indexes", () => {
+    it("rebuilds it in the new shape, keeping every item, so an old .spotq/local lists its history", async () => {
+      const name = "old-shape-jobs";
+      const all = { ProjectionType: "ALL" as const };
+      await db().send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: "PAY_PER_REQUEST",
+          AttributeDefinitions: ["jobId", "state", "listKey"].map((a) => ({ AttributeName: a, AttributeType: "S" as const })),
+          KeySchema: [{ AttributeName: "jobId", KeyType: "HASH" }],
+          GlobalSecondaryIndexes: [
+            { IndexName: "byState", KeySchema: [{ AttributeName: "state", KeyType: "HASH" }, { AttributeName: "jobId", KeyType: "RANGE" }], Projection: all },
+            { IndexName: "byTime", KeySchema: [{ AttributeName: "listKey", KeyType: "HASH" }, { AttributeName: "jobId", KeyType: "RANGE" }], Projection: all },
+          ],
+        }),
+      );
+      const old = [queued(), queued({ state: "SUCCEEDED" })];
+      for (const r of old) await db().send(new PutCommand({ TableName: name, Item: { ...r, listKey: "job" } }));
+      await db().send(new PutCommand({ TableName: name, Item: { jobId: `${JOB_TABLE.idempotencyPrefix}old`, targetJobId: old[0]!.jobId } }));
+
+      await ensureJobTable(db(), name);
+
+      const d = (await db().send(new DescribeTableCommand({ TableName: name }))).Table!;
+      assert.deepEqual(d.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort(), ["jobsByState", "jobsByTime", "tenantJobsByState", "tenantJobsByTime"]);
+      const s = new DynamoJobStore(db(), { tableName: name });
+      assert.deepEqual((await s.list({ limit: 10 })).items, [...old].reverse());
+      assert.deepEqual((await s.list({ limit: 10, state: "SUCCEEDED" })).items.map((j) => j.jobId), [old[1]!.jobId]);
+      assert.equal(((await db().send(new GetCommand({ TableName: name, Key: { jobId: `${JOB_TABLE.idempotencyPrefix}old` } }))).Item as { targetJobId?: string })?.targetJobId, old[0]!.jobId);
+      await ensureJobTable(db(), name); // the new shape is left alone
+      assert.equal((await s.list({ limit: 10 })).items.length, 2);
     });
   });
 });
