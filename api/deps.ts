@@ -23,6 +23,12 @@ export interface ApiDeps {
   announcer?: JobAnnouncer;
   /** The web console's read routes: logs, alarms, queue depth history, the group to show. Absent: those parts are unavailable. */
   console?: ConsoleDeps;
+  /**
+   * With tenants behind API Gateway keys: API Gateway key id → tenant name (from
+   * `SPOTQ_TENANT_KEY_IDS`, which infra sets), so the Lambda maps `requestContext.identity.apiKeyId`
+   * to a tenant without holding any key's value. Unused by the local server (it reads `x-api-key`).
+   */
+  tenantKeyIds?: Readonly<Record<string, string>>;
   /** Time limit of the fast path's Auto Scaling call. @default 3000 */
   fastPathTimeoutMs?: number;
 }

@@ -3,6 +3,7 @@ import { JobState } from "../core/job-state.ts";
 import { BREAKER_TAG } from "../core/names.ts";
 import type { GroupState, QueueDepth } from "../core/ports.ts";
 import type { ApiDeps } from "./deps.ts";
+import { mayAccess, type Caller } from "./tenancy.ts";
 import type { ApiLog } from "./log.ts";
 
 /** One instance of the group, with the job it works on. */
@@ -67,7 +68,7 @@ const loggedFailures = new WeakMap<ApiDeps, Set<string>>();
  * last hour. Each part is read at once and on its own: one that fails is listed in `unavailable`
  * (and logged, once per reason) while the others are answered. Never throws.
  */
-export async function fleetView(deps: ApiDeps, log: ApiLog): Promise<FleetAnswer> {
+export async function fleetView(deps: ApiDeps, log: ApiLog, caller: Caller = {}): Promise<FleetAnswer> {
   const c = deps.console ?? {};
   const groupPort = c.group ?? deps.fleet;
   const notConfigured = (what: string) => Promise.reject(new Error(`${what} is not configured for this API`));
@@ -76,7 +77,7 @@ export async function fleetView(deps: ApiDeps, log: ApiLog): Promise<FleetAnswer
     c.alarms ? c.alarms.list() : notConfigured("alarm states"),
     deps.queue.depth(),
     c.queueHistory ? c.queueHistory.lastHour() : notConfigured("queue depth history"),
-    jobsOnInstances(deps),
+    jobsOnInstances(deps, caller),
   ]);
   const unavailable: UnavailablePart[] = [];
   const value = <T>(part: UnavailablePart["part"], r: PromiseSettledResult<T>): T | undefined => {
@@ -156,12 +157,16 @@ export function breakerOf(g: Pick<GroupState, "suspendedProcesses" | "tags">): B
   };
 }
 
-/** instanceId → jobId of every job a worker holds now (RUNNING or CANCELLING), newest first. */
-async function jobsOnInstances(deps: ApiDeps): Promise<Map<string, string>> {
+/**
+ * instanceId → jobId of every job a worker holds now (RUNNING or CANCELLING), newest first. A
+ * tenant sees the ids of its own jobs only (api/tenancy.ts `mayAccess`); the instances themselves
+ * are the deployment's and shown to all.
+ */
+async function jobsOnInstances(deps: ApiDeps, caller: Caller): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const state of [JobState.CANCELLING, JobState.RUNNING]) {
     const page = await deps.store.list({ state, limit: 100 });
-    for (const job of page.items) if (job.instanceId && !out.has(job.instanceId)) out.set(job.instanceId, job.jobId);
+    for (const job of page.items) if (job.instanceId && !out.has(job.instanceId) && mayAccess(caller, job)) out.set(job.instanceId, job.jobId);
   }
   return out;
 }

@@ -28,6 +28,84 @@ const KeyPrefixSchema = z
   .string()
   .regex(/^(?:[^/*?$]+\/)+$/, 'must be a folder prefix such as "inbox/": no leading slash, ending in "/", without *, ? or $');
 
+/**
+ * One tenant of the API (`api.tenants`): its callers see, cancel and redrive only its jobs, and
+ * submit only sources and targets under its prefixes (docs/api.md, "Tenants").
+ */
+const TenantSchema = z.strictObject({
+  /** The tenant's name: recorded on its jobs, in refusal logs, and in its usage plan's name. */
+  name: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, "must be 1 to 32 lowercase letters, digits or inner hyphens"),
+  /**
+   * The key its callers send in `x-api-key`: 20 to 128 letters and digits (API Gateway's rule). On
+   * AWS it becomes the value of the tenant's own API Gateway key (absent: API Gateway generates
+   * one, readable with `aws apigateway get-api-key --include-value`); the API Lambda never gets it.
+   * Locally the API compares it with the header, so a tenant without one cannot be reached there.
+   */
+  apiKey: z
+    .string()
+    .regex(/^[A-Za-z0-9]{20,128}$/, "must be 20 to 128 letters and digits (API Gateway's rule for key values)")
+    .optional(),
+  /** Folder prefixes (`"labs/a/"`) its jobs' sources and targets must lie under. */
+  prefixes: z.array(KeyPrefixSchema).min(1, "must list at least one folder prefix"),
+  /**
+   * With `api.auth` "iam": the principals that act as this tenant, as `requestContext.identity.userArn`
+   * shows them (`arn:aws:iam::123456789012:user/alice`, `arn:aws:sts::123456789012:assumed-role/LabA/session`);
+   * a trailing `*` matches any rest (`arn:aws:sts::123456789012:assumed-role/LabA/*`). @default []
+   */
+  principals: z
+    .array(z.string().regex(/^arn:aws[a-z-]*:(?:iam|sts)::\d{12}:[^*\s]+\*?$/, "must be an IAM or STS principal ARN, optionally ending in *"))
+    .default([]),
+  /** Requests per day under this tenant's usage plan. @default api.quotaPerDay */
+  quotaPerDay: z.int().min(1).optional(),
+  /** Steady requests per second under its usage plan. @default api.throttleRateLimit */
+  throttleRateLimit: z.number().min(1).optional(),
+  /** Burst of requests under its usage plan. @default api.throttleBurstLimit */
+  throttleBurstLimit: z.int().min(1).optional(),
+});
+
+/** A tenant of the API, as the config declares it. */
+export type TenantConfig = z.output<typeof TenantSchema>;
+
+/**
+ * The config without the tenants' API key values: what every deployed process gets (the API and
+ * trigger Lambdas, the workers' config artifact). On AWS, API Gateway checks the keys; the API
+ * maps the key *id* it is handed to a tenant (`SPOTQ_TENANT_KEY_IDS`), so no process needs a value.
+ */
+export function withoutApiKeys<C extends { api: { tenants: TenantConfig[] } }>(config: C): C {
+  if (config.api.tenants.every((t) => t.apiKey === undefined)) return config;
+  return { ...config, api: { ...config.api, tenants: config.api.tenants.map(({ apiKey: _secret, ...t }) => t) } };
+}
+
+/** Cross-key checks of `api.tenants`: every folder, key and principal names one tenant at most. */
+function tenantProblems(api: { auth: "apiKey" | "iam"; tenants: TenantConfig[] }): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const t = api.tenants;
+  const overlap = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+  const literal = (p: string) => (p.endsWith("*") ? p.slice(0, -1) : p);
+  const samePrincipals = (a: string, b: string) =>
+    a === b || (a.endsWith("*") && literal(b).startsWith(literal(a))) || (b.endsWith("*") && literal(a).startsWith(literal(b)));
+  t.forEach((x, i) => {
+    for (let j = 0; j < i; j++) {
+      const y = t[j]!;
+      if (x.name === y.name) out.push({ path: ["api", "tenants", i, "name"], message: `repeats tenant ${j}'s name "${y.name}"` });
+      if (x.apiKey !== undefined && x.apiKey === y.apiKey) out.push({ path: ["api", "tenants", i, "apiKey"], message: `is tenant "${y.name}"'s key too; each tenant needs its own` });
+      x.prefixes.forEach((p, k) => {
+        const other = y.prefixes.find((q) => overlap(p, q));
+        if (other !== undefined)
+          out.push({ path: ["api", "tenants", i, "prefixes", k], message: `overlaps tenant "${y.name}"'s prefix "${other}": a folder must belong to one tenant` });
+      });
+      x.principals.forEach((p, k) => {
+        const other = y.principals.find((q) => samePrincipals(p, q));
+        if (other !== undefined)
+          out.push({ path: ["api", "tenants", i, "principals", k], message: `also matches tenant "${y.name}"'s principal "${other}": a caller must map to one tenant` });
+      });
+    }
+    if (api.auth === "iam" && x.principals.length === 0)
+      out.push({ path: ["api", "tenants", i, "principals"], message: 'must list at least one principal with api.auth "iam": it is how a signed caller maps to this tenant' });
+  });
+  return out;
+}
+
 const StepSchema = z.strictObject({
   /** The step applies when the backlog (visible messages) is at least this. */
   backlogAtLeast: z.int().min(1),
@@ -545,6 +623,13 @@ export const FleetConfigSchema = z
         maxBodyBytes: z.int().min(1024).max(1_048_576).default(16_384),
         /** Lambda runtime of the API: nodejs22.x where a region does not offer nodejs24.x yet. @default "nodejs24.x" */
         lambdaRuntime: z.enum(["nodejs24.x", "nodejs22.x"]).default("nodejs24.x"),
+        /**
+         * The tenants of the API. Empty: one caller sees every job (an API key under one usage plan,
+         * or IAM; locally no auth). Otherwise every request is one tenant's: on AWS by its API
+         * Gateway key (own usage plan) or, with `auth` "iam", its principal; locally by `x-api-key`.
+         * @default []
+         */
+        tenants: z.array(TenantSchema).default([]),
       })
       .prefault({}),
     monitoring: z
@@ -624,6 +709,7 @@ export const FleetConfigSchema = z
       ctx.addIssue({ code: "custom", path: ["fleet", "instanceTypes"], message: "lists an instance type twice" });
     for (const p of strandingProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
     for (const p of containerProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    for (const p of tenantProblems(c.api)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
   });
 
 /**

@@ -7,6 +7,7 @@ import { readJobLog } from "../job-logs.ts";
 import type { ApiLog } from "../log.ts";
 import { jobStatusUrl, publicBasePath } from "../public-url.ts";
 import { redriveJob } from "../redrive-job.ts";
+import { callerOf, readJobFor } from "../tenancy.ts";
 import { loadConsoleAssets, renderConsolePage, type ConsoleAssets } from "./assets.ts";
 
 /** The routes this module adds, for the 404 answer's list. */
@@ -60,15 +61,18 @@ export function registerConsoleRoutes(app: Hono<ApiEnv>, deps: ApiDeps, log: Api
     return c.body(asset.body, 200, { ...headers, "Content-Type": asset.contentType });
   });
 
-  app.get("/fleet", async (c) => c.json(await fleetView(deps, log), 200));
+  app.get("/fleet", async (c) => c.json(await fleetView(deps, log, callerOf(c)), 200));
 
   app.get("/jobs/:id/logs", async (c) => {
+    // Another tenant's job answers the 404 of an unknown id (api/tenancy.ts).
+    await readJobFor(deps, log, callerOf(c), c.req.param("id"));
     const answer = await readJobLog(deps.store, deps.console?.logs, c.req.param("id"), new URL(c.req.url).searchParams);
     c.set("jobId", answer.jobId);
     return c.json(answer, 200);
   });
 
   app.post("/jobs/:id/redrive", async (c) => {
+    await readJobFor(deps, log, callerOf(c), c.req.param("id"));
     const job = await redriveJob(deps, log, c.req.param("id"));
     c.set("jobId", job.jobId);
     return c.json({ jobId: job.jobId, state: job.state, statusUrl: jobStatusUrl(c.req.url, c.env, job.jobId) }, 202);

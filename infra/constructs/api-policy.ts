@@ -1,3 +1,4 @@
+import { JOB_LIST_INDEXES } from "../../core/job.ts";
 import { GROUP_TAG, resourceNames } from "../../core/names.ts";
 import { writeAnalyticsLinesStatement } from "./analytics.ts";
 import { publishJobEventsStatement } from "./events.ts";
@@ -17,7 +18,7 @@ export interface ApiPolicyScope {
 }
 
 /**
- * The API's permissions and no more: job records in its table, enqueue on its queue, list the
+ * The API's permissions and no more: job records in its table (and its listing indexes), enqueue on its queue, list the
  * sources in its bucket, raise the desired capacity of its own group (fast path), write its logs.
  */
 export function apiPolicy(s: ApiPolicyScope): PolicyDocument {
@@ -26,8 +27,16 @@ export function apiPolicy(s: ApiPolicyScope): PolicyDocument {
     {
       Sid: "ManageJobRecords",
       Effect: "Allow",
-      Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"],
-      Resource: [s.table.arn, `${s.table.arn}/index/*`],
+      // BatchGetItem: a listing page's records, read after their ids came from an index.
+      Action: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+      Resource: s.table.arn,
+    },
+    {
+      Sid: "ListJobs",
+      Effect: "Allow",
+      // The listing indexes only: the API never queries the table itself.
+      Action: "dynamodb:Query",
+      Resource: JOB_LIST_INDEXES.map((g) => `${s.table.arn}/index/${g.name}`),
     },
     {
       Sid: "EnqueueJobs",

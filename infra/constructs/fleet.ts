@@ -17,7 +17,7 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { Construct } from "constructs";
 import { ValidationError } from "../../core/errors.ts";
-import { ECS_GPU_AMI_PARAMETER, type FleetConfig } from "../../core/fleet-config.ts";
+import { ECS_GPU_AMI_PARAMETER, withoutApiKeys, type FleetConfig } from "../../core/fleet-config.ts";
 import { GROUP_TAG, resourceNames } from "../../core/names.ts";
 import { BUNDLE_FILES } from "../bundling.ts";
 import { ECS_AMI_NODE_REASON } from "../deploy-config.ts";
@@ -149,7 +149,8 @@ export class Fleet extends Construct {
       sourceHash: sha256(bundleBytes),
       contentType: "text/javascript",
     });
-    const configJson = JSON.stringify(config, null, 2);
+    // Workers need no tenant's API key value.
+    const configJson = JSON.stringify(withoutApiKeys(config), null, 2);
     this.workerConfig = new S3Object(this, "worker-config", {
       bucket: props.artifactsBucket.name,
       key: ARTIFACT_KEYS.config,

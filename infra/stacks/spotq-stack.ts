@@ -155,5 +155,11 @@ export class SpotqStack extends TerraformStack {
         value: this.api.apiKey.id,
         description: "Id of the API key; its value: aws apigateway get-api-key --include-value --api-key <id>",
       });
+    const tenantKeys = Object.entries(this.api.tenantKeys);
+    if (tenantKeys.length)
+      new TerraformOutput(this, "tenant_api_key_ids", {
+        value: Object.fromEntries(tenantKeys.map(([tenant, k]) => [tenant, k.key.id])),
+        description: "Each tenant's API key id; its value: aws apigateway get-api-key --include-value --api-key <id>",
+      });
   }
 }

@@ -212,8 +212,8 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
     it("does what the API does: records, enqueue, source listing, the fast path, its logs", () =>
       assertAllowed(
         api,
-        ...["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"].map((a) => req(a, TABLE)),
-        req("dynamodb:Query", `${TABLE}/index/byTime`),
+        ...["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"].map((a) => req(a, TABLE)),
+        ...["jobsByTime", "jobsByState", "tenantJobsByTime", "tenantJobsByState"].map((i) => req("dynamodb:Query", `${TABLE}/index/${i}`)),
         req("sqs:SendMessage", JOBS),
         req("sqs:GetQueueAttributes", JOBS),
         req("s3:ListBucket", DATA, { "s3:prefix": "inbox/case-1/" }),
@@ -234,7 +234,11 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
         req("sqs:SendMessage", DLQ),
         req("sqs:SendMessage", OTHER_QUEUE),
         req("dynamodb:Scan", TABLE),
+        req("dynamodb:Query", TABLE),
+        req("dynamodb:Query", `${TABLE}/index/someOtherIndex`),
+        req("dynamodb:BatchWriteItem", TABLE),
         req("dynamodb:GetItem", OTHER_TABLE),
+        req("dynamodb:BatchGetItem", OTHER_TABLE),
         req("autoscaling:SetDesiredCapacity", OTHER_GROUP, otherGroup),
         req("autoscaling:TerminateInstanceInAutoScalingGroup", GROUP, ownGroup),
         req("autoscaling:UpdateAutoScalingGroup", GROUP, ownGroup),
