@@ -70,8 +70,9 @@ export function apiPolicy(s: ApiPolicyScope): PolicyDocument {
       {
         Sid: "FastPathReadCapacity",
         Effect: "Allow",
-        // Describe calls of Auto Scaling cannot be scoped to a resource.
-        Action: "autoscaling:DescribeAutoScalingGroups",
+        // Describe calls of Auto Scaling cannot be scoped to a resource. The activities say why
+        // launches fail, for the jobs' status reasons (api/fleet-snapshot.ts).
+        Action: ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"],
         Resource: "*",
       },
     );
@@ -140,8 +141,9 @@ export function apiConsolePolicy(s: ApiConsoleScope): PolicyDocument {
     {
       Sid: "ConsoleReadFleet",
       Effect: "Allow",
-      // Describe calls of Auto Scaling cannot be scoped to a resource.
-      Action: "autoscaling:DescribeAutoScalingGroups",
+      // Describe calls of Auto Scaling cannot be scoped to a resource. The activities say why
+      // launches fail, for the jobs' status reasons (api/fleet-snapshot.ts).
+      Action: ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"],
       Resource: "*",
     },
   );
