@@ -26,9 +26,11 @@ describe("core/job-events: the AWS Batch-like state change", () => {
       source: "s3://b/inbox/c1",
       instanceId: null,
       origin: { kind: "api" },
+      priority: "normal",
       time: base.updatedAt,
       deployment: "spotq",
     });
+    assert.equal(jobStateChange({ ...base, priority: "high" }, null, "spotq").priority, "high", "a high job's events say so");
   });
 
   it("gives a hand-back the reason of the attempt it ended, and a failure its error", () => {
