@@ -1,5 +1,6 @@
 import type { JobRecord } from "./job.ts";
 import type { JobState } from "./job-state.ts";
+import { priorityOf, type JobPriority } from "./priority.ts";
 
 /**
  * Job state changes as events, in the shape AWS Batch users already route on EventBridge
@@ -37,6 +38,8 @@ export interface JobStateChange {
   source: string;
   instanceId: string | null;
   origin: JobOrigin | null;
+  /** `high` or `normal` (`Spotq-Job-Priority` at submit). */
+  priority: JobPriority;
   /** When the record changed (the record's `updatedAt`). */
   time: string;
   /** The deployment's name (`config.name`). */
@@ -95,6 +98,7 @@ export function jobStateChange(record: JobRecord, previousState: JobState | null
     source: record.request["Source Folder Path"],
     instanceId: record.instanceId ?? null,
     origin: record.origin ?? null,
+    priority: priorityOf(record),
     time: record.updatedAt,
     deployment,
     tenant: record.tenant ?? null,

@@ -1,5 +1,6 @@
 import type { JobRecord, QueueMessage } from "./job.ts";
 import type { JobState } from "./job-state.ts";
+import type { JobPriority } from "./priority.ts";
 
 /** What a conditional write expects to find; any mismatch makes the write lose. */
 export interface Expected {
@@ -25,6 +26,8 @@ export interface JobListQuery {
   namePrefix?: string;
   /** Only jobs carrying each of these tags (with this value, or any value when `value` is absent). */
   tags?: readonly { key: string; value?: string }[];
+  /** Only jobs of this priority (a record without one is `normal`). */
+  priority?: JobPriority;
 }
 
 /**

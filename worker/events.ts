@@ -1,3 +1,4 @@
+import type { JobQueueKind } from "../core/priority.ts";
 import type { JobError, JobRecord } from "../core/job.ts";
 import type { JobState } from "../core/job-state.ts";
 import type { OutputStream } from "./processor.ts";
@@ -37,7 +38,8 @@ export type JobPhase = "download" | "process" | "upload";
 export type WorkerEvents = {
   started: [{ instanceId: string; workRoot: string }];
   /** A message arrived; the job has not been claimed yet. */
-  message_received: [{ jobId: string; messageId: string; receiveCount: number; receiptHandle: string }];
+  /** `queue`: which of the deployment's queues it came from (core/priority.ts). */
+  message_received: [{ jobId: string; messageId: string; receiveCount: number; receiptHandle: string; queue?: JobQueueKind }];
   /** A message whose job needs no work (finished, missing record): deleted or dead-lettered. */
   message_discarded: [{ jobId: string; state?: JobState; reason: string }];
   protection_changed: [{ protectedFromScaleIn: boolean }];
@@ -56,7 +58,17 @@ export type WorkerEvents = {
   /** The last attempt failed (or the failure cannot be retried): FAILED, message in the DLQ. */
   job_failed: [{ jobId: string; attempt: number; error: JobError }];
   /** Handed back on a Spot notice or shutdown: QUEUED again, message visible at once. */
-  job_interrupted: [{ jobId: string; attempt: number; reason: string; /** Handed back because this instance was judged broken, not for a notice or a stop. */ instanceFault?: true }];
+  job_interrupted: [
+    {
+      jobId: string;
+      attempt: number;
+      reason: string;
+      /** Handed back because this instance was judged broken, not for a notice or a stop. */ instanceFault?: true;
+      /** The queue its fresh message went to, and why (core/priority.ts `handBackRoute`). */
+      queue?: JobQueueKind;
+      route?: string;
+    },
+  ];
   /** After a hand-back, the fast path asked for capacity for the returned job (api/fast-path.ts `raiseCapacityAfterHandBack`). */
   hand_back_capacity: [{ jobId: string; wanted?: number; before?: number; after?: number; failed?: string }];
   job_cancelled: [{ jobId: string; attempt: number }];

@@ -6,6 +6,7 @@ import { retryDelaySeconds } from "../core/fleet-config.ts";
 import { LEGACY_DISPATCH_ID, matchDispatch, newDispatchId, type AttemptRecord, type JobProgress, type JobRecord, type JobTimings } from "../core/job.ts";
 import { isTerminal, type JobState } from "../core/job-state.ts";
 import type { JobQueue, JobStore, ReceivedJob } from "../core/ports.ts";
+import type { JobQueueKind } from "../core/priority.ts";
 import { PATH_KEYS } from "../core/request.ts";
 import { formatS3Uri, parseS3Uri, type S3Location } from "../core/s3-uri.ts";
 import { JobFailure, StopRequest } from "./errors.ts";
@@ -37,7 +38,15 @@ export interface JobRunContext {
   /** An attempt succeeded on this instance (ends the breaker's streak). */
   onSuccess?: () => void;
   /** The job was handed back (its fresh message is in the queue): capacity for it without waiting for the alarm. Never throws. */
-  onHandBack?: (jobId: string) => Promise<void>;
+  onHandBack?: (jobId: string, queue: JobQueueKind) => Promise<void>;
+  /** Which of the deployment's queues `queue` is (the message came from it). @default "normal" */
+  queueKind?: JobQueueKind;
+  /**
+   * Where a hand-back sends the job, given its interruptions counting this one (core/priority.ts
+   * `handBackRoute`: the queue it came from, or the On-Demand queue past the threshold). Absent:
+   * back to `queue`.
+   */
+  routeHandBack?: (interruptions: number) => { kind: JobQueueKind; queue: JobQueue; reason: string };
 }
 
 /** Attempts that count against `jobs.maxAttempts`: failed ones and lost ones (the worker died). Interruptions, cancels and attempts before an operator's redrive do not. */
@@ -218,6 +227,8 @@ export class JobRun {
         // This message is the job's live one from now on; an adopted one takes the place of the replacement.
         ...(token !== undefined ? { dispatchId: token } : match === "adopt" ? { dispatchId: undefined } : {}),
         previousDispatchId: undefined,
+        // Where its live message is (a hand-back whose fresh message could not be sent left it on this queue).
+        queue: this.#c.queueKind ?? "normal",
       });
     } catch (err) {
       await log.close();
@@ -499,10 +510,17 @@ export class JobRun {
           return;
         }
         case "interrupted": {
-          await this.#handBack(ending, entry);
-          await this.#c.onHandBack?.(this.jobId);
+          const route = await this.#handBack(ending, entry);
+          await this.#c.onHandBack?.(this.jobId, route.kind);
           await this.#metrics("interrupted");
-          emit("job_interrupted", { jobId: this.jobId, attempt: this.#attempt, reason: ending.why, ...(ending.instanceFault ? { instanceFault: true as const } : {}) });
+          emit("job_interrupted", {
+            jobId: this.jobId,
+            attempt: this.#attempt,
+            reason: ending.why,
+            ...(ending.instanceFault ? { instanceFault: true as const } : {}),
+            queue: route.kind,
+            ...(route.reason ? { route: route.reason } : {}),
+          });
           return;
         }
         case "cancelled": {
@@ -545,11 +563,18 @@ export class JobRun {
    * visibility timeout after a crash) and its receiver adopts it. A failed delete leaves a copy
    * that is deleted as stale, or adopted if the fresh message was not claimed yet: one runs.
    */
-  async #handBack(ending: Extract<Ending, { kind: "interrupted" }>, entry: (outcome: AttemptRecord["outcome"], extra?: Partial<AttemptRecord>) => AttemptRecord): Promise<void> {
+  async #handBack(
+    ending: Extract<Ending, { kind: "interrupted" }>,
+    entry: (outcome: AttemptRecord["outcome"], extra?: Partial<AttemptRecord>) => AttemptRecord,
+  ): Promise<{ kind: JobQueueKind; reason: string }> {
     const { queue, store } = this.#c;
     const r = this.#received;
     const dispatchId = newDispatchId();
+    const from = this.#c.queueKind ?? "normal";
+    // The queue the fresh message goes to: the one it came from, or the On-Demand fallback's (core/priority.ts).
+    const route = this.#c.routeHandBack?.(this.#interruptions + 1) ?? { kind: from, queue, reason: "" };
     await store.transition(this.jobId, { state: "RUNNING", attempts: this.#attempt }, "QUEUED", {
+      queue: route.kind,
       interruptions: this.#interruptions + 1,
       timings: this.#timings,
       attemptHistory: [...this.#history, entry("INTERRUPTED", { error: { code: ending.instanceFault ? "INSTANCE_FAULT" : "INTERRUPTED", message: ending.why } })],
@@ -558,7 +583,7 @@ export class JobRun {
       previousDispatchId: r.message.dispatchId ?? LEGACY_DISPATCH_ID,
     });
     try {
-      await queue.send({ ...r.message, dispatchId });
+      await route.queue.send({ ...r.message, dispatchId });
     } catch (error) {
       // The record names this message as the replaced one: visible at once, its next receiver adopts it.
       await queue.release(r.receiptHandle, 0).catch((e: Error) => this.#settleWarning("hand back", e));
@@ -568,10 +593,11 @@ export class JobRun {
         jobId: this.jobId,
       });
       this.#say(`interrupted (${ending.why}): handed back through its old message`);
-      return;
+      return { kind: from, reason: "the fresh message could not be sent: its old message was released on the queue it came from" };
     }
     await queue.delete(r.receiptHandle).catch((error: Error) => this.#settleWarning("delete the replaced message of", error));
-    this.#say(`interrupted (${ending.why}): handed back to the queue as a fresh message`);
+    this.#say(`interrupted (${ending.why}): handed back to the ${route.kind} queue as a fresh message${route.reason ? ` (${route.reason})` : ""}`);
+    return { kind: route.kind, reason: route.reason };
   }
 
   /** FAILED with the reason, then the message to the DLQ (which deletes it from the queue). */

@@ -3,6 +3,8 @@ import { EventEmitter } from "node:events";
 import { mkdir } from "node:fs/promises";
 import { resourceNames } from "../core/names.ts";
 import type { FleetControl, InstanceMetadata, JobQueue, JobStore, LifecycleActionResult, ReceivedJob } from "../core/ports.ts";
+import { handBackRoute, type JobQueueKind } from "../core/priority.ts";
+import { sumQueueDepths } from "../core/scaling/model.ts";
 import { raiseCapacityAfterHandBack } from "../api/fast-path.ts";
 import type { StopReason, WorkerEvents } from "./events.ts";
 import { decideIdle } from "./idle-policy.ts";
@@ -18,7 +20,19 @@ import { FolderTransfer } from "./transfer.ts";
 
 /** The worker's ports: the AWS adapters in production and locally, pointed at different endpoints. */
 export interface WorkerDeps {
+  /** The queue this worker serves: the jobs queue, or in the On-Demand group the On-Demand queue (`queueKind`). */
   queue: JobQueue;
+  /** Which queue `queue` is. @default "normal" */
+  queueKind?: "normal" | "ondemand";
+  /**
+   * The high-priority queue (`queue.highPriority`): a Spot worker asks it first every time it asks
+   * for work, and asks `queue` only when it had nothing. Absent: `queue` only.
+   */
+  highQueue?: JobQueue;
+  /** The On-Demand fallback's queue (`scaling.onDemandFallback`): where a hand-back past the threshold sends a job. */
+  onDemandQueue?: JobQueue;
+  /** The On-Demand group: its capacity is raised for a job moved to its queue. */
+  onDemandFleet?: FleetControl;
   store: JobStore;
   s3: S3Client;
   telemetry: Telemetry;
@@ -265,14 +279,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
         delayMs = this.options.spotPollSeconds * 1000;
         return;
       }
-      const received = await this.#receive();
-      if (!received) return;
+      const got = await this.#receive();
+      if (!got) return;
       if (this.#stopReason || this.#draining) {
         // Received as the stop came: it goes straight back.
-        await this.#deps.queue.release(received.receiptHandle, 0);
+        await got.queue.release(got.received.receiptHandle, 0);
         return;
       }
-      await this.#handle(received);
+      await this.#handle(got.received, got.queue, got.kind);
     } catch (error) {
       if (!this.#stopReason) {
         this.#warn(`poll failed: ${(error as Error).message}`, error as Error);
@@ -285,15 +299,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  async #receive(): Promise<ReceivedJob | undefined> {
+  /**
+   * Asks for one message: first the high-priority queue (a long poll of
+   * `queue.highPriority.waitSeconds`, at least 1 s: a short poll asks only some of SQS's servers
+   * and can miss a waiting message), then, when it had nothing, the queue this worker serves. So
+   * every time a worker asks for work, a waiting high job is taken before any normal one.
+   */
+  async #receive(): Promise<{ received: ReceivedJob; queue: JobQueue; kind: JobQueueKind } | undefined> {
     const abort = new AbortController();
     this.#pollAbort = abort;
+    const ask = (queue: JobQueue, waitSeconds: number) =>
+      queue.receive({ waitSeconds, visibilitySeconds: this.options.visibilityTimeoutSeconds, signal: abort.signal });
     try {
-      return await this.#deps.queue.receive({
-        waitSeconds: this.options.receiveWaitSeconds,
-        visibilitySeconds: this.options.visibilityTimeoutSeconds,
-        signal: abort.signal,
-      });
+      const { highQueue, queue } = this.#deps;
+      if (highQueue) {
+        const high = await ask(highQueue, this.options.config.queue.highPriority.waitSeconds);
+        if (high) return { received: high, queue: highQueue, kind: "high" };
+        if (abort.signal.aborted) return undefined;
+      }
+      const received = await ask(queue, this.options.receiveWaitSeconds);
+      return received ? { received, queue, kind: this.#deps.queueKind ?? "normal" } : undefined;
     } catch (error) {
       if (abort.signal.aborted) return undefined;
       throw error;
@@ -376,13 +401,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return true;
   }
 
-  async #handle(received: ReceivedJob): Promise<void> {
-    const { fleet, queue, store, telemetry } = this.#deps;
+  async #handle(received: ReceivedJob, queue: JobQueue, kind: JobQueueKind): Promise<void> {
+    const { fleet, store, telemetry } = this.#deps;
     this.emit("message_received", {
       jobId: received.message.jobId,
       messageId: received.messageId,
       receiveCount: received.receiveCount,
       receiptHandle: received.receiptHandle,
+      queue: kind,
     });
     if (fleet) {
       try {
@@ -412,7 +438,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
         return verdict;
       },
       onSuccess: () => this.#breaker.onSuccess(),
-      onHandBack: (jobId) => this.#capacityAfterHandBack(jobId),
+      onHandBack: (jobId, to) => this.#capacityAfterHandBack(jobId, to),
+      queueKind: kind,
+      routeHandBack: (interruptions) => this.#routeHandBack(kind, queue, interruptions),
     });
     this.#current = run;
     if (this.#stopReason) run.interrupt(`worker stopping: ${this.#stopReason}`);
@@ -475,12 +503,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * submit: the group replaces this instance anyway when it leaves without decrement, but not when
    * it decremented desired capacity or launches are suspended. Never throws.
    */
-  async #capacityAfterHandBack(jobId: string): Promise<void> {
-    const fleet = this.#deps.fleet;
+  async #capacityAfterHandBack(jobId: string, to: JobQueueKind): Promise<void> {
+    // A job moved to the On-Demand queue needs an On-Demand instance; any other, one of this group's.
+    const moved = to === "ondemand" && (this.#deps.queueKind ?? "normal") !== "ondemand";
+    const fleet = moved ? this.#deps.onDemandFleet : this.#deps.fleet;
     if (!fleet) return;
+    const backlog = moved ? this.#deps.onDemandQueue! : this.#servedBacklog();
     const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
     try {
-      const outcome = await raiseCapacityAfterHandBack({ queue: this.#deps.queue, fleet, config: this.options.config }, log, { jobId });
+      const outcome = await raiseCapacityAfterHandBack({ queue: backlog, fleet, config: this.options.config }, log, { jobId });
       if (!outcome) return;
       if ("failed" in outcome) this.emit("hand_back_capacity", { jobId, wanted: outcome.wanted, failed: outcome.reason });
       else if ("coalesced" in outcome) this.emit("hand_back_capacity", { jobId });
@@ -488,6 +519,27 @@ export class Worker extends EventEmitter<WorkerEvents> {
     } catch (error) {
       this.emit("hand_back_capacity", { jobId, failed: (error as Error).message });
     }
+  }
+
+  /** The backlog this worker's group serves: its queue and the high queue, counted as one (the API's fast path counts the same). */
+  #servedBacklog(): Pick<JobQueue, "depth"> {
+    const { queue, highQueue } = this.#deps;
+    if (!highQueue) return queue;
+    return { depth: async () => sumQueueDepths(await Promise.all([queue.depth(), highQueue.depth()])) };
+  }
+
+  /** Where a hand-back of a job from the `from` queue sends it (core/priority.ts `handBackRoute`). */
+  #routeHandBack(from: JobQueueKind, fromQueue: JobQueue, interruptions: number): { kind: JobQueueKind; queue: JobQueue; reason: string } {
+    const fallback = this.options.config.scaling.onDemandFallback;
+    const { onDemandQueue } = this.#deps;
+    const route = handBackRoute({
+      from,
+      interruptions,
+      ...(fallback ? { fallback: { afterInterruptions: fallback.afterInterruptions } } : {}),
+      onDemandQueue: onDemandQueue !== undefined,
+    });
+    const queue = route.queue === from ? fromQueue : route.queue === "ondemand" ? onDemandQueue! : route.queue === "high" ? this.#deps.highQueue! : this.#deps.queue;
+    return { kind: route.queue, queue, reason: route.reason };
   }
 
   async #finish(): Promise<void> {

@@ -9,6 +9,8 @@ import type { AwsEnv, BucketRef, GroupRef, LogGroupRef, QueueRef, TableRef } fro
 export interface ApiPolicyScope {
   table: TableRef;
   jobsQueue: QueueRef;
+  /** The high-priority queue: `Spotq-Job-Priority: high` jobs are sent there, and the fast path reads its depth. */
+  highQueue?: QueueRef;
   dataBucket: BucketRef;
   /** Folder prefixes a job's source may be in; the API lists them to check a source is not empty. */
   sourcePrefixes: readonly string[];
@@ -42,7 +44,7 @@ export function apiPolicy(s: ApiPolicyScope): PolicyDocument {
       Sid: "EnqueueJobs",
       Effect: "Allow",
       Action: ["sqs:SendMessage", "sqs:GetQueueAttributes"],
-      Resource: s.jobsQueue.arn,
+      Resource: s.highQueue ? [s.jobsQueue.arn, s.highQueue.arn] : s.jobsQueue.arn,
     },
     {
       Sid: "CheckJobSources",

@@ -8,6 +8,8 @@ import type { BucketRef, GroupRef, LogGroupRef, QueueRef, TableRef } from "./ref
 export interface TriggerPolicyScope {
   table: TableRef;
   jobsQueue: QueueRef;
+  /** The high-priority queue (a Kafka record's `spotq-job-priority: high`). */
+  highQueue?: QueueRef;
   dataBucket: BucketRef;
   /** Folder prefixes a job's source may be in (the submit lists the source); empty: the whole bucket. */
   sourcePrefixes: readonly string[];
@@ -40,7 +42,7 @@ export function triggerPolicy(s: TriggerPolicyScope): PolicyDocument {
       Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
       Resource: s.table.arn,
     },
-    { Sid: "EnqueueJobs", Effect: "Allow", Action: ["sqs:SendMessage", "sqs:GetQueueAttributes"], Resource: s.jobsQueue.arn },
+    { Sid: "EnqueueJobs", Effect: "Allow", Action: ["sqs:SendMessage", "sqs:GetQueueAttributes"], Resource: s.highQueue ? [s.jobsQueue.arn, s.highQueue.arn] : s.jobsQueue.arn },
     { Sid: "WriteTriggerLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${s.logGroup.arn}:*` },
   );
   if (s.busArn) statements.push(publishJobEventsStatement(s.busArn));

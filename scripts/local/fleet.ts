@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { queueDepth } from "../../aws/job-queue.ts";
+import { queueDepths } from "../../aws/job-queue.ts";
 import type { BreakerTrip } from "../../core/boot-breaker.ts";
 import type { FleetConfig } from "../../core/fleet-config.ts";
 import type { QueueDepth } from "../../core/ports.ts";
@@ -115,6 +115,11 @@ export interface LocalFleetOptions {
   scaling?: {
     sqs: SQSClient;
     queueUrl: string;
+    /**
+     * Other queues this group serves, counted with `queueUrl` as one backlog (the high-priority
+     * queue: infra's alarms sum both the same way).
+     */
+    moreQueueUrls?: readonly string[];
     /** CloudWatch's lag before a datapoint reaches the alarm (scaled). @default 0 */
     metricDelaySeconds?: number;
     /**
@@ -863,10 +868,10 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
    * the policy of `scaling.policy` runs. The decision is the model's (core/scaling/).
    */
   async #runAlarmPeriod(): Promise<void> {
-    const { sqs, queueUrl } = this.#options.scaling!;
+    const { sqs, queueUrl, moreQueueUrls } = this.#options.scaling!;
     let depth: QueueDepth | undefined;
     try {
-      depth = await queueDepth(sqs, queueUrl);
+      depth = await queueDepths(sqs, [queueUrl, ...(moreQueueUrls ?? [])]);
     } catch (err) {
       if (!this.#stopping) this.emit("scaling_error", err as Error);
     }
@@ -915,7 +920,7 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
     if (!s || this.#stopping || !(s.returnedJobs ?? this.#options.config.scaling.fastPath)) return;
     let depth: QueueDepth;
     try {
-      depth = await queueDepth(s.sqs, s.queueUrl);
+      depth = await queueDepths(s.sqs, [s.queueUrl, ...(s.moreQueueUrls ?? [])]);
     } catch (err) {
       if (!this.#stopping) this.emit("scaling_error", err as Error);
       return;

@@ -99,14 +99,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const sample = { folder: seeded.folder, source: `s3://${resources.bucket}/${where.source}`, target: `s3://${resources.bucket}/${where.target}` };
     const events = await provisionLocalEvents(emulators, config);
     const configJson = JSON.stringify(config);
-    const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...awsSettingsToEnv(emulators.settings), ...deploymentToEnv(resources), ...events.env, [ENV.configJson]: configJson };
+    // The On-Demand fallback's queue is provisioned, but no local On-Demand group serves it yet: the
+    // workers are not told of it, so no hand-back moves a job where nothing would take it.
+    const { onDemandQueueUrl: _unserved, ...served } = resources;
+    const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...awsSettingsToEnv(emulators.settings), ...deploymentToEnv(served), ...events.env, [ENV.configJson]: configJson };
     delete baseEnv[ENV.config];
     fleet = await LocalFleet.start({
       config,
       launch: workerLaunchSpec(REPO_ROOT),
       workRoot: path.join(dir, "instances"),
       env: { ...baseEnv, SPOTQ_LOG_LEVEL: process.env.SPOTQ_LOG_LEVEL ?? "info" },
-      scaling: { sqs: emulators.clients.sqs(), queueUrl: resources.queueUrl, metricDelaySeconds: options.metricDelaySeconds ?? 60 },
+      // The alarm counts the high-priority queue with the jobs queue, as infra's metric math does.
+      scaling: { sqs: emulators.clients.sqs(), queueUrl: resources.queueUrl, ...(resources.highQueueUrl ? { moreQueueUrls: [resources.highQueueUrl] } : {}), metricDelaySeconds: options.metricDelaySeconds ?? 60 },
       bootSeconds: 2,
       removeInstanceFolders: false,
       ...options.fleet,
