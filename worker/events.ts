@@ -50,6 +50,8 @@ export type WorkerEvents = {
   /** The processor runs as `pid` (its process group on POSIX). */
   processor_started: [{ jobId: string; attempt: number; pid: number }];
   processor_output: [{ jobId: string; attempt: number; stream: OutputStream; line: string }];
+  /** The processor ended (or never started: `startError`); the worker goes on to judge it and upload. */
+  processor_exited: [{ jobId: string; attempt: number; exitCode: number | null; signal: string | null; durationMs: number; startError?: string }];
   job_succeeded: [{ jobId: string; attempt: number; record: JobRecord }];
   /** The attempt failed and the job goes back to the queue after `delaySeconds`. */
   job_retried: [{ jobId: string; attempt: number; error: JobError; delaySeconds: number }];
@@ -100,6 +102,7 @@ export const WORKER_EVENT_NAMES = Object.keys({
   job_phase: true,
   processor_started: true,
   processor_output: true,
+  processor_exited: true,
   job_succeeded: true,
   job_retried: true,
   job_failed: true,

@@ -406,6 +406,14 @@ export class JobRun {
       outcome = await runProcessor({ ...common, command: p.command, args, cwd: folders.root, env, platform: options.platform });
     }
     this.#timings.processMs = outcome.durationMs;
+    emit("processor_exited", {
+      jobId: this.jobId,
+      attempt: this.#attempt,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      durationMs: outcome.durationMs,
+      ...(outcome.startError ? { startError: outcome.startError.message } : {}),
+    });
     this.#say(
       outcome.startError
         ? `the processor did not start: ${outcome.startError.message}`
