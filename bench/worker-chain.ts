@@ -204,9 +204,26 @@ interface Round {
   callsBefore: number;
   callsAfter: number;
   callsBehind: number;
+  serialBefore: number;
+  serialAfter: number;
   before_ops: string[];
   after_ops: string[];
   behind_ops: string[];
+}
+
+/**
+ * Calls in series: the longest chain of calls each of which started after the previous one's answer
+ * (at a fixed delay per call, the round trips the chain cannot avoid).
+ */
+function serialDepth(calls: ProxiedCall[]): number {
+  const sorted = [...calls].sort((a, b) => a.startMs - b.startMs);
+  const depth: number[] = [];
+  sorted.forEach((c, i) => {
+    let d = 1;
+    for (let j = 0; j < i; j++) if (sorted[j]!.endMs <= c.startMs) d = Math.max(d, depth[j]! + 1);
+    depth.push(d);
+  });
+  return Math.max(0, ...depth);
 }
 
 async function runJob(ms: number): Promise<Round> {
@@ -233,6 +250,8 @@ async function runJob(ms: number): Promise<Round> {
   const between = (a: number, b: number) => calls.filter((c) => c.startMs >= a && c.startMs < b && c.op !== "ReceiveMessage").sort((x, y) => x.startMs - y.startMs);
   const before = between(m.received!, m.procStart!);
   const after = between(m.procExit!, m.deleted!);
+  // The calls on the delete's own chain: those that ended before the delete began count; the rest ran beside it.
+  const deleteCall = after.filter((c) => c.op === "DeleteMessage").at(-1);
   const behind = between(m.deleted!, next);
   return {
     latency: ms,
@@ -243,6 +262,8 @@ async function runJob(ms: number): Promise<Round> {
     callsBefore: before.length,
     callsAfter: after.length,
     callsBehind: behind.length,
+    serialBefore: serialDepth(before),
+    serialAfter: serialDepth(after.filter((c) => c === deleteCall || (deleteCall !== undefined && c.endMs <= deleteCall.startMs))),
     before_ops: before.map((c) => `${c.service}:${c.op}`),
     after_ops: after.map((c) => `${c.service}:${c.op}`),
     behind_ops: behind.map((c) => `${c.service}:${c.op}`),
@@ -292,7 +313,9 @@ console.log(
   ).toFixed(0)} s.`,
 );
 console.log();
-console.log(md(["latency per call", "before: received → processor start", "calls before", "after: exit → SUCCEEDED", "exit → message deleted", "calls before the delete", "exit → next poll", "calls after the delete"]));
+console.log(
+  md(["latency per call", "before: received → processor start", "calls (in series)", "after: exit → SUCCEEDED", "exit → message deleted", "calls (in series to the delete)", "exit → next poll", "calls after the delete"]),
+);
 console.log(md(["---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]));
 for (const ms of LATENCIES) {
   const rs = rounds.filter((r) => r.latency === ms);
@@ -300,10 +323,10 @@ for (const ms of LATENCIES) {
     md([
       `${ms} ms`,
       fig(rs.map((r) => r.before)),
-      calls(rs.map((r) => r.callsBefore)),
+      `${calls(rs.map((r) => r.callsBefore))} (${calls(rs.map((r) => r.serialBefore))})`,
       fig(rs.map((r) => r.toSucceeded)),
       fig(rs.map((r) => r.toDeleted)),
-      calls(rs.map((r) => r.callsAfter)),
+      `${calls(rs.map((r) => r.callsAfter))} (${calls(rs.map((r) => r.serialAfter))})`,
       fig(rs.map((r) => r.toNextPoll)),
       calls(rs.map((r) => r.callsBehind)),
     ]),
@@ -313,7 +336,7 @@ const last = rounds.filter((r) => r.latency === LATENCIES[LATENCIES.length - 1])
 console.log();
 console.log(`Calls of the last round at ${last.latency} ms, in the order they started:`);
 console.log(`- before the processor: ${last.before_ops.join(", ")}`);
-console.log(`- processor exit → delete: ${last.after_ops.join(", ")}`);
+console.log(`- processor exit → delete completed: ${last.after_ops.join(", ")}`);
 console.log(`- after the delete, before the next poll: ${last.behind_ops.join(", ") || "(none)"}`);
 const goal = LATENCIES.filter((ms) => ms > 0).map((ms) => {
   const rs = rounds.filter((r) => r.latency === ms);
