@@ -57,6 +57,11 @@ export interface JobStore {
   list(query: JobListQuery): Promise<JobListPage>;
   /** Removes a record (and its idempotency key), e.g. when enqueueing failed. */
   remove(jobId: string): Promise<void>;
+  /**
+   * Resolves once the work that writes left running after they returned (the worker's announcements:
+   * events, result file, analytics line) is done; never rejects. Absent: writes leave nothing running.
+   */
+  settled?(): Promise<void>;
 }
 
 /** One received message. */

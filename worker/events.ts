@@ -52,7 +52,15 @@ export type WorkerEvents = {
   /** The processor runs as `pid` (its process group on POSIX). */
   processor_started: [{ jobId: string; attempt: number; pid: number }];
   processor_output: [{ jobId: string; attempt: number; stream: OutputStream; line: string }];
+  /** The processor ended (or never started: `startError`); the worker goes on to judge it and upload. */
+  processor_exited: [{ jobId: string; attempt: number; exitCode: number | null; signal: string | null; durationMs: number; startError?: string }];
   job_succeeded: [{ jobId: string; attempt: number; record: JobRecord }];
+  /**
+   * What a run left behind its critical path is done: metrics, the job log's flush, the job's
+   * folders removed, the state change events, result file and analytics line (docs/orderings.md).
+   * The worker takes no other job (and does not exit) before this.
+   */
+  job_settled: [{ jobId: string; attempt: number }];
   /** The attempt failed and the job goes back to the queue after `delaySeconds`. */
   job_retried: [{ jobId: string; attempt: number; error: JobError; delaySeconds: number }];
   /** The last attempt failed (or the failure cannot be retried): FAILED, message in the DLQ. */
@@ -112,7 +120,9 @@ export const WORKER_EVENT_NAMES = Object.keys({
   job_phase: true,
   processor_started: true,
   processor_output: true,
+  processor_exited: true,
   job_succeeded: true,
+  job_settled: true,
   job_retried: true,
   job_failed: true,
   job_interrupted: true,

@@ -47,6 +47,12 @@ export interface JobRunContext {
    * back to `queue`.
    */
   routeHandBack?: (interruptions: number) => { kind: JobQueueKind; queue: JobQueue; reason: string };
+  /**
+   * Scale-in protection being set for this message (the worker's SetInstanceProtection). The claim
+   * waits for it, so the record never says RUNNING on an unprotected instance; the record is read
+   * meanwhile. A rejection (the message was handed back) ends the run with that error.
+   */
+  protection?: Promise<void>;
 }
 
 /** Attempts that count against `jobs.maxAttempts`: failed ones and lost ones (the worker died). Interruptions, cancels and attempts before an operator's redrive do not. */
@@ -96,6 +102,8 @@ export class JobRun {
   #writtenPhase: JobPhase | undefined;
   #processStartedAt: number | undefined;
   readonly #stderrTail: string[] = [];
+  /** Work started off the critical path, not yet awaited (#later). */
+  readonly #afterwork: Promise<void>[] = [];
   /** With processor.container: the runner and the image reference #prepare pulled. */
   #container: { runner: ContainerRunner; image: string } | undefined;
 
@@ -131,8 +139,11 @@ export class JobRun {
 
   /** Runs the job to its end; rejects only when the job's record cannot be read at all. */
   async run(): Promise<void> {
-    const record = await this.#c.store.get(this.jobId);
-    if (!(await this.#claim(record))) return;
+    // Independent: the read of the record and the protection of the instance. Both before the claim.
+    const [read, guarded] = await Promise.allSettled([this.#c.store.get(this.jobId), this.#c.protection]);
+    if (guarded.status === "rejected") throw guarded.reason;
+    if (read.status === "rejected") throw read.reason;
+    if (!(await this.#claim(read.value))) return;
     const ending = await this.#execute();
     await this.#finish(ending);
   }
@@ -321,9 +332,8 @@ export class JobRun {
     } finally {
       await heartbeat.stop();
       this.#heartbeat = undefined;
-      await rm(folders.root, { recursive: true, force: true, maxRetries: 3 }).catch((error: Error) =>
-        emit("warning", { message: `could not remove ${folders.root}: ${error.message}`, error, jobId: this.jobId }),
-      );
+      // The processor has ended and the outputs are up (or abandoned): the folders go while the ending is written down.
+      this.#later(`could not remove ${folders.root}`, rm(folders.root, { recursive: true, force: true, maxRetries: 3 }));
     }
     // A cancel or loss noticed by the last beat, after the work was done, still decides.
     if (this.#stop && this.#stop.kind !== "interrupt" && ending.kind === "succeeded") ending = this.#stopEnding(this.#stop);
@@ -417,6 +427,14 @@ export class JobRun {
       outcome = await runProcessor({ ...common, command: p.command, args, cwd: folders.root, env, platform: options.platform });
     }
     this.#timings.processMs = outcome.durationMs;
+    emit("processor_exited", {
+      jobId: this.jobId,
+      attempt: this.#attempt,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      durationMs: outcome.durationMs,
+      ...(outcome.startError ? { startError: outcome.startError.message } : {}),
+    });
     this.#say(
       outcome.startError
         ? `the processor did not start: ${outcome.startError.message}`
@@ -442,8 +460,30 @@ export class JobRun {
     try {
       await this.#record(ending);
     } finally {
-      await this.#log?.close();
+      // The last lines are written: the flush follows the message's settlement instead of holding it.
+      if (this.#log) this.#later(`could not flush the log of job ${this.jobId}`, this.#log.close());
     }
+  }
+
+  /**
+   * Work that need not hold the job's critical path (metrics, the log flush, removing the job's
+   * folders): started now, its failure a warning; {@link JobRun.settled} waits for it.
+   */
+  #later(what: string, work: Promise<unknown>): void {
+    this.#afterwork.push(
+      work.then(
+        () => undefined,
+        (error: Error) => this.#c.emit("warning", { message: `${what}: ${error.message}`, error, jobId: this.jobId }),
+      ),
+    );
+  }
+
+  /**
+   * Resolves once the work the run left behind its critical path is done (never rejects). The
+   * worker awaits it (and the store's announcements) before it takes another job or exits.
+   */
+  async settled(): Promise<void> {
+    while (this.#afterwork.length > 0) await Promise.all(this.#afterwork.splice(0));
   }
 
   async #record(ending: Ending): Promise<void> {
@@ -471,9 +511,10 @@ export class JobRun {
           });
           this.#say("succeeded");
           this.#c.onSuccess?.();
-          // Only after SUCCEEDED is written: a message deleted earlier would lose the job if the write failed.
+          // Only after SUCCEEDED (with its outputs) is written: a message deleted earlier would lose the job if the write
+          // failed. Not after the announcements of SUCCEEDED (event, result file): they run in the background (docs/orderings.md).
           await queue.delete(r.receiptHandle).catch((error: Error) => this.#settleWarning("delete the message of", error));
-          await this.#metrics("succeeded");
+          this.#metrics("succeeded");
           emit("job_succeeded", { jobId: this.jobId, attempt: this.#attempt, record });
           return;
         }
@@ -502,7 +543,7 @@ export class JobRun {
             });
             await queue.release(r.receiptHandle, delaySeconds).catch((error: Error) => this.#settleWarning("hand back for its retry", error));
             this.#say(`retrying in ${delaySeconds} s (${failed} of ${options.config.jobs.maxAttempts} attempts failed)`);
-            await this.#metrics("retried");
+            this.#metrics("retried");
             emit("job_retried", { jobId: this.jobId, attempt: this.#attempt, error: f.toJobError(), delaySeconds });
             return;
           }
@@ -512,7 +553,7 @@ export class JobRun {
         case "interrupted": {
           const route = await this.#handBack(ending, entry);
           await this.#c.onHandBack?.(this.jobId, route.kind);
-          await this.#metrics("interrupted");
+          this.#metrics("interrupted");
           emit("job_interrupted", {
             jobId: this.jobId,
             attempt: this.#attempt,
@@ -531,7 +572,7 @@ export class JobRun {
           });
           await queue.delete(r.receiptHandle).catch((error: Error) => this.#settleWarning("delete the message of", error));
           this.#say("cancelled");
-          await this.#metrics("cancelled");
+          this.#metrics("cancelled");
           emit("job_cancelled", { jobId: this.jobId, attempt: this.#attempt });
           return;
         }
@@ -611,7 +652,7 @@ export class JobRun {
     });
     await queue.deadLetter(this.#received, `${f.code}: ${f.message}`).catch((error: Error) => this.#settleWarning("dead-letter", error));
     this.#say(`failed for good: ${f.code}; message sent to the DLQ`);
-    await this.#metrics("failed");
+    this.#metrics("failed");
     emit("job_failed", { jobId: this.jobId, attempt: this.#attempt, error: f.toJobError() });
   }
 
@@ -623,10 +664,11 @@ export class JobRun {
     this.#c.emit("warning", { message: `could not ${what} job ${this.jobId} (its message returns after the visibility timeout): ${error.message}`, error, jobId: this.jobId });
   }
 
-  async #metrics(outcome: JobMetrics["outcome"]): Promise<void> {
+  /** The attempt's metrics, after its message is settled, off the critical path. */
+  #metrics(outcome: JobMetrics["outcome"]): void {
     const t = this.#timings;
     const s = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
-    await this.#c.telemetry.putJobMetrics({
+    this.#later(`could not put the metrics of job ${this.jobId}`, this.#c.telemetry.putJobMetrics({
       jobId: this.jobId,
       attempt: this.#attempt,
       outcome,
@@ -636,7 +678,7 @@ export class JobRun {
       uploadSeconds: s(t.uploadMs),
       bytesIn: this.#bytes.in,
       bytesOut: this.#bytes.out,
-    });
+    }));
   }
 
   /** A new phase: on the record at once (not at the next beat), conditional on this attempt, without waiting for the write. */

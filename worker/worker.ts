@@ -104,6 +104,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #terminateRefusals = 0;
   /** No idle termination before this (ms epoch): set after Auto Scaling refused one. */
   #nextTerminateAt = 0;
+  /** What the last job left running behind its critical path (JobRun.settled, the store's announcements); never rejects. */
+  #afterJob: Promise<void> = Promise.resolve();
 
   /** Checks the options (e.g. "heartbeatSeconds must be less than visibilityTimeoutSeconds") before anything runs. */
   constructor(deps: WorkerDeps, options: WorkerOptions) {
@@ -272,6 +274,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#state = "polling";
     let delayMs = 0;
     try {
+      // The last job's bookkeeping is done before protection is lifted and another job is taken.
+      await this.#afterJob;
       await this.#whileIdle();
       if (this.#stopReason) return;
       if (this.#draining) {
@@ -410,20 +414,22 @@ export class Worker extends EventEmitter<WorkerEvents> {
       receiptHandle: received.receiptHandle,
       queue: kind,
     });
-    if (fleet) {
-      try {
-        // Before the record says RUNNING: a scale-in must never pick a working instance.
-        await fleet.protect(this.options.instanceId, true);
-        this.#protected = true;
-        this.emit("protection_changed", { protectedFromScaleIn: true });
-      } catch (error) {
-        await queue.release(received.receiptHandle, 0).catch(() => undefined);
-        throw new Error(`could not protect the instance from scale-in, so job ${received.message.jobId} was handed back: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-    }
+    // Before the record says RUNNING (the claim waits for it, reading the record meanwhile): a
+    // scale-in must never pick a working instance.
+    const protection = fleet
+      ? fleet.protect(this.options.instanceId, true).then(
+          () => {
+            this.#protected = true;
+            this.emit("protection_changed", { protectedFromScaleIn: true });
+          },
+          async (error: Error) => {
+            await queue.release(received.receiptHandle, 0).catch(() => undefined);
+            throw new Error(`could not protect the instance from scale-in, so job ${received.message.jobId} was handed back: ${error.message}`, { cause: error });
+          },
+        )
+      : undefined;
     const run = new JobRun(received, {
+      ...(protection ? { protection } : {}),
       queue,
       store,
       transfer: this.#transfer,
@@ -450,6 +456,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.#current = undefined;
       this.#idleSince = Date.now();
       for (const t of this.#hookTimers.splice(0)) clearTimeout(t);
+      // Metrics, the log flush, the folders, events and the result file follow the message's settlement.
+      this.#afterJob = Promise.all([run.settled(), store.settled?.()]).then(
+        () => void this.emit("job_settled", { jobId: run.jobId, attempt: run.attempt }),
+        (error: Error) => this.#warn(`after job ${run.jobId}: ${error.message}`, error),
+      );
     }
   }
 
@@ -547,6 +558,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const reason = this.#stopReason ?? "shutdown";
       this.#state = "stopped";
       clearTimeout(this.#timer);
+      // Nothing a job left running is lost: it completes before the lifecycle hook and the stop.
+      await this.#afterJob;
       for (const t of this.#hookTimers.splice(0)) clearTimeout(t);
       let askedToTerminate = reason === "idle-terminated" || reason === "rebalance";
       if (reason === "unhealthy") askedToTerminate = await this.#leaveUnhealthy();
