@@ -365,17 +365,23 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
     assert.ok(failedBoots.length >= N, `the burst failed at least ${N} boots: ${failedBoots.length}`);
     assert.ok(entries.slice(resumedIndex).some((x) => x.name === "instance_in_service"), "after `spotq fleet resume` instances launched and came into service again");
 
-    // The bad instance out within K failures: its worker marked it Unhealthy and the group replaced it.
-    assert.ok(badFailures.length >= 1 && badFailures.length <= K, `bad instance ${badId}: ${badFailures.length} failures before it left, at most ${K}: ${JSON.stringify(badFailures)}`);
+    // The bad instance out within K failures: its worker found the GPU gone (the preflight after a failure,
+    // or at a restart's boot) and it left: marked Unhealthy by its worker, or the service's failure path.
+    const badLeft = terminated.find((t) => t.instanceId === badId);
+    assert.ok(badLeft && (badLeft.reason === "unhealthy" || badLeft.reason === "service-failed"), `bad instance ${badId} left the group: ${JSON.stringify(badLeft)}`);
+    assert.ok(badFailures.length <= K, `bad instance ${badId}: ${badFailures.length} failures before it left, at most ${K}: ${JSON.stringify(badFailures)}`);
     assert.ok(badFailures.filter((a) => a.outcome === "FAILED").length <= K - 1, `bad instance ${badId}: at most ${K - 1} attempts charged`);
-    assert.ok(
-      workerLog.some((l) => l.instanceId === badId && l.event === "instance_unhealthy" && l.marked === "health"),
-      `the worker on ${badId} marked it Unhealthy: ${JSON.stringify(workerLog.filter((l) => l.instanceId === badId && /unhealthy|preflight|fault/.test(l.event ?? "")))}`,
-    );
-    assert.ok(terminated.some((t) => t.instanceId === badId && (t.reason === "unhealthy" || t.reason === "service-failed")), `bad instance ${badId} left the group`);
+    if (badLeft.reason === "unhealthy")
+      assert.ok(
+        workerLog.some((l) => l.instanceId === badId && l.event === "instance_unhealthy" && l.marked === "health"),
+        `the worker on ${badId} marked it Unhealthy: ${JSON.stringify(workerLog.filter((l) => l.instanceId === badId && /unhealthy|preflight|fault/.test(l.event ?? "")))}`,
+      );
 
-    // Terminations through the hook ended by the worker's CompleteLifecycleAction, never by the hook's timeout.
-    assert.deepEqual(hookTimeouts, [], "no lifecycle action ran out its timeout");
+    // Terminations through the hook ended by the worker's CompleteLifecycleAction, never by the hook's timeout:
+    // except after a service failure (the worker is gone; infra's leave path asks for the termination and
+    // nobody completes the hook, so it runs out, as it would in AWS).
+    const serviceFailed = new Set(terminated.filter((t) => t.reason === "service-failed").map((t) => t.instanceId));
+    assert.deepEqual(hookTimeouts.filter((a) => !serviceFailed.has(a.instanceId)), [], "no lifecycle action ran out its timeout");
     assert.ok(counts["max instances"] <= MAX_SIZE + 1, `at most ${MAX_SIZE} instances, plus one while rebalancing (AWS's margin)`);
   });
 });

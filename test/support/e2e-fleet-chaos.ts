@@ -383,16 +383,19 @@ export class FleetChaos {
     this.#settle(fault, "landed");
   }
 
-  /** One instance's GPU dies: the file its GPU check and its processor look for appears in its folder. */
+  /**
+   * One instance's GPU dies: the file its GPU check and its processor look for appears in its
+   * folder. The instance is one whose worker is at work on a job (so past its boot's preflight):
+   * the job under way ends well, the next one crashes, and the preflight run again after that
+   * failure finds the GPU gone.
+   */
   async #badInstance(): Promise<void> {
-    const instance = await this.#until("an instance in service to break", async () => {
-      const usable = (await this.#o.control.instances()).filter((i) => this.#usable(i)).sort((a, b) => a.instanceId.localeCompare(b.instanceId));
-      return usable.length > 1 ? this.#o.random.pick(usable) : undefined;
-    });
+    const { instance } = await this.#findJob("bad-instance", () => true);
     const mark = this.#o.watch.entries.length;
     this.#marked.add(instance.instanceId);
-    writeFileSync(path.join(instance.dir, this.#o.badFile), `GPU lost at ${new Date().toISOString()}\n`);
-    this.#fault({ kind: "bad-instance", instanceId: instance.instanceId, detail: { zone: instance.availabilityZone, brokenAt: new Date().toISOString() }, mark });
+    const brokenAt = new Date().toISOString();
+    writeFileSync(path.join(instance.dir, this.#o.badFile), `GPU lost at ${brokenAt}\n`);
+    this.#fault({ kind: "bad-instance", instanceId: instance.instanceId, detail: { zone: instance.availabilityZone, brokenAt }, mark });
   }
 
   // ------------------------------------------------------------------ effects
