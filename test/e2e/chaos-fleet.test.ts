@@ -167,12 +167,15 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
     }
 
     const byId = new Map<string, PlannedJob>();
+    let chaosOver = false;
     const feed = new JobFeed<PlannedJob>({
       jobs: e.jobs,
       items,
       reserve,
       queuedTarget: 2 * MAX_SIZE,
-      extra: () => newJob("long"),
+      // Beyond the plan: long jobs as bait, and (should the chaos outlast the plan) a seeded mix to keep work flowing.
+      extra: (purpose) => newJob(purpose === "bait" ? "long" : random.pick<Kind>(["short", "short", "long", "flaky"])),
+      keepBusy: () => !chaosOver,
       submit: async (p) => {
         if (!p.uploaded) {
           await uploadScan(s3, bucket, `scans/${p.name}`, p.inputs);
@@ -200,6 +203,7 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
     let final: JobRecord[];
     try {
       await chaos.run();
+      chaosOver = true;
       feed.release();
       final = await waitUntil(
         "every job in a final state",
@@ -221,9 +225,11 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
       process.stdout.write(`      chaos log:\n        ${chaos.log.join("\n        ")}\n`);
       throw err;
     } finally {
+      chaosOver = true;
       chaos.stop();
       await feed.stop();
     }
+    if (process.env.E2E_VERBOSE) process.stdout.write(`      chaos log:\n        ${chaos.log.join("\n        ")}\n`);
     await waitUntil("the queue is empty", async () => isEmpty(await queueState(sqs, queueUrl)), 90_000, {
       describe: async () => JSON.stringify(await queueState(sqs, queueUrl)),
     });

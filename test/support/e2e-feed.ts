@@ -13,8 +13,13 @@ export interface JobFeedOptions<J> {
   submit: (item: J) => Promise<void>;
   /** Keep about this many jobs waiting in the queue, so work flows all through the chaos. */
   queuedTarget: number;
-  /** A job beyond the plan, for bait when the reserve is used up. */
-  extra: () => J;
+  /**
+   * A job beyond the plan: `bait` (a long job) when the reserve is used up, `filler` to keep work
+   * flowing while `keepBusy` says so once the planned items are all in.
+   */
+  extra: (purpose: "bait" | "filler") => J;
+  /** While true, the queue is kept fed with fillers after the planned items ran out (the chaos is not over). */
+  keepBusy?: () => boolean;
   pollMs?: number;
 }
 
@@ -27,7 +32,7 @@ export class JobFeed<J> {
   readonly errors: string[] = [];
   /** Every item submitted, in order (plan items, reserve, extras). */
   readonly submitted: J[] = [];
-  /** Extras submitted beyond the plan (bait after the reserve ran out). */
+  /** Jobs submitted beyond the plan (bait after the reserve ran out, fillers). */
   extras = 0;
   readonly #o: JobFeedOptions<J>;
   readonly #items: J[];
@@ -55,6 +60,12 @@ export class JobFeed<J> {
           if (this.#items.length > 0) {
             const queued = (await this.#o.jobs.list("QUEUED")).length;
             for (let i = queued; i < this.#o.queuedTarget && this.#items.length > 0; i++) await this.#submit(this.#items.shift()!);
+          } else if (!this.#released && this.#o.keepBusy?.()) {
+            const queued = (await this.#o.jobs.list("QUEUED")).length;
+            for (let i = queued; i < this.#o.queuedTarget / 2; i++) {
+              this.extras++;
+              await this.#submit(this.#o.extra("filler"));
+            }
           } else if (this.#released) {
             while (this.#reserve.length > 0) await this.#submit(this.#reserve.shift()!);
           }
@@ -68,7 +79,7 @@ export class JobFeed<J> {
 
   /** A job for the chaos to strike, now: from the reserve, else one beyond the plan. */
   async bait(): Promise<void> {
-    const item = this.#reserve.shift() ?? (this.extras++, this.#o.extra());
+    const item = this.#reserve.shift() ?? (this.extras++, this.#o.extra("bait"));
     await this.#submit(item);
   }
 
