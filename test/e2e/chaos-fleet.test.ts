@@ -298,7 +298,7 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
         `launch failures: ${countBy(e.fleet.all("launch_failed"), (l) => l.errorCode).join(", ")}; ` +
         `spot notices ${e.fleet.all("spot_interruption").length}; lost ${final.flatMap(history).filter((a) => a.outcome === "LOST").length}; ` +
         `worker restarts ${e.fleet.all("worker_restarted").length}; instances judged broken by their worker ${judgedBroken.length}; ` +
-        `hook timeouts ${hookTimeouts.length}; bait jobs beyond the plan ${feed.extras}; acts ${chaos.faults.map((f) => `${f.kind}:${f.status}`).join(" ")})\n`,
+        `hook timeouts ${hookTimeouts.length}; jobs beyond the plan ${feed.extras}; acts ${chaos.faults.map((f) => `${f.kind}:${f.status}`).join(" ")})\n`,
     );
 
     assert.deepEqual(feed.errors, [], "the feed submitted every job");
