@@ -73,7 +73,9 @@ function countBy<T>(items: readonly T[], key: (t: T) => string): string[] {
  * succeeded) or, for the crashing jobs only, FAILED after exactly maxAttempts failed attempts; none
  * lost, stuck or SUCCEEDED twice; no interruption, rebalance or hand-back counted as a failure; the
  * boot loop stopped by the breaker; the bad instance out within `fleet.unhealthyAfterFailures`
- * failures. E2E_SEED replays a run's plan.
+ * failures; terminations through the terminate hook completed by the worker, not by the hook's
+ * timeout; and, once the work is done, every worker retires and the group is back to 0.
+ * E2E_SEED replays a run's plan.
  */
 describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, lifecycle terminations, AZ rebalancing, launch and boot failures and a bad GPU", function () {
   this.timeout(20 * 60_000);
@@ -102,7 +104,7 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
             ...c.fleet,
             maxSize: MAX_SIZE,
             // Idle workers outwait a killed job's message (invisible for up to 30 s after its last heartbeat).
-            idleTimeoutSeconds: 60,
+            idleTimeoutSeconds: 40,
             capacityRebalance: true,
             lifecycleHooks: { launchTimeoutSeconds: LAUNCH_HOOK_SECONDS, terminateTimeoutSeconds: TERMINATE_HOOK_SECONDS },
           },
@@ -233,6 +235,10 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
     await waitUntil("the queue is empty", async () => isEmpty(await queueState(sqs, queueUrl)), 90_000, {
       describe: async () => JSON.stringify(await queueState(sqs, queueUrl)),
     });
+
+    // Nothing stays up that has no work: every worker retires when idle (through the terminate hook)
+    // and the group returns to 0; an instance left without a working worker would hold it up.
+    await e.fleet.until("the group back to 0 instances, desired 0", () => e.fleet.snapshot().instances === 0 && e.fleet.snapshot().desired === 0, 180_000);
 
     // Assess.
     const records = new Map(final.map((j) => [j.jobId, j]));

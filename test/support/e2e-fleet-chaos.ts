@@ -147,6 +147,8 @@ export class FleetChaos {
     let idleSince: number | undefined;
     while (!this.#stopped) {
       await this.#check();
+      const overdue = this.faults.find((f) => f.status === "pending" && Date.now() - Date.parse(f.at) > this.#stuckMs);
+      if (overdue) throw new Error(`${overdue.kind}${overdue.instanceId ? ` on ${overdue.instanceId}` : ""} had no effect within ${this.#stuckMs / 1000} s: ${JSON.stringify(overdue)}`);
       const act = this.#queue.shift();
       if (!act) {
         if (!this.faults.some((f) => f.status === "pending") && this.shortOf().length === 0) return;
