@@ -299,6 +299,8 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
       return `      ${names.map((n, i) => n.padStart(widths[i]!)).join(" | ")}\n      ${widths.map((w) => "-".repeat(w)).join("-|-")}\n      ${names.map((n, i) => String(c[n]).padStart(widths[i]!)).join(" | ")}\n`;
     };
     process.stdout.write(table(counts));
+    for (const l of judgedBroken)
+      process.stdout.write(`      judged broken by its worker: ${l.instanceId}${l.instanceId === badId ? " (the bad GPU)" : ""}, ${String(l.marked)}: ${String(l.reason).slice(0, 300)}\n`);
     process.stdout.write(
       `      (seed ${random.seed}, ${((Date.now() - started) / 1000).toFixed(0)} s; lifecycle terminations: ${byReason.join(", ")}; ` +
         `launch failures: ${countBy(e.fleet.all("launch_failed"), (l) => l.errorCode).join(", ")}; ` +
