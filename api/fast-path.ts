@@ -199,3 +199,26 @@ export async function raiseCapacityForBacklog(
 ): Promise<FastPathOutcome> {
   return fastPathFor(fleet, queue, options).request(log, context);
 }
+
+/**
+ * Capacity for a job handed back to the queue (docs/scaling.md, "Capacity for returned jobs"): the
+ * worker calls this right after a hand-back's fresh message is sent (Spot notice, terminate hook,
+ * shutdown, stop file; CONTRACTS §5), so the job gets an instance without waiting for the alarm.
+ * Same decision as the submit's fast path (core/scaling's `fastPathWanted`: every job queued, in
+ * flight or delayed gets an instance), through the process's coalescer of that FleetControl, so a
+ * hand-back and submits in the same second share one round.
+ *
+ * Resolves undefined (no call) without a group or with `scaling.fastPath` off (alarms only). Never
+ * throws: a failure is logged and the deficit alarm remains the fallback. For a Spot interruption
+ * the group replaces the instance anyway (terminated without decrement) and this changes nothing;
+ * it matters when the leaving instance decremented desired capacity or launches are suspended.
+ */
+export async function raiseCapacityAfterHandBack(
+  deps: { queue: JobQueue; fleet?: FleetControl; config: { scaling: { fastPath: boolean } } },
+  log: ApiLog,
+  context: { jobId: string },
+  options: FastPathOptions = {},
+): Promise<FastPathOutcome | undefined> {
+  if (!deps.fleet || !deps.config.scaling.fastPath) return undefined;
+  return fastPathFor(deps.fleet, deps.queue, options).request(log, context);
+}

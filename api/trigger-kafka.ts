@@ -6,12 +6,18 @@ import type { JobState } from "../core/job-state.ts";
 import type { ApiDeps } from "./deps.ts";
 import { ApiError } from "./http-errors.ts";
 import { parseIdempotencyKey } from "./idempotency.ts";
+import { parseJobLabels, type JobLabels } from "./job-labels.ts";
 import type { ApiLog } from "./log.ts";
 import { recordRefusedRequest, submitRequest } from "./submit-job.ts";
+import { tenantOfRequestBody } from "./tenancy.ts";
 import { pathsOf } from "./trigger-s3.ts";
+import { parseJobRequest, PATH_KEYS } from "../core/request.ts";
 
 /** The record header a producer may set to choose the idempotency key (else the record's position). */
 export const KAFKA_IDEMPOTENCY_HEADER = "idempotency-key";
+/** The record headers that name and tag the job, as `Spotq-Job-Name` / `Spotq-Job-Tags` do on `POST /jobs`. */
+export const KAFKA_NAME_HEADER = "spotq-job-name";
+export const KAFKA_TAGS_HEADER = "spotq-job-tags";
 
 /**
  * The answer to Lambda when `ReportBatchItemFailures` is on for a Kafka event source mapping:
@@ -28,7 +34,9 @@ export type KafkaRecordOutcome =
 
 /**
  * The Kafka trigger (issue 10): each record of an MSK or self-managed Kafka batch is one job
- * request, submitted through the same path as `POST /jobs`. A bad record (not JSON, invalid
+ * request, submitted through the same path as `POST /jobs` (named and tagged by its
+ * `spotq-job-name` / `spotq-job-tags` headers; with tenants, the job is the tenant's whose prefixes
+ * hold its source folder, and a source under none is refused). A bad record (not JSON, invalid
  * request) is reported on its own, as a FAILED job record naming the field; it never fails the
  * batch. A record that hit a failing dependency is reported in `batchItemFailures`, so Lambda
  * retries from it (the records after it in its partition come again, as idempotent replays).
@@ -65,26 +73,57 @@ async function handleRecord(deps: ApiDeps, log: ApiLog, cluster: string, name: s
   const positionKey = kafkaIdempotencyKey(cluster, r.topic, r.partition, r.offset);
   const what = `Kafka record ${name}`;
   const header = headerValue(r, KAFKA_IDEMPOTENCY_HEADER);
+  let labels: JobLabels = {};
   const refuse = async (problems: Problem[], request: unknown = undefined, idempotencyKey = positionKey): Promise<KafkaRecordOutcome> => {
-    const s = await recordRefusedRequest(deps, log, { paths: pathsOf(request, { source: "", target: "" }), problems, what, idempotencyKey, origin });
+    const tenant = tenantOfRequestBody(deps.config.api.tenants, deps.bucket, request);
+    const s = await recordRefusedRequest(deps, log, {
+      paths: pathsOf(request, { source: "", target: "" }),
+      problems,
+      what,
+      idempotencyKey,
+      origin,
+      labels,
+      ...(tenant ? { tenant: tenant.name } : {}),
+    });
     return { record: name, jobId: s.record.jobId, state: s.record.state, replayed: s.replayed };
   };
+  // The body first (without refusing yet): a refusal for a bad header still goes to the tenant of its source.
+  let body: unknown;
+  let bodyProblem: Problem | undefined;
+  if (!r.value) bodyProblem = { field: "value", reason: "is empty: a record must hold the job request as JSON" };
+  else
+    try {
+      body = JSON.parse(Buffer.from(r.value, "base64").toString("utf8"));
+    } catch (err) {
+      bodyProblem = { field: "value", reason: `is not valid JSON: ${(err as Error).message}` };
+    }
+  const parsedLabels = parseJobLabels(
+    { name: headerValue(r, KAFKA_NAME_HEADER), tags: headerValue(r, KAFKA_TAGS_HEADER) },
+    { name: `${KAFKA_NAME_HEADER} header`, tags: `${KAFKA_TAGS_HEADER} header` },
+  );
+  if (!parsedLabels.ok) return refuse(parsedLabels.problems, body);
+  labels = parsedLabels.value;
 
   let idempotencyKey = positionKey;
   if (header !== undefined) {
     const k = parseIdempotencyKey(header);
-    if (!k.ok) return refuse([{ field: `${KAFKA_IDEMPOTENCY_HEADER} header`, reason: k.problem.reason }]);
+    if (!k.ok) return refuse([{ field: `${KAFKA_IDEMPOTENCY_HEADER} header`, reason: k.problem.reason }], body);
     if (k.key) idempotencyKey = k.key;
   }
-  if (!r.value) return refuse([{ field: "value", reason: "is empty: a record must hold the job request as JSON" }]);
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.from(r.value, "base64").toString("utf8"));
-  } catch (err) {
-    return refuse([{ field: "value", reason: `is not valid JSON: ${(err as Error).message}` }]);
+  if (bodyProblem) return refuse([bodyProblem]);
+  const tenants = deps.config.api.tenants;
+  const tenant = tenantOfRequestBody(tenants, deps.bucket, body);
+  if (tenants.length > 0 && !tenant) {
+    // Whose job it is comes from its source folder: an invalid request is refused for what is wrong
+    // with it; a valid one under no tenant's prefixes belongs to nobody.
+    const parsed = parseJobRequest(body, { servedBuckets: [deps.bucket], extraOptions: deps.config.jobs.extraOptions });
+    return refuse(
+      parsed.ok ? [{ field: PATH_KEYS.source, reason: `lies under no tenant's prefixes (${tenants.flatMap((t) => t.prefixes).join(", ")}), so the record belongs to nobody` }] : parsed.problems,
+      body,
+    );
   }
   try {
-    const s = await submitRequest(deps, log, { body, idempotencyKey, origin });
+    const s = await submitRequest(deps, log, { body, idempotencyKey, origin, labels, ...(tenant ? { tenant } : {}) });
     log.info("kafka trigger: job submitted", { record: name, jobId: s.record.jobId, replayed: s.replayed });
     return { record: name, jobId: s.record.jobId, state: s.record.state, replayed: s.replayed };
   } catch (err) {

@@ -2,7 +2,7 @@ import { jobStateChange, type JobEvents } from "../core/job-events.ts";
 import type { RunFacts } from "../core/job-result.ts";
 import type { JobRecord } from "../core/job.ts";
 import { isTerminal, JobState } from "../core/job-state.ts";
-import type { Expected, FleetControl, JobListPage, JobStore } from "../core/ports.ts";
+import type { Expected, FleetControl, JobListPage, JobListQuery, JobStore } from "../core/ports.ts";
 import type { JobResults } from "./job-results.ts";
 
 /** What could not be delivered after a transition that did happen. */
@@ -131,7 +131,7 @@ export class AnnouncingJobStore implements JobStore {
     return this.#inner.update(jobId, expected, patch);
   }
 
-  list(query: { state?: JobState; limit: number; next?: string }): Promise<JobListPage> {
+  list(query: JobListQuery): Promise<JobListPage> {
     return this.#inner.list(query);
   }
 

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { parseImageReference } from "./container-image.ts";
 import { ValidationError, type Problem } from "./errors.ts";
-import { instanceArchitecture, windowsGpuTypeProblem } from "./instance-types.ts";
+import { gpuFamily, instanceArchitecture, windowsGpuTypeProblem } from "./instance-types.ts";
 import { bucketNameProblem } from "./s3-uri.ts";
 import { POLICY_KINDS } from "./scaling/policy.ts";
 import { cronProblem, isTimeZone } from "./scaling/schedule.ts";
@@ -27,12 +28,144 @@ const KeyPrefixSchema = z
   .string()
   .regex(/^(?:[^/*?$]+\/)+$/, 'must be a folder prefix such as "inbox/": no leading slash, ending in "/", without *, ? or $');
 
+/**
+ * One tenant of the API (`api.tenants`): its callers see, cancel and redrive only its jobs, and
+ * submit only sources and targets under its prefixes (docs/api.md, "Tenants").
+ */
+const TenantSchema = z.strictObject({
+  /** The tenant's name: recorded on its jobs, in refusal logs, and in its usage plan's name. */
+  name: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, "must be 1 to 32 lowercase letters, digits or inner hyphens"),
+  /**
+   * The key its callers send in `x-api-key`: 20 to 128 letters and digits (API Gateway's rule). On
+   * AWS it becomes the value of the tenant's own API Gateway key (absent: API Gateway generates
+   * one, readable with `aws apigateway get-api-key --include-value`); the API Lambda never gets it.
+   * Locally the API compares it with the header, so a tenant without one cannot be reached there.
+   */
+  apiKey: z
+    .string()
+    .regex(/^[A-Za-z0-9]{20,128}$/, "must be 20 to 128 letters and digits (API Gateway's rule for key values)")
+    .optional(),
+  /** Folder prefixes (`"labs/a/"`) its jobs' sources and targets must lie under. */
+  prefixes: z.array(KeyPrefixSchema).min(1, "must list at least one folder prefix"),
+  /**
+   * With `api.auth` "iam": the principals that act as this tenant, as `requestContext.identity.userArn`
+   * shows them (`arn:aws:iam::123456789012:user/alice`, `arn:aws:sts::123456789012:assumed-role/LabA/session`);
+   * a trailing `*` matches any rest (`arn:aws:sts::123456789012:assumed-role/LabA/*`). @default []
+   */
+  principals: z
+    .array(z.string().regex(/^arn:aws[a-z-]*:(?:iam|sts)::\d{12}:[^*\s]+\*?$/, "must be an IAM or STS principal ARN, optionally ending in *"))
+    .default([]),
+  /** Requests per day under this tenant's usage plan. @default api.quotaPerDay */
+  quotaPerDay: z.int().min(1).optional(),
+  /** Steady requests per second under its usage plan. @default api.throttleRateLimit */
+  throttleRateLimit: z.number().min(1).optional(),
+  /** Burst of requests under its usage plan. @default api.throttleBurstLimit */
+  throttleBurstLimit: z.int().min(1).optional(),
+});
+
+/** A tenant of the API, as the config declares it. */
+export type TenantConfig = z.output<typeof TenantSchema>;
+
+/**
+ * The config without the tenants' API key values: what every deployed process gets (the API and
+ * trigger Lambdas, the workers' config artifact). On AWS, API Gateway checks the keys; the API
+ * maps the key *id* it is handed to a tenant (`SPOTQ_TENANT_KEY_IDS`), so no process needs a value.
+ */
+export function withoutApiKeys<C extends { api: { tenants: TenantConfig[] } }>(config: C): C {
+  if (config.api.tenants.every((t) => t.apiKey === undefined)) return config;
+  return { ...config, api: { ...config.api, tenants: config.api.tenants.map(({ apiKey: _secret, ...t }) => t) } };
+}
+
+/** Cross-key checks of `api.tenants`: every folder, key and principal names one tenant at most. */
+function tenantProblems(api: { auth: "apiKey" | "iam"; tenants: TenantConfig[] }): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const t = api.tenants;
+  const overlap = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+  const literal = (p: string) => (p.endsWith("*") ? p.slice(0, -1) : p);
+  const samePrincipals = (a: string, b: string) =>
+    a === b || (a.endsWith("*") && literal(b).startsWith(literal(a))) || (b.endsWith("*") && literal(a).startsWith(literal(b)));
+  t.forEach((x, i) => {
+    for (let j = 0; j < i; j++) {
+      const y = t[j]!;
+      if (x.name === y.name) out.push({ path: ["api", "tenants", i, "name"], message: `repeats tenant ${j}'s name "${y.name}"` });
+      if (x.apiKey !== undefined && x.apiKey === y.apiKey) out.push({ path: ["api", "tenants", i, "apiKey"], message: `is tenant "${y.name}"'s key too; each tenant needs its own` });
+      x.prefixes.forEach((p, k) => {
+        const other = y.prefixes.find((q) => overlap(p, q));
+        if (other !== undefined)
+          out.push({ path: ["api", "tenants", i, "prefixes", k], message: `overlaps tenant "${y.name}"'s prefix "${other}": a folder must belong to one tenant` });
+      });
+      x.principals.forEach((p, k) => {
+        const other = y.principals.find((q) => samePrincipals(p, q));
+        if (other !== undefined)
+          out.push({ path: ["api", "tenants", i, "principals", k], message: `also matches tenant "${y.name}"'s principal "${other}": a caller must map to one tenant` });
+      });
+    }
+    if (api.auth === "iam" && x.principals.length === 0)
+      out.push({ path: ["api", "tenants", i, "principals"], message: 'must list at least one principal with api.auth "iam": it is how a signed caller maps to this tenant' });
+  });
+  return out;
+}
+
 const StepSchema = z.strictObject({
   /** The step applies when the backlog (visible messages) is at least this. */
   backlogAtLeast: z.int().min(1),
   /** Instances to add when this step applies. */
   addInstances: z.int().min(1).max(1000),
 });
+
+// ---- The container profile (issue 10 §6): the processor is a Docker image from ECR on a Linux GPU AMI. ----
+
+/** The Medit executable, `processor.command`'s default (a container profile leaves it unset). */
+export const MEDIT_COMMAND = "C:\\MeditAutoTest\\9999.0.0.4515_Release\\Medit_AutoTest.exe";
+
+/**
+ * The SSM public parameter of the Amazon ECS GPU-optimised Amazon Linux 2023 AMI (Docker, the
+ * NVIDIA driver and the NVIDIA container toolkit): the AMI of a container profile without
+ * `fleet.amiId` (docs/deploy.md, "Container profile").
+ */
+export const ECS_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id";
+
+/** Exit codes of `docker run` itself (not of the image): 125 the daemon could not run the container, 126 its command cannot be invoked, 127 its command was not found. */
+export const DOCKER_RUN_EXIT_CODES: readonly number[] = [125, 126, 127];
+
+/** `docker run` exits 128 + n when the container's process was killed by signal n (137: SIGKILL, also an out-of-memory kill). */
+export const CONTAINER_SIGNAL_EXIT_CODES = { min: 129, max: 159 } as const;
+
+/**
+ * `processor.container`: run each job's processor as `docker run --rm` of an ECR image, with the
+ * source folder (and config.json in it) mounted read-only at `/spotq/source` and the target folder
+ * at `/spotq/target`. `processor.args` (`{config}` etc. resolved to those paths) follow the image;
+ * `processor.env` is the container's environment. Linux fleets only.
+ */
+const ContainerSchema = z.strictObject({
+  /**
+   * The image: an ECR repository name (the deployment creates the repository, in its account and
+   * region) or the URI of an existing one, with an optional `:tag` (default `latest`) or `@sha256:`
+   * digest. Pulled, with the instance role, before every job.
+   */
+  image: z.string().superRefine((text, ctx) => {
+    const parsed = parseImageReference(text);
+    if (!parsed.ok) ctx.addIssue({ code: "custom", message: parsed.reason, input: text });
+  }),
+  /** GPUs the container gets (`docker run --gpus`): "all" or a count; absent: none. */
+  gpus: z.union([z.literal("all"), z.int().min(1).max(64)]).optional(),
+  /** The numeric `uid` or `uid:gid` the container runs as (`docker run --user`); the target folder is handed to it. Absent: the image's user. */
+  user: z
+    .string()
+    .regex(/^\d{1,10}(:\d{1,10})?$/, 'must be a numeric uid or uid:gid such as "1000:1000" (a name would be resolved inside the image, after the target folder must be writable for it)')
+    .optional(),
+  /** Size of /dev/shm in the container, MiB (`--shm-size`; Docker's default of 64 MiB is too small for many GPU data loaders). Absent: Docker's default. */
+  shmSizeMiB: z.int().min(1).max(1_048_576).optional(),
+  /** How long `docker stop` waits after the image's stop signal before it kills (cancel, timeout, Spot hand-back, service stop). @default 10 */
+  stopTimeoutSeconds: z.int().min(0).max(100).default(10),
+  /** Limit of one image pull (before each job, and in the preflight). @default 900 */
+  pullTimeoutSeconds: z.int().min(30).max(3600).default(900),
+  /** A repository this deployment creates keeps this many images (the configured tag is never expired); untagged ones go after 7 days. @default 30 */
+  keepImages: z.int().min(1).max(10_000).optional(),
+});
+
+/** The validated `processor.container` block. */
+export type ContainerProfile = z.output<typeof ContainerSchema>;
 
 // ---- Ways in and out beyond the API (issue 10): triggers, job events, results for analytics. ----
 
@@ -258,7 +391,7 @@ export const FleetConfigSchema = z
     processor: z
       .strictObject({
         /** Executable run for each job, spawned without a shell. */
-        command: z.string().min(1).default("C:\\MeditAutoTest\\9999.0.0.4515_Release\\Medit_AutoTest.exe"),
+        command: z.string().min(1).default(MEDIT_COMMAND),
         /** Argument template; `{config}`, `{source}`, `{target}`, `{jobId}` are substituted. */
         args: z.array(z.string()).default(["--iScanComplete", "{config}"]),
         /** Extra environment variables for the processor. @default {} */
@@ -281,6 +414,8 @@ export const FleetConfigSchema = z
               .regex(/^\/?[A-Za-z0-9_.\-]+(\/[A-Za-z0-9_.\-]+)*$/, "must be an SSM parameter name such as /spotq/medit-password"),
           })
           .optional(),
+        /** Run the processor as a Docker image from ECR instead of a command on the AMI (Linux only). Absent: `command` runs on the instance. */
+        container: ContainerSchema.optional(),
       })
       .prefault({}),
     fleet: z
@@ -488,6 +623,13 @@ export const FleetConfigSchema = z
         maxBodyBytes: z.int().min(1024).max(1_048_576).default(16_384),
         /** Lambda runtime of the API: nodejs22.x where a region does not offer nodejs24.x yet. @default "nodejs24.x" */
         lambdaRuntime: z.enum(["nodejs24.x", "nodejs22.x"]).default("nodejs24.x"),
+        /**
+         * The tenants of the API. Empty: one caller sees every job (an API key under one usage plan,
+         * or IAM; locally no auth). Otherwise every request is one tenant's: on AWS by its API
+         * Gateway key (own usage plan) or, with `auth` "iam", its principal; locally by `x-api-key`.
+         * @default []
+         */
+        tenants: z.array(TenantSchema).default([]),
       })
       .prefault({}),
     monitoring: z
@@ -566,6 +708,8 @@ export const FleetConfigSchema = z
     if (new Set(c.fleet.instanceTypes).size !== c.fleet.instanceTypes.length)
       ctx.addIssue({ code: "custom", path: ["fleet", "instanceTypes"], message: "lists an instance type twice" });
     for (const p of strandingProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    for (const p of containerProblems(c)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    for (const p of tenantProblems(c.api)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
   });
 
 /**
@@ -667,6 +811,68 @@ function strandingProblems(c: StrandingInput): { path: (string | number)[]; mess
     if (f.platform !== "windows") add(["processor", "session"], '"interactive" (auto-logon and a desktop session) exists on Windows only; use "service" on Linux');
     if (!c.processor.autoLogon) add(["processor", "autoLogon"], 'is required when processor.session is "interactive": the user to log on and the SSM parameter holding its password');
   } else if (c.processor.autoLogon) add(["processor", "autoLogon"], 'is only used when processor.session is "interactive"');
+  return problems;
+}
+
+/** The part of the config {@link containerProblems} reads. */
+interface ContainerInput {
+  processor: { command: string; container?: ContainerProfile | undefined };
+  jobs: { invalidRequestExitCodes: number[] };
+  fleet: {
+    platform: "windows" | "linux";
+    amiId?: string | undefined;
+    instanceTypes: string[];
+    stopGraceSeconds: number;
+    lifecycleHooks: { launchTimeoutSeconds: number };
+  };
+}
+
+/**
+ * The container profile's cross-key rules (issue 10 §6): Linux only; the image's entrypoint, not
+ * `processor.command`, runs; `docker run`'s own exit codes (125–127) and the signal codes (129–159)
+ * cannot mean "invalid request"; a stop must fit the service's stop grace and a pull the launch
+ * hook's timeout; `--gpus` needs NVIDIA types; the default AMI (the ECS GPU AMI) is x86_64 only;
+ * `keepImages` applies only to a repository the deployment creates.
+ */
+function containerProblems(c: ContainerInput): { path: (string | number)[]; message: string }[] {
+  const container = c.processor.container;
+  if (!container) return [];
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const add = (path: (string | number)[], message: string) => problems.push({ path, message });
+  const f = c.fleet;
+  if (f.platform !== "linux") add(["processor", "container"], 'runs on Linux fleets only (Docker with the NVIDIA container toolkit): set fleet.platform to "linux"');
+  if (c.processor.command !== MEDIT_COMMAND)
+    add(["processor", "command"], "is not used with processor.container: the image's entrypoint runs, with processor.args after the image; leave processor.command out");
+  c.jobs.invalidRequestExitCodes.forEach((code, i) => {
+    if (DOCKER_RUN_EXIT_CODES.includes(code))
+      add(["jobs", "invalidRequestExitCodes", i], `${code} is an exit code of docker run itself (125: the daemon could not run the container, 126: cannot invoke, 127: not found), never the image's verdict on a request`);
+    else if (code >= CONTAINER_SIGNAL_EXIT_CODES.min && code <= CONTAINER_SIGNAL_EXIT_CODES.max)
+      add(["jobs", "invalidRequestExitCodes", i], `${code} is how docker run reports a container killed by signal ${code - 128} (a crash), not a verdict on a request`);
+  });
+  if (container.stopTimeoutSeconds + 10 > f.stopGraceSeconds)
+    add(
+      ["processor", "container", "stopTimeoutSeconds"],
+      `is ${container.stopTimeoutSeconds} s, but a service stop waits only fleet.stopGraceSeconds (${f.stopGraceSeconds} s) for the worker to stop the container and hand the job back; keep it at least 10 s below`,
+    );
+  if (container.pullTimeoutSeconds >= f.lifecycleHooks.launchTimeoutSeconds)
+    add(
+      ["processor", "container", "pullTimeoutSeconds"],
+      `must be below fleet.lifecycleHooks.launchTimeoutSeconds (${f.lifecycleHooks.launchTimeoutSeconds}): the preflight pulls the image before the launch hook is completed`,
+    );
+  if (container.gpus !== undefined)
+    f.instanceTypes.forEach((t, i) => {
+      const family = gpuFamily(t);
+      if (!family) add(["fleet", "instanceTypes", i], `${t} is not a GPU instance type spotq knows (core/instance-types.ts), but processor.container.gpus asks for GPUs`);
+      else if (family.gpu !== "nvidia") add(["fleet", "instanceTypes", i], `${t} has ${family.model} GPUs (AMD); docker run --gpus needs NVIDIA GPUs`);
+    });
+  if (!f.amiId)
+    f.instanceTypes.forEach((t, i) => {
+      if (instanceArchitecture(t) !== "x86_64")
+        add(["fleet", "instanceTypes", i], `${t} is an arm64 type, but without fleet.amiId the fleet boots the ECS GPU-optimised AMI, which is x86_64 only; set fleet.amiId or pick x86_64 types`);
+    });
+  const parsed = parseImageReference(container.image);
+  if (container.keepImages !== undefined && parsed.ok && parsed.value.registry)
+    add(["processor", "container", "keepImages"], "applies only to a repository this deployment creates (an image given by repository name); an existing repository keeps its own lifecycle policy");
   return problems;
 }
 

@@ -19,6 +19,12 @@ export const ENV = {
   bucket: "SPOTQ_BUCKET",
   /** The Auto Scaling group's name. */
   group: "SPOTQ_GROUP",
+  /**
+   * API Lambda with tenants and API keys: JSON `{ "<API Gateway key id>": "<tenant name>" }`, set by
+   * infra from the keys it creates, so the Lambda maps `requestContext.identity.apiKeyId` to a
+   * tenant without ever holding a key's value.
+   */
+  tenantKeyIds: "SPOTQ_TENANT_KEY_IDS",
   /** Worker: where job folders are created. */
   workRoot: "SPOTQ_WORK_ROOT",
   /** Worker: `cloudwatch` (default) or `files`. */

@@ -13,6 +13,10 @@ import { ENV } from "../core/runtime.ts";
  */
 export const WINDOWS_MIN_BOOT_SECONDS = 240;
 
+/** Why a fleet on the default ECS GPU AMI needs a pinned Node.js (the AMI has none, and workers never download one from the internet). */
+export const ECS_AMI_NODE_REASON =
+  "is required when processor.container runs on the default ECS GPU-optimised AMI (no fleet.amiId): that AMI has Docker and the NVIDIA container toolkit but no Node.js; pin one with `npm run fetch:node`, or set fleet.amiId to an AMI that has Node.js";
+
 /** The config file `cdktf synth` / `npm run synth` reads when neither `--config` nor SPOTQ_CONFIG names one. */
 export const DEFAULT_CONFIG_FILE = "spotq.config.json";
 
@@ -23,7 +27,10 @@ export const DEFAULT_CONFIG_FILE = "spotq.config.json";
  */
 export function deployProblems(c: FleetConfig): Problem[] {
   const problems: Problem[] = [];
-  if (!c.fleet.amiId) problems.push({ field: "fleet.amiId", reason: "is required to deploy: the AMI the GPU workers boot (see docs/deploy.md, AMI prerequisites)" });
+  // A container profile boots the ECS GPU-optimised AMI unless fleet.amiId names another (infra/constructs/fleet.ts).
+  if (!c.fleet.amiId && !c.processor.container)
+    problems.push({ field: "fleet.amiId", reason: "is required to deploy: the AMI the GPU workers boot (see docs/deploy.md, AMI prerequisites)" });
+  if (!c.fleet.amiId && c.processor.container && !c.fleet.artifacts.node) problems.push({ field: "fleet.artifacts.node", reason: ECS_AMI_NODE_REASON });
   if (c.fleet.subnetIds.length === 0)
     problems.push({ field: "fleet.subnetIds", reason: "is required to deploy: at least one subnet, ideally one per Availability Zone" });
   if (c.scaling.periodSeconds < 60)

@@ -16,6 +16,9 @@ export function attachEventLog(worker: Worker, log: winston.Logger): void {
   );
   worker.on("job_retried", (e) => log.warn(`job ${e.jobId} attempt ${e.attempt} failed (${e.error.code}); retry in ${e.delaySeconds} s: ${e.error.message}`, { event: "job_retried", ...e }));
   worker.on("job_failed", (e) => log.error(`job ${e.jobId} FAILED at attempt ${e.attempt} (${e.error.code}): ${e.error.message}`, { event: "job_failed", ...e }));
+  worker.on("hand_back_capacity", (e) =>
+    e.failed ? log.warn(`job ${e.jobId}: asking for capacity after the hand-back failed: ${e.failed}`, { event: "hand_back_capacity", ...e }) : log.info(`job ${e.jobId}: capacity after the hand-back: desired ${e.before} -> ${e.after} (wanted ${e.wanted})`, { event: "hand_back_capacity", ...e }),
+  );
   worker.on("job_interrupted", (e) => log.warn(`job ${e.jobId} attempt ${e.attempt} handed back: ${e.reason}`, { event: "job_interrupted", ...e }));
   worker.on("job_cancelled", (e) => log.info(`job ${e.jobId} attempt ${e.attempt} cancelled`, { event: "job_cancelled", ...e }));
   worker.on("job_lost", (e) => log.warn(`job ${e.jobId} attempt ${e.attempt} abandoned: ${e.reason}`, { event: "job_lost", ...e }));

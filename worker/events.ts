@@ -57,6 +57,8 @@ export type WorkerEvents = {
   job_failed: [{ jobId: string; attempt: number; error: JobError }];
   /** Handed back on a Spot notice or shutdown: QUEUED again, message visible at once. */
   job_interrupted: [{ jobId: string; attempt: number; reason: string; /** Handed back because this instance was judged broken, not for a notice or a stop. */ instanceFault?: true }];
+  /** After a hand-back, the fast path asked for capacity for the returned job (api/fast-path.ts `raiseCapacityAfterHandBack`). */
+  hand_back_capacity: [{ jobId: string; wanted?: number; before?: number; after?: number; failed?: string }];
   job_cancelled: [{ jobId: string; attempt: number }];
   /** Another attempt owns the job now: this one stopped and touched nothing. */
   job_lost: [{ jobId: string; attempt: number; reason: string }];
@@ -114,6 +116,7 @@ export const WORKER_EVENT_NAMES = Object.keys({
   job_retried: true,
   job_failed: true,
   job_interrupted: true,
+  hand_back_capacity: true,
   job_cancelled: true,
   job_lost: true,
   spot_notice: true,

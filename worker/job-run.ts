@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
-import { jobFolders, renderArgs, renderConfigJson, type JobFolders } from "../core/config-json.ts";
+import { jobFolders, processorFolders, renderArgs, renderConfigJson, type JobFolders } from "../core/config-json.ts";
 import { StaleTransitionError } from "../core/errors.ts";
 import { retryDelaySeconds } from "../core/fleet-config.ts";
 import { LEGACY_DISPATCH_ID, matchDispatch, newDispatchId, type AttemptRecord, type JobProgress, type JobRecord, type JobTimings } from "../core/job.ts";
@@ -11,11 +11,12 @@ import { formatS3Uri, parseS3Uri, type S3Location } from "../core/s3-uri.ts";
 import { JobFailure, StopRequest } from "./errors.ts";
 import type { JobPhase, WorkerEvents } from "./events.ts";
 import { Heartbeat } from "./heartbeat.ts";
+import { ContainerRunner } from "./container.ts";
 import type { FaultVerdict } from "./instance-health.ts";
 import { recordProcessor } from "./leftovers.ts";
 import { UnsafeKeyError } from "./object-paths.ts";
 import type { ResolvedWorkerOptions } from "./options.ts";
-import { runProcessor } from "./processor.ts";
+import { runProcessor, type OutputStream, type ProcessorOutcome } from "./processor.ts";
 import { judgeProcessorOutcome } from "./processor-outcome.ts";
 import type { JobLog, JobMetrics, Telemetry } from "./telemetry/telemetry.ts";
 import { TransferError, type FolderTransfer, type TransferProgress } from "./transfer.ts";
@@ -35,6 +36,8 @@ export interface JobRunContext {
   onFailure?: (jobId: string, failure: JobFailure, history: readonly AttemptRecord[]) => Promise<FaultVerdict>;
   /** An attempt succeeded on this instance (ends the breaker's streak). */
   onSuccess?: () => void;
+  /** The job was handed back (its fresh message is in the queue): capacity for it without waiting for the alarm. Never throws. */
+  onHandBack?: (jobId: string) => Promise<void>;
 }
 
 /** Attempts that count against `jobs.maxAttempts`: failed ones and lost ones (the worker died). Interruptions, cancels and attempts before an operator's redrive do not. */
@@ -84,6 +87,8 @@ export class JobRun {
   #writtenPhase: JobPhase | undefined;
   #processStartedAt: number | undefined;
   readonly #stderrTail: string[] = [];
+  /** With processor.container: the runner and the image reference #prepare pulled. */
+  #container: { runner: ContainerRunner; image: string } | undefined;
 
   constructor(received: ReceivedJob, context: JobRunContext) {
     this.#received = received;
@@ -314,34 +319,67 @@ export class JobRun {
     return ending;
   }
 
-  /** Writes config.json (the request with local folder paths) into the source folder, and makes the target folder. */
+  /**
+   * Writes config.json (the request with the folder paths the processor sees: the instance's, or
+   * the container's mount points) into the source folder, and makes the target folder. With
+   * processor.container it then removes containers a crashed predecessor left and pulls the image
+   * (logged in to ECR); the pull's time counts as download time (the record shows phase
+   * "download" meanwhile), and a pull that fails is IMAGE_PULL: retried, the instance's fault.
+   */
   async #prepare(folders: JobFolders): Promise<void> {
+    const container = this.#c.options.config.processor.container;
     if (existsSync(folders.config)) this.#say(`the source folder has its own config.json: it is replaced by this job's`);
-    await writeFile(folders.config, renderConfigJson(this.#received.message.request, folders));
+    await writeFile(folders.config, renderConfigJson(this.#received.message.request, processorFolders(folders, container !== undefined)));
     await mkdir(folders.target, { recursive: true });
+    if (!container) return;
+
+    const { options, emit } = this.#c;
+    const runner = new ContainerRunner({ profile: container, workRoot: options.workRoot });
+    const left = await runner.removeLeftovers(options.instanceId).catch((error: Error) => {
+      emit("warning", { message: `could not look for leftover containers: ${error.message}`, error, jobId: this.jobId });
+      return [];
+    });
+    if (left.length) this.#say(`removed the container(s) an earlier worker on this instance left running: ${left.join(", ")}`);
+    this.#say(`pulling ${container.image}`);
+    const t = Date.now();
+    let image: string;
+    try {
+      ({ image } = await runner.pull({
+        timeoutMs: container.pullTimeoutSeconds * 1000,
+        signal: this.#abort.signal,
+        onLine: (line) => this.#say(`docker pull: ${line}`),
+      }));
+    } catch (err) {
+      if (this.#stop) throw this.#stop;
+      throw new JobFailure("IMAGE_PULL", `processor.container.image ${container.image}: ${(err as Error).message}`, { retryable: true, cause: err });
+    }
+    const pullMs = Date.now() - t;
+    this.#timings.downloadMs = (this.#timings.downloadMs ?? 0) + pullMs;
+    this.#say(`pulled ${image} in ${pullMs} ms (counted in the download time)`);
+    this.#container = { runner, image };
   }
 
-  /** Runs the processor; returns its failure, if any. Throws the stop request when the worker aborted it. */
+  /**
+   * Runs the processor (a command on the instance, or the image as `docker run` with the job's
+   * folders mounted: worker/container.ts); returns its failure, if any. Throws the stop request
+   * when the worker aborted it (a container is stopped first: `docker stop`, then `docker kill`).
+   */
   async #process(folders: JobFolders): Promise<JobFailure | undefined> {
     const { options, emit } = this.#c;
     const p = options.config.processor;
-    const args = renderArgs(p.args, { config: folders.config, source: folders.source, target: folders.target, jobId: this.jobId });
-    this.#say(`running ${p.command} ${args.map((a) => JSON.stringify(a)).join(" ")}`);
-    const outcome = await runProcessor({
-      command: p.command,
-      args,
-      cwd: folders.root,
-      env: { ...p.env, SPOTQ_JOB_ID: this.jobId, SPOTQ_ATTEMPT: String(this.#attempt) },
+    const seen = processorFolders(folders, this.#container !== undefined);
+    const args = renderArgs(p.args, { config: seen.config, source: seen.source, target: seen.target, jobId: this.jobId });
+    const env = { ...p.env, SPOTQ_JOB_ID: this.jobId, SPOTQ_ATTEMPT: String(this.#attempt) };
+    const common = {
       timeoutMs: options.jobTimeoutSeconds * 1000,
       killGraceMs: options.killGraceSeconds * 1000,
-      platform: options.platform,
       signal: this.#abort.signal,
-      onSpawn: (pid) => {
+      onSpawn: (pid: number) => {
         this.#processStartedAt = Date.now();
         void recordProcessor(folders.root, pid).catch(() => undefined);
         emit("processor_started", { jobId: this.jobId, attempt: this.#attempt, pid });
       },
-      onLine: (stream, line) => {
+      onLine: (stream: OutputStream, line: string) => {
         this.#log?.write(stream, line);
         if (stream === "stderr") {
           this.#stderrTail.push(line.length > 300 ? `${line.slice(0, 300)}...` : line);
@@ -349,7 +387,24 @@ export class JobRun {
         }
         emit("processor_output", { jobId: this.jobId, attempt: this.#attempt, stream, line });
       },
-    });
+    };
+    let outcome: ProcessorOutcome;
+    if (this.#container)
+      outcome = await this.#container.runner.run({
+        ...common,
+        jobId: this.jobId,
+        attempt: this.#attempt,
+        instanceId: options.instanceId,
+        folders,
+        image: this.#container.image,
+        args,
+        env,
+        onNote: (line) => this.#say(line),
+      });
+    else {
+      this.#say(`running ${p.command} ${args.map((a) => JSON.stringify(a)).join(" ")}`);
+      outcome = await runProcessor({ ...common, command: p.command, args, cwd: folders.root, env, platform: options.platform });
+    }
     this.#timings.processMs = outcome.durationMs;
     this.#say(
       outcome.startError
@@ -361,6 +416,7 @@ export class JobRun {
       invalidRequestExitCodes: options.config.jobs.invalidRequestExitCodes,
       timeoutSeconds: options.jobTimeoutSeconds,
       lastStderr: this.#stderrTail,
+      container: this.#container !== undefined,
     });
   }
 
@@ -444,6 +500,7 @@ export class JobRun {
         }
         case "interrupted": {
           await this.#handBack(ending, entry);
+          await this.#c.onHandBack?.(this.jobId);
           await this.#metrics("interrupted");
           emit("job_interrupted", { jobId: this.jobId, attempt: this.#attempt, reason: ending.why, ...(ending.instanceFault ? { instanceFault: true as const } : {}) });
           return;

@@ -1,8 +1,10 @@
 import { constants } from "node:fs";
 import { access, mkdir, stat, statfs } from "node:fs/promises";
 import path from "node:path";
+import type { RegistryAuth } from "../aws/ecr-auth.ts";
 import type { WorkerPlatform } from "../core/config-json.ts";
-import type { FleetConfig } from "../core/fleet-config.ts";
+import type { ContainerProfile, FleetConfig } from "../core/fleet-config.ts";
+import { ContainerRunner, DOCKER } from "./container.ts";
 import { runProcessor } from "./processor.ts";
 
 const GiB = 1024 ** 3;
@@ -38,6 +40,8 @@ export interface PreflightOptions {
   freeBytes?: (dir: string) => Promise<number>;
   /** @default stat + access(X_OK) */
   probe?: FileProbe;
+  /** ECR credentials for the container profile's pull. @default ECR through the SDK (SPOTQ_ENDPOINT_ECR locally) */
+  registryAuth?: RegistryAuth;
 }
 
 /**
@@ -46,18 +50,24 @@ export interface PreflightOptions {
  * executable, on POSIX), the GPU check command exits 0 and so does the optional licence check.
  * Commands are spawned without a shell and killed (whole tree) past `timeoutSeconds`; so is any
  * check that hangs. Every check runs, so one report names every problem.
+ *
+ * With `processor.container` the processor is an image: the `processor` check finds the docker CLI,
+ * asks the daemon (`docker version`) and pulls the image (so an image that cannot be pulled is a
+ * failed boot, which the boot breaker counts, and the first job starts from a warm cache); with
+ * `gpus`, the `gpu` check also runs `nvidia-smi -L` in that image with `--gpus` (the NVIDIA
+ * container toolkit, not only the driver).
  */
 export async function runPreflight(config: FleetConfig, o: PreflightOptions): Promise<PreflightReport> {
   const p = config.fleet.preflight;
   const timeoutMs = p.timeoutSeconds * 1000;
   const env = o.env ?? process.env;
   const checks: PreflightCheck[] = [];
-  const run = async (name: PreflightCheckName, what: () => Promise<{ ok: boolean; detail: string; skipped?: boolean }>) => {
+  const run = async (name: PreflightCheckName, what: () => Promise<{ ok: boolean; detail: string; skipped?: boolean }>, limitMs = timeoutMs) => {
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     // The guard of a check that hangs in the file system; a command's own timeout (kill + drain) comes first.
     const timeout = new Promise<{ ok: boolean; detail: string }>((resolve) => {
-      timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${p.timeoutSeconds} s (fleet.preflight.timeoutSeconds)` }), timeoutMs + 5_000);
+      timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${Math.round(limitMs / 1000)} s (fleet.preflight.timeoutSeconds)` }), limitMs + 5_000);
     });
     let r: { ok: boolean; detail: string; skipped?: boolean };
     try {
@@ -87,18 +97,58 @@ export async function runPreflight(config: FleetConfig, o: PreflightOptions): Pr
     const detail = `${gib(free)} free at ${o.workRoot}, at least ${p.minFreeDiskGiB} GiB needed (fleet.preflight.minFreeDiskGiB)`;
     return { ok: free >= need, detail };
   });
-  await run("processor", async () => {
-    const command = config.processor.command;
-    const found = await resolveExecutable(command, { platform: o.platform, env, probe: o.probe ?? probeFile });
-    return found.ok
-      ? { ok: true, detail: `processor ${found.path} is executable` }
-      : { ok: false, detail: `processor.command ${JSON.stringify(command)}: ${found.reason}` };
+  const container = config.processor.container;
+  let image: { runner: ContainerRunner; ref: string } | undefined;
+  if (container)
+    await run(
+      "processor",
+      async () => {
+        const r = await checkContainer(container, o, env, timeoutMs);
+        if (r.image) image = r.image;
+        return r;
+      },
+      timeoutMs + container.pullTimeoutSeconds * 1000,
+    );
+  else
+    await run("processor", async () => {
+      const command = config.processor.command;
+      const found = await resolveExecutable(command, { platform: o.platform, env, probe: o.probe ?? probeFile });
+      return found.ok
+        ? { ok: true, detail: `processor ${found.path} is executable` }
+        : { ok: false, detail: `processor.command ${JSON.stringify(command)}: ${found.reason}` };
+    });
+  await run("gpu", async () => {
+    const host = await runCheckCommand("fleet.preflight.gpuCheck", p.gpuCheck, { timeoutMs, platform: o.platform, cwd: rootOk ? o.workRoot : process.cwd() });
+    if (container?.gpus === undefined || !host.ok) return host;
+    const before = host.skipped ? "" : `${host.detail}; `;
+    if (!image) return { ok: false, detail: `${before}the GPUs in a container are not checked: docker or the image is not ready (see the processor check)` };
+    const inContainer = await image.runner.gpuCheck(image.ref, timeoutMs);
+    return { ok: inContainer.ok, detail: `${before}${inContainer.detail}` };
   });
-  await run("gpu", () => runCheckCommand("fleet.preflight.gpuCheck", p.gpuCheck, { timeoutMs, platform: o.platform, cwd: rootOk ? o.workRoot : process.cwd() }));
   await run("licence", () =>
     runCheckCommand("fleet.preflight.licenceCheck", p.licenceCheck ?? null, { timeoutMs, platform: o.platform, cwd: rootOk ? o.workRoot : process.cwd() }),
   );
   return { ok: checks.every((c) => c.ok), checks };
+}
+
+/** The container profile's processor check: the docker CLI, the daemon, the image pulled. */
+async function checkContainer(
+  container: ContainerProfile,
+  o: PreflightOptions,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<{ ok: boolean; detail: string; image?: { runner: ContainerRunner; ref: string } }> {
+  const found = await resolveExecutable(DOCKER, { platform: o.platform, env, probe: o.probe ?? probeFile });
+  if (!found.ok) return { ok: false, detail: `processor.container: the docker CLI: ${found.reason}` };
+  const runner = new ContainerRunner({ profile: container, workRoot: o.workRoot, ...(o.registryAuth ? { auth: o.registryAuth } : {}) });
+  const daemon = await runner.daemon(timeoutMs);
+  if (!daemon.ok) return { ok: false, detail: `processor.container: the Docker daemon does not answer: ${daemon.reason}` };
+  try {
+    const pulled = await runner.pull({ timeoutMs: container.pullTimeoutSeconds * 1000 });
+    return { ok: true, detail: `docker ${daemon.version} answers; ${pulled.image} pulled in ${pulled.durationMs} ms`, image: { runner, ref: pulled.image } };
+  } catch (err) {
+    return { ok: false, detail: `processor.container.image ${JSON.stringify(container.image)} cannot be pulled: ${(err as Error).message}` };
+  }
 }
 
 /** One line naming every failed check and its reason, for logs and the boot failure. */

@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import { mkdir } from "node:fs/promises";
 import { resourceNames } from "../core/names.ts";
 import type { FleetControl, InstanceMetadata, JobQueue, JobStore, LifecycleActionResult, ReceivedJob } from "../core/ports.ts";
+import { raiseCapacityAfterHandBack } from "../api/fast-path.ts";
 import type { StopReason, WorkerEvents } from "./events.ts";
 import { decideIdle } from "./idle-policy.ts";
 import { failedElsewhere, InstanceBreaker } from "./instance-health.ts";
@@ -422,6 +423,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         return verdict;
       },
       onSuccess: () => this.#breaker.onSuccess(),
+      onHandBack: (jobId) => this.#capacityAfterHandBack(jobId),
     });
     this.#current = run;
     if (this.#stopReason) run.interrupt(`worker stopping: ${this.#stopReason}`);
@@ -476,6 +478,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
         return;
       }
       await this.#wait(waitMs, this.#stopping.signal);
+    }
+  }
+
+  /**
+   * A handed-back job gets capacity now (issue 9 §3), through the same coalesced fast path as a
+   * submit: the group replaces this instance anyway when it leaves without decrement, but not when
+   * it decremented desired capacity or launches are suspended. Never throws.
+   */
+  async #capacityAfterHandBack(jobId: string): Promise<void> {
+    const fleet = this.#deps.fleet;
+    if (!fleet) return;
+    const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    try {
+      const outcome = await raiseCapacityAfterHandBack({ queue: this.#deps.queue, fleet, config: this.options.config }, log, { jobId });
+      if (!outcome) return;
+      if ("failed" in outcome) this.emit("hand_back_capacity", { jobId, wanted: outcome.wanted, failed: outcome.reason });
+      else if ("coalesced" in outcome) this.emit("hand_back_capacity", { jobId });
+      else this.emit("hand_back_capacity", { jobId, wanted: outcome.wanted, before: outcome.before, after: outcome.after });
+    } catch (error) {
+      this.emit("hand_back_capacity", { jobId, failed: (error as Error).message });
     }
   }
 

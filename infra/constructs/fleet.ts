@@ -6,6 +6,7 @@ import { AutoscalingGroup } from "@cdktf/provider-aws/lib/autoscaling-group";
 import { AutoscalingLifecycleHook } from "@cdktf/provider-aws/lib/autoscaling-lifecycle-hook";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { DataAwsAmi } from "@cdktf/provider-aws/lib/data-aws-ami";
+import { DataAwsSsmParameter } from "@cdktf/provider-aws/lib/data-aws-ssm-parameter";
 import { DataAwsSubnet } from "@cdktf/provider-aws/lib/data-aws-subnet";
 import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
@@ -16,15 +17,17 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { Construct } from "constructs";
 import { ValidationError } from "../../core/errors.ts";
-import type { FleetConfig } from "../../core/fleet-config.ts";
+import { ECS_GPU_AMI_PARAMETER, withoutApiKeys, type FleetConfig } from "../../core/fleet-config.ts";
 import { GROUP_TAG, resourceNames } from "../../core/names.ts";
 import { BUNDLE_FILES } from "../bundling.ts";
+import { ECS_AMI_NODE_REASON } from "../deploy-config.ts";
 import { AssetType, Fn, TerraformAsset, Token } from "../cdktf.ts";
 import { nodeArchivePath, nodeArchiveProblem } from "../node-archive.ts";
 import { renderBootTemplate } from "../user-data/boot-template.ts";
 import { BOOT_VARIABLES, type BootVariable } from "../user-data/template.ts";
 import { SERVICE_WRAPPER_SOURCE } from "../user-data/windows-service.ts";
 import { USER_DATA_LIMIT_BYTES, bootVariables, type WorkerBoot } from "../user-data/worker-boot.ts";
+import { ContainerRegistry } from "./container-registry.ts";
 import { assumeRolePolicy, policyJson } from "./policy-document.ts";
 import { groupArnPattern, type AwsEnv, type BucketRef, type GroupRef, type LogGroupRef, type QueuesRef, type TableRef } from "./refs.ts";
 import { terraformLiteral } from "./terraform-string.ts";
@@ -109,13 +112,20 @@ export class Fleet extends Construct {
   readonly terminateHook: AutoscalingLifecycleHook;
   /** The user data as a Terraform template (`${queue_url}` and the like filled at apply time). */
   readonly userDataTemplate: string;
+  /** processor.container: the image repository (created, or an existing one referenced). */
+  readonly registry?: ContainerRegistry;
+  /** The AMI the launch template boots: `fleet.amiId`, or (container profile) the ECS GPU AMI's SSM parameter value. */
+  readonly imageId: string;
 
   constructor(scope: Construct, id: string, props: FleetProps) {
     super(scope, id);
     const { config, env } = props;
     const names = resourceNames(config.name);
     const f = config.fleet;
-    if (!f.amiId) throw new ValidationError("cannot build the fleet", [{ field: "fleet.amiId", reason: "is required to deploy" }]);
+    const container = config.processor.container;
+    if (!f.amiId && !container) throw new ValidationError("cannot build the fleet", [{ field: "fleet.amiId", reason: "is required to deploy" }]);
+    if (!f.amiId && !f.artifacts.node)
+      throw new ValidationError("cannot build the fleet", [{ field: "fleet.artifacts.node", reason: ECS_AMI_NODE_REASON }]);
     if (f.subnetIds.length === 0) throw new ValidationError("cannot build the fleet", [{ field: "fleet.subnetIds", reason: "is required to deploy" }]);
     const bundleFile = join(props.workerBundleDir, BUNDLE_FILES.worker);
     if (!existsSync(bundleFile))
@@ -139,7 +149,8 @@ export class Fleet extends Construct {
       sourceHash: sha256(bundleBytes),
       contentType: "text/javascript",
     });
-    const configJson = JSON.stringify(config, null, 2);
+    // Workers need no tenant's API key value.
+    const configJson = JSON.stringify(withoutApiKeys(config), null, 2);
     this.workerConfig = new S3Object(this, "worker-config", {
       bucket: props.artifactsBucket.name,
       key: ARTIFACT_KEYS.config,
@@ -169,6 +180,8 @@ export class Fleet extends Construct {
       });
     }
 
+    if (container) this.registry = new ContainerRegistry(this, "registry", { profile: container, env, deployment: config.name });
+
     this.ref = { name: names.group, arn: groupArnPattern(env, names.group) };
     this.role = new IamRole(this, "role", {
       name: `${config.name}-worker`,
@@ -192,6 +205,7 @@ export class Fleet extends Construct {
             ? { autoLogonParameterArn: ssmParameterArn(env, config.processor.autoLogon.passwordParameter) }
             : {}),
           sessionManager: f.sessionManager,
+          ...(this.registry ? { containerRepositoryArn: this.registry.repositoryArn } : {}),
         }),
       ),
     });
@@ -219,15 +233,29 @@ export class Fleet extends Construct {
         ...cidr,
       });
 
+    // The AMI: the config's, or for a container profile without one, the ECS GPU-optimised Amazon
+    // Linux 2023 AMI (Docker, the NVIDIA driver and container toolkit) that AWS currently recommends.
+    // Read at plan time: a newer recommendation is a new launch template version, rolled out by an
+    // instance refresh; pin fleet.amiId to choose when.
+    let amiName: string;
+    if (f.amiId) {
+      this.imageId = f.amiId;
+      amiName = f.amiId;
+    } else {
+      const parameter = new DataAwsSsmParameter(this, "ecs-gpu-ami", { name: ECS_GPU_AMI_PARAMETER });
+      // An AMI id is no secret: insecure_value keeps the plan readable.
+      this.imageId = parameter.insecureValue;
+      amiName = `the ECS GPU-optimised AMI (${ECS_GPU_AMI_PARAMETER})`;
+    }
     const ami = new DataAwsAmi(this, "ami", {
-      filter: [{ name: "image-id", values: [f.amiId] }],
+      filter: [{ name: "image-id", values: [this.imageId] }],
       // A deprecated AMI still launches; the lookup must not fail the plan for it.
       includeDeprecated: true,
       lifecycle: {
         postcondition: [
           f.platform === "windows"
-            ? { condition: '${self.platform == "windows"}', errorMessage: `fleet.platform is "windows" but ${f.amiId} is not a Windows AMI` }
-            : { condition: '${self.platform != "windows"}', errorMessage: `fleet.platform is "linux" but ${f.amiId} is a Windows AMI` },
+            ? { condition: '${self.platform == "windows"}', errorMessage: `fleet.platform is "windows" but ${amiName} is not a Windows AMI` }
+            : { condition: '${self.platform != "windows"}', errorMessage: `fleet.platform is "linux" but ${amiName} is a Windows AMI` },
         ],
       },
     });
@@ -250,6 +278,7 @@ export class Fleet extends Construct {
       stopGraceSeconds: f.stopGraceSeconds,
       session: config.processor.session,
       ...(config.processor.autoLogon ? { autoLogon: config.processor.autoLogon } : {}),
+      ...(container ? { container: { gpus: container.gpus !== undefined } } : {}),
     };
     this.userDataTemplate = renderBootTemplate(boot);
     const variables = bootVariables(boot);
@@ -283,7 +312,7 @@ export class Fleet extends Construct {
     this.launchTemplate = new LaunchTemplate(this, "launch-template", {
       name: `${config.name}-worker`,
       description: `spotq/${config.name}: GPU worker`,
-      imageId: f.amiId,
+      imageId: this.imageId,
       updateDefaultVersion: true,
       iamInstanceProfile: { arn: this.instanceProfile.arn },
       vpcSecurityGroupIds: [this.securityGroup.id],

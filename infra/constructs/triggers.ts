@@ -10,7 +10,7 @@ import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
 import { S3BucketNotification } from "@cdktf/provider-aws/lib/s3-bucket-notification";
 import { Construct } from "constructs";
 import { ValidationError } from "../../core/errors.ts";
-import type { FleetConfig } from "../../core/fleet-config.ts";
+import { withoutApiKeys, type FleetConfig } from "../../core/fleet-config.ts";
 import { markerNotificationFilters } from "../../core/intake.ts";
 import { ENV } from "../../core/runtime.ts";
 import { BUNDLE_FILES } from "../bundling.ts";
@@ -101,7 +101,7 @@ export class Triggers extends Construct {
         timeout,
         environment: {
           variables: {
-            [ENV.configJson]: terraformLiteral(JSON.stringify(config)),
+            [ENV.configJson]: terraformLiteral(JSON.stringify(withoutApiKeys(config))), // no tenant's key value in a function
             [ENV.table]: props.table.name,
             [ENV.queueUrl]: props.queues.jobs.url,
             [ENV.dlqUrl]: props.queues.dlq.url,

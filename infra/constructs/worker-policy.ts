@@ -20,6 +20,8 @@ export interface WorkerPolicyScope {
   autoLogonParameterArn?: string;
   /** fleet.sessionManager: what the SSM agent needs for Session Manager shells. */
   sessionManager?: boolean;
+  /** processor.container: the ECR repository the instance pulls its image from (and only that one). */
+  containerRepositoryArn?: string;
 }
 
 /**
@@ -47,12 +49,31 @@ export const SESSION_MANAGER_ACTIONS = [
 ] as const;
 
 /**
+ * What the instance needs to pull from its image repository (Amazon ECR's documented pull
+ * permissions), on that repository only.
+ */
+export const ECR_PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"] as const;
+
+/**
+ * The container profile's statements: pull from one repository, and get the login token.
+ * `ecr:GetAuthorizationToken` is account-wide by AWS design (its resource is always `*`): the
+ * token lets the role log in to the registry; what it may then read, the pull statement decides.
+ */
+export function ecrPullStatements(repositoryArn: string): PolicyStatement[] {
+  return [
+    { Sid: "PullContainerImage", Effect: "Allow", Action: [...ECR_PULL_ACTIONS], Resource: repositoryArn },
+    { Sid: "LogInToContainerRegistry", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
+  ];
+}
+
+/**
  * The worker's permissions, each scoped to this deployment: read the sources and write the
  * targets of the served bucket (and list both), work its own queue (and dead-letter into its DLQ), read and
  * write its own job records, fetch its artifacts (any version: an instance fetches the one its
  * launch template names), write its logs and `spotq` metrics, and protect, terminate, mark
  * unhealthy or complete the lifecycle actions of instances only of the group tagged as its own.
- * Optionally: read the auto-logon password parameter, and take Session Manager sessions.
+ * Optionally: read the auto-logon password parameter, take Session Manager sessions, and pull the
+ * container profile's image from its one repository.
  */
 export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
   // The worker lists a source folder to download it, and a target folder to check its upload.
@@ -141,6 +162,7 @@ export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
       Action: ["ssm:GetParameter", "ssm:GetParameters"],
       Resource: s.autoLogonParameterArn,
     });
+  if (s.containerRepositoryArn) statements.push(...ecrPullStatements(s.containerRepositoryArn));
   if (s.sessionManager)
     statements.push({
       Sid: "SessionManagerShell",

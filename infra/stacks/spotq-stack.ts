@@ -141,6 +141,8 @@ export class SpotqStack extends TerraformStack {
     new TerraformOutput(this, "dlq_url", { value: this.queue.dlq.url, description: "The dead-letter queue" });
     new TerraformOutput(this, "table_name", { value: this.table.table.name, description: "The jobs table" });
     new TerraformOutput(this, "group_name", { value: this.fleet.group.name, description: "The Auto Scaling group of GPU workers" });
+    if (this.fleet.registry)
+      new TerraformOutput(this, "container_repository_url", { value: this.fleet.registry.repositoryUrl, description: "The ECR repository of processor.container: push the processor image here" });
     new TerraformOutput(this, "dashboard_url", { value: this.monitoring.dashboardUrl, description: "The CloudWatch dashboard" });
     if (this.events?.outputQueue) new TerraformOutput(this, "events_queue_url", { value: this.events.outputQueue.url, description: "The output queue of job events (spotq events --queue)" });
     if (this.events?.topic) new TerraformOutput(this, "events_topic_arn", { value: this.events.topic.arn, description: "The SNS topic of job events" });
@@ -152,6 +154,12 @@ export class SpotqStack extends TerraformStack {
       new TerraformOutput(this, "api_key_id", {
         value: this.api.apiKey.id,
         description: "Id of the API key; its value: aws apigateway get-api-key --include-value --api-key <id>",
+      });
+    const tenantKeys = Object.entries(this.api.tenantKeys);
+    if (tenantKeys.length)
+      new TerraformOutput(this, "tenant_api_key_ids", {
+        value: Object.fromEntries(tenantKeys.map(([tenant, k]) => [tenant, k.key.id])),
+        description: "Each tenant's API key id; its value: aws apigateway get-api-key --include-value --api-key <id>",
       });
   }
 }

@@ -154,6 +154,26 @@ esac
 `;
 }
 
+/**
+ * The container profile's step (processor.container): the worker runs each job with `docker run`,
+ * so Docker must answer before the worker's preflight asks it. The ECS GPU-optimised AMI ships
+ * Docker, the NVIDIA driver and the NVIDIA container toolkit, and an ECS agent this fleet does not
+ * use (left running it would try to join the cluster "default"). The preflight then checks the
+ * daemon, pulls the image (the worker logs in to ECR with the instance role) and, with `gpus`,
+ * runs nvidia-smi in the image; a failure there is a failed boot like any other.
+ */
+function containerStep(container: { gpus: boolean }): string {
+  return String.raw`# 2b. Docker for processor.container${container.gpus ? " (with GPUs: the NVIDIA container toolkit, checked by the worker's preflight)" : ""}.
+systemctl disable --now ecs.service >/dev/null 2>&1 || true
+command -v docker >/dev/null || { echo "spotq: processor.container needs Docker on the AMI (the ECS GPU-optimised AMI has it)"; false; }
+systemctl enable --now docker.service
+for attempt in $(seq 1 60); do docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && break; sleep 1; done
+DOCKER_VERSION=$(docker version --format '{{.Server.Version}}') || { echo "spotq: the Docker daemon does not answer"; false; }
+echo "spotq: docker $DOCKER_VERSION answers"
+
+`;
+}
+
 function artifactVars(name: string, a: BootArtifact): string {
   return `${name}_KEY=${shQuote(a.key)} ${name}_VERSION=${shQuote(placeholder(a.version))} ${name}_SHA256=${shQuote(a.sha256)}`;
 }
@@ -246,7 +266,7 @@ echo "spotq: node $("$NODE" --version) at $NODE"
 fetch_artifact "$WORKER_KEY" "$WORKER_VERSION" "$WORKER_SHA256" "$WORKER_FILE"
 fetch_artifact "$CONFIG_KEY" "$CONFIG_VERSION" "$CONFIG_SHA256" "$CONFIG_FILE"
 
-# 3. The worker as a systemd service (CONTRACTS section 4): exit 0 stops it for good; 2 (bad config)
+${boot.container ? containerStep(boot.container) : ""}# 3. The worker as a systemd service (CONTRACTS section 4): exit 0 stops it for good; 2 (bad config)
 #    and 3 (preflight failed) are not restarted; a crash restarts after 1, 2, 4, 8, 16 s, at most
 #    ${EXIT_POLICY.maxRestarts} times in ${EXIT_POLICY.windowSeconds} s; the unit then fails and OnFailure makes the instance leave.
 cat > "$ENV_FILE" <<'SPOTQ_ENV'
@@ -262,8 +282,8 @@ SPOTQ_UNIT
 cat > "/etc/systemd/system/$SERVICE.service" <<SPOTQ_UNIT
 [Unit]
 Description=spotq worker: runs jobs from the queue
-Wants=network-online.target
-After=network-online.target
+Wants=network-online.target${boot.container ? " docker.service" : ""}
+After=network-online.target${boot.container ? " docker.service" : ""}
 StartLimitIntervalSec=${EXIT_POLICY.windowSeconds}
 StartLimitBurst=${EXIT_POLICY.maxRestarts + 1}
 OnFailure=${LINUX_UNITS.leave}.service

@@ -66,6 +66,8 @@ export interface WorkerBoot {
   /** processor.session (Windows): a service, or a scheduled task in an auto-logged-on desktop session. */
   session: "service" | "interactive";
   autoLogon?: { user: string; passwordParameter: string };
+  /** processor.container (Linux): the worker runs the processor with Docker, which must be up first; `gpus` when it asks for GPUs. */
+  container?: { gpus: boolean };
 }
 
 /** Where the bootstrap puts the worker, its config, its logs and its helpers, per platform. */

@@ -39,6 +39,7 @@ export function jobLine(job: JobRecord, now = Date.now()): string {
   const elapsed = formatDuration(jobElapsedMs(job, now));
   const finished = TERMINAL_STATES.includes(job.state);
   const parts = [`${job.jobId}  ${job.state.padEnd(10)}`, `${finished ? "took" : "elapsed"} ${elapsed}`];
+  if (job.name !== undefined) parts.splice(1, 0, JSON.stringify(job.name));
   if (job.instanceId) parts.push(`on ${job.instanceId}`);
   if (job.attempts > 1) parts.push(`attempt ${job.attempts}`);
   if (job.interruptions > 0) parts.push(`${job.interruptions} interruption${job.interruptions > 1 ? "s" : ""}`);
@@ -54,6 +55,10 @@ export function jobLine(job: JobRecord, now = Date.now()): string {
 /** The human view of a job record for `spotq status`; without its first line (the {@link jobLine}) when `headline` is false. */
 export function jobDetails(job: JobRecord, o: { headline?: boolean; now?: number } = {}): string {
   const lines = o.headline === false ? [] : [jobLine(job, o.now)];
+  if (job.name !== undefined) lines.push(`  name     ${job.name}`);
+  const tags = Object.entries(job.tags ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  if (tags.length) lines.push(`  tags     ${tags.map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  if (job.tenant !== undefined) lines.push(`  tenant   ${job.tenant}`);
   lines.push(`  source   ${job.request["Source Folder Path"]}`);
   lines.push(`  target   ${job.request["Target Folder Path"]}`);
   if (job.timings) {

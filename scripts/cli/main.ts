@@ -11,11 +11,11 @@ export const USAGE = `spotq: run GPU batch jobs on the spotq fleet
 usage: spotq <command> [options]
 
 jobs
-  submit [request.json] [--source s3://…] [--target s3://…] [--set "Key=value"]… [--idempotency-key K] [--wait]
+  submit [request.json] [--source s3://…] [--target s3://…] [--set "Key=value"]… [--name N] [--tag k=v]… [--idempotency-key K] [--wait]
   status <jobId> [--json]
   wait <jobId> [--timeout SECONDS]     live state, instance and elapsed time; exit 0 SUCCEEDED, 1 FAILED, 3 CANCELLED, 4 timeout
   logs <jobId> [--attempt N] [--follow]  the processor's stdout/stderr of a job attempt
-  list [--state STATE] [--limit N] [--next CURSOR]
+  list [--state STATE] [--name N|PREFIX*] [--tag k=v|k]… [--limit N] [--next CURSOR]
   cancel <jobId>
 data
   upload <dir> s3://bucket/folder [--concurrency N] [--submit request.json]
@@ -53,6 +53,8 @@ export const COMMAND_HELP: Record<string, string> = {
   --source s3://bucket/folder   the scan folder (Source Folder Path)
   --target s3://bucket/folder   where results go (Target Folder Path)
   --set "Key=value"             any request key; values that parse as JSON (true, 3) are sent as such
+  --name N                      a name for the job, beside the request (Spotq-Job-Name): shown and filterable
+  --tag k=v                     a tag (repeat, or k=v,k2=v2; Spotq-Job-Tags): shown and filterable
   --idempotency-key K           a retry with the same key returns the first job instead of a second one
   --wait                        then wait as \`wait\` does (same exit codes)
 example: submit test/fixtures/medit-request.json --source s3://spotq-local/samples/scan-4711 --target s3://spotq-local/results/scan-4711 --wait`,
@@ -66,6 +68,8 @@ exit codes: 0 SUCCEEDED, 1 FAILED, 3 CANCELLED, 4 timeout`,
   --follow      keep printing as lines are written, into the next attempt, until the job finishes`,
   list: `Lists jobs, newest first, a page at a time.
   --state STATE   QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING or CANCELLED
+  --name N        jobs of that name; N* for names starting with N
+  --tag k=v       jobs tagged k=v (--tag k: with any value); repeat: all must match
   --limit N       jobs per page (default 20)
   --next CURSOR   the next page (the command to get it is printed under a full page)`,
   cancel: `Cancels a job: a QUEUED one becomes CANCELLED, a RUNNING one CANCELLING until its worker stops the processor.`,
@@ -103,6 +107,9 @@ const OPTIONS = {
   target: { type: "string" },
   set: { type: "string", multiple: true },
   "idempotency-key": { type: "string" },
+  // issue 11: job names and tags
+  name: { type: "string" },
+  tag: { type: "string", multiple: true },
   wait: { type: "boolean" },
   json: { type: "boolean" },
   timeout: { type: "string" },
@@ -240,6 +247,8 @@ async function dispatch(command: string, args: string[], v: Values, out: (s: str
           ...(v.target ? { target: v.target } : {}),
           ...(v.set ? { set: v.set } : {}),
           ...(v["idempotency-key"] ? { idempotencyKey: v["idempotency-key"] } : {}),
+          ...(v.name !== undefined ? { name: v.name } : {}),
+          ...(v.tag ? { tag: v.tag } : {}),
         },
         out,
       );
@@ -251,7 +260,17 @@ async function dispatch(command: string, args: string[], v: Values, out: (s: str
     case "wait":
       return wait(target(), arg(args, 0, "job id", "wait <jobId>"), { ...(v.timeout ? { timeoutSeconds: int(v.timeout, "timeout")! } : {}) }, out);
     case "list":
-      await list(target(), { ...(v.state ? { state: v.state } : {}), ...(v.limit ? { limit: int(v.limit, "limit")! } : {}), ...(v.next ? { next: v.next } : {}) }, out);
+      await list(
+        target(),
+        {
+          ...(v.state ? { state: v.state } : {}),
+          ...(v.limit ? { limit: int(v.limit, "limit")! } : {}),
+          ...(v.next ? { next: v.next } : {}),
+          ...(v.name !== undefined ? { name: v.name } : {}),
+          ...(v.tag ? { tag: v.tag } : {}),
+        },
+        out,
+      );
       return 0;
     case "cancel":
       await cancel(target(), arg(args, 0, "job id", "cancel <jobId>"), out);

@@ -54,7 +54,8 @@ export function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = proce
   const found = findLocalStack(localStackDir(env, cwd), env);
   if (found) {
     const local = found.state;
-    return { kind: "local", apiUrl: local.apiUrl, aws: local.aws, deployment: local.deployment, controlUrl: local.controlUrl, localDir: local.dir, othersRunning: found.others };
+    // A local stack with tenants (api.tenants) checks x-api-key as API Gateway would.
+    return { kind: "local", apiUrl: local.apiUrl, ...(apiKey ? { apiKey } : {}), aws: local.aws, deployment: local.deployment, controlUrl: local.controlUrl, localDir: local.dir, othersRunning: found.others };
   }
   throw new CliError(
     `no spotq stack found: no --api, no SPOTQ_API_URL, no spotq-outputs.json here, and no local stack running (none registered in ${spotqHome(env)})`,

@@ -7,7 +7,7 @@ import type { Problem } from "../../core/errors.ts";
 import type { JobRecord } from "../../core/job.ts";
 import { FolderTransfer, formatBytes } from "../../worker/transfer.ts";
 import { expectedOutputs } from "../fake-medit/outputs.ts";
-import { writeSampleScan } from "./sample-scan.ts";
+import { localTenant, writeSampleScan } from "./sample-scan.ts";
 import type { LocalStack } from "./start.ts";
 import { RESULT_FILE_NAME } from "../../core/job-result.ts";
 
@@ -40,7 +40,12 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
   const say = (s: string) => out(`${at()} ${s}`);
   const bucket = stack.resources.bucket;
   const { sourcePrefixes, targetPrefixes } = stack.config.storage;
-  const where = { source: `${sourcePrefixes[0] ?? ""}${DEMO_PREFIX.source}`, target: `${targetPrefixes[0] ?? ""}${DEMO_PREFIX.target}` };
+  // With tenants the demo acts as the local tenant: its key, its folders.
+  const tenant = localTenant(stack.config);
+  const auth: Record<string, string> = tenant ? { "x-api-key": tenant.apiKey } : {};
+  const where = tenant
+    ? { source: `${tenant.prefixes[0]}${DEMO_PREFIX.source}`, target: `${tenant.prefixes[0]}${DEMO_PREFIX.target}` }
+    : { source: `${sourcePrefixes[0] ?? ""}${DEMO_PREFIX.source}`, target: `${targetPrefixes[0] ?? ""}${DEMO_PREFIX.target}` };
   const fleetLog = {
     desired: (e: { before: number; after: number; reason: string }) => say(`fleet: desired capacity ${e.before} -> ${e.after} (${e.reason})`),
     launched: (e: { instanceId: string }) => say(`fleet: instance ${e.instanceId} launched (booting)`),
@@ -66,7 +71,7 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
       unknown
     >;
     const request: Record<string, unknown> = { ...fixture, "Source Folder Path": `s3://${bucket}/${where.source}`, "Target Folder Path": `s3://${bucket}/${where.target}` };
-    const res = await fetch(`${stack.apiUrl}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request) });
+    const res = await fetch(`${stack.apiUrl}/jobs`, { method: "POST", headers: { "content-type": "application/json", ...auth }, body: JSON.stringify(request) });
     const accepted = (await res.json()) as { jobId?: string; statusUrl?: string; error?: { message: string; problems?: Problem[] } };
     if (res.status !== 202 || !accepted.jobId) {
       const problems = accepted.error?.problems ?? [];
@@ -80,7 +85,7 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
     const jobId = accepted.jobId;
     say(`POST /jobs -> 202, job ${jobId} (the Medit fixture request, pointed at the sample scan)`);
 
-    const job = await followJob(stack.apiUrl, jobId, say, 180_000);
+    const job = await followJob(stack.apiUrl, jobId, say, 180_000, auth);
     if (job.state !== "SUCCEEDED")
       return {
         ok: false,
@@ -134,11 +139,11 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
 }
 
 /** Polls a job until it finishes, printing each change of state, instance or phase. */
-async function followJob(apiUrl: string, jobId: string, say: (s: string) => void, timeoutMs: number): Promise<JobRecord> {
+async function followJob(apiUrl: string, jobId: string, say: (s: string) => void, timeoutMs: number, headers: Record<string, string> = {}): Promise<JobRecord> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
-    const job = (await (await fetch(`${apiUrl}/jobs/${jobId}`)).json()) as JobRecord;
+    const job = (await (await fetch(`${apiUrl}/jobs/${jobId}`, { headers })).json()) as JobRecord;
     const p = job.progress;
     const pct = p?.bytesTotal ? ` ${Math.floor(((p.bytesDone ?? 0) / p.bytesTotal) * 100)}%` : "";
     const line = `job ${job.state}${job.instanceId ? ` on ${job.instanceId}` : ""}${job.attempts ? ` (attempt ${job.attempts})` : ""}${

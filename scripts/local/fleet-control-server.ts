@@ -191,7 +191,7 @@ function groupView(fleet: LocalFleet) {
     tags: g.tags(),
     breaker: fleet.breaker(),
     ...(refresh ? { instanceRefresh: refresh } : {}),
-    ...(alarm ? { alarm: { state: alarm.state, datapoints: alarm.datapoints, at: new Date(alarm.at).toISOString(), step: alarm.step?.name } } : {}),
+    ...(alarm ? { alarm: { policy: alarm.policy, period: alarm.period, state: alarm.state, datapoints: alarm.datapoints, at: new Date(alarm.at).toISOString(), step: alarm.step?.name } } : {}),
   };
 }
 

@@ -48,8 +48,12 @@ export interface LifecycleHookSpec {
 export type DesiredReason =
   /** SetDesiredCapacity through the Auto Scaling API (the API's fast path, a CLI). */
   | "api"
-  /** The queue-depth alarm's step-scaling policy. */
+  /** The scaling alarm's policy (`scaling.policy`, decided by core/scaling's model). */
   | "alarm"
+  /** A scheduled action of `scaling.schedule`. */
+  | "schedule"
+  /** The fast path for returned jobs: an instance left while jobs queued or in flight had no instance (core/scaling's `fastPathDesired`). */
+  | "returned-jobs"
   /** TerminateInstanceInAutoScalingGroup with decrement (in spotq: an idle worker retiring itself). */
   | "self-terminate"
   /** The local fleet's control surface or in-process API. */
@@ -411,6 +415,25 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     if (value < this.minSize)
       throw new AutoScalingError("ValidationError", `New SetDesiredCapacity value ${value} is below min value ${this.minSize} for the AutoScalingGroup.`);
     const r = this.#setDesired(value, reason);
+    this.#settle();
+    return r;
+  }
+
+  /**
+   * A scheduled action (PutScheduledUpdateGroupAction, run at its time): the new sizes replace the
+   * old ones, desired capacity already kept within them by the caller (core/scaling's
+   * `applyScheduledAction`). Refused when min exceeds max or desired falls outside them.
+   */
+  applyScheduledSizes(sizes: { minSize: number; maxSize: number; desiredCapacity: number }): { before: number; after: number } {
+    const { minSize, maxSize, desiredCapacity } = sizes;
+    for (const [k, v] of Object.entries(sizes))
+      if (!Number.isInteger(v) || v < 0) throw new AutoScalingError("ValidationError", `Value ${v} at '${k}' failed to satisfy constraint: Member must be a whole number >= 0`);
+    if (minSize > maxSize) throw new AutoScalingError("ValidationError", `Max size (${maxSize}) must be greater than or equal to min size (${minSize}).`);
+    if (desiredCapacity < minSize || desiredCapacity > maxSize)
+      throw new AutoScalingError("ValidationError", `Desired capacity:${desiredCapacity} must be between the specified min size:${minSize} and max size:${maxSize}`);
+    this.minSize = minSize;
+    this.maxSize = maxSize;
+    const r = this.#setDesired(desiredCapacity, "schedule");
     this.#settle();
     return r;
   }

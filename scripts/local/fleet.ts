@@ -7,7 +7,9 @@ import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { queueDepth } from "../../aws/job-queue.ts";
 import type { BreakerTrip } from "../../core/boot-breaker.ts";
-import { orderedSteps, type FleetConfig } from "../../core/fleet-config.ts";
+import type { FleetConfig } from "../../core/fleet-config.ts";
+import type { QueueDepth } from "../../core/ports.ts";
+import type { AlarmState, PolicyKind } from "../../core/scaling/index.ts";
 import { SpotqError, ValidationError, type Problem } from "../../core/errors.ts";
 import { resourceNames } from "../../core/names.ts";
 import { ENV } from "../../core/runtime.ts";
@@ -16,7 +18,6 @@ import { startAutoScalingServer, type AutoScalingServer } from "./autoscaling-se
 import { attachBootBreaker, type LocalBootBreaker } from "./fleet-breaker.ts";
 import { startFleetControlServer, type FleetControlServer } from "./fleet-control-server.ts";
 import {
-  LIFECYCLE,
   LocalAutoScalingGroup,
   type DesiredReason,
   type GroupEvents,
@@ -31,7 +32,7 @@ import {
   type TerminationReason,
 } from "./fleet-group.ts";
 import { BOOT_FAILURE_MODES, type BootFailureMode, type LaunchErrorCode, type LaunchFailureRule } from "./fleet-launch.ts";
-import { QueueDepthAlarm, stepScalingDesired, type AlarmEvaluation } from "./fleet-scaling.ts";
+import { LocalScaling, scaledClock, type ScaledClock } from "./fleet-scaling.ts";
 import { WorkerService, type LaunchSpec, type ServiceFailure } from "./fleet-service.ts";
 import { startImdsServer, type ImdsServer, type SpotAction } from "./imds-server.ts";
 
@@ -66,7 +67,11 @@ export interface LocalFleetOptions {
   newInstancesProtectedFromScaleIn?: boolean;
   /** Time from launch to the user data's start (then Pending:Wait or InService), scaled by `timeScale`. @default 0 */
   bootSeconds?: number;
-  /** Instance warmup of the step-scaling policy and the instance refresh, counted from InService (scaled). @default config.fleet.bootSeconds */
+  /**
+   * Instance warmup, counted from InService (scaled): the instance refresh's (the group's
+   * DefaultInstanceWarmup), and, when given, the scaling policy's too.
+   * @default config.fleet.bootSeconds for the refresh; the scaling model's for the policy (two periods for `deficit`, `fleet.bootSeconds` otherwise)
+   */
   warmupSeconds?: number;
   /**
    * Multiplies the scaling clock: the alarm period, the metric delay, boot and warmup, lifecycle hook
@@ -75,6 +80,12 @@ export interface LocalFleetOptions {
    * sees them on the wall clock. @default 1
    */
   timeScale?: number;
+  /**
+   * The scaled clock's time at the start (ms since the epoch, or a Date): what `scaling.schedule`'s
+   * cron times are read against. With `timeScale` 0.01 a scaled day passes in 14.4 wall minutes.
+   * @default the wall clock's now
+   */
+  clockStart?: number | Date;
   /**
    * The group's lifecycle hooks (`<name>-launching`, `<name>-terminating`, core/names.ts) with the
    * timeouts of `config.fleet.lifecycleHooks` (or the ones given here, in group seconds). Off, instances go
@@ -96,12 +107,21 @@ export interface LocalFleetOptions {
   keepFailedInstances?: boolean;
   /** First wait before a failed launch is retried (group seconds; doubles, ≤ 300). @default 10 */
   launchRetrySeconds?: number;
-  /** The queue-depth alarm; without it the fleet only follows desired capacity set through the API. */
+  /**
+   * The queue the scaling alarm watches. Without it no alarm runs and no returned job raises capacity
+   * (desired changes through the API, the control surface and `scaling.schedule` only).
+   */
   scaling?: {
     sqs: SQSClient;
     queueUrl: string;
     /** CloudWatch's lag before a datapoint reaches the alarm (scaled). @default 0 */
     metricDelaySeconds?: number;
+    /**
+     * When an instance has left the group, raise desired capacity to the jobs queued, in flight or
+     * delayed (core/scaling's `fastPathDesired`): a lost worker's job gets an instance without waiting
+     * for the alarm. @default config.scaling.fastPath
+     */
+    returnedJobs?: boolean;
   };
   /** Time from a Spot notice to the instance's termination (AWS gives 120). @default 10 */
   spotNoticeSeconds?: number;
@@ -170,6 +190,47 @@ export interface BreakerView {
   windowSeconds: number;
 }
 
+/** A group's sizes. */
+export interface GroupSizes {
+  minSize: number;
+  maxSize: number;
+  desiredCapacity: number;
+}
+
+/** One evaluation of the scaling alarm (core/scaling's model), once a period. */
+export interface AlarmEvaluatedEvent {
+  /** Wall clock (ms since the epoch). */
+  at: number;
+  /** The same moment on the fleet's scaled clock (AWS time, the model's clock). */
+  scaledAt: number;
+  /** The alarm period: 1 for the first after the fleet's start. */
+  period: number;
+  policy: PolicyKind;
+  state: AlarmState;
+  /** The datapoints the alarm looked at, oldest first. */
+  datapoints: number[];
+  /** In ALARM: the latest datapoint, which the policy acts on. */
+  value?: number;
+  /** Step policies in ALARM: the step that applies. */
+  step?: { name: string; backlogAtLeast: number; addInstances: number };
+}
+
+/** The alarm's policy ran: the model's decision. */
+export interface AlarmFiredEvent {
+  period: number;
+  scaledAt: number;
+  policy: PolicyKind;
+  /** The alarm's value: the deficit, the visible backlog, or the backlog per instance. */
+  value: number;
+  /** Step policies: the step applied and its adjustment. */
+  step?: string;
+  addInstances?: number;
+  /** Instances in service past the policy's warmup: the base Auto Scaling adds to. */
+  currentCapacity: number;
+  before: number;
+  after: number;
+}
+
 /** Typed events of the fleet; each listener gets one object. */
 export type FleetEvents = {
   instance_launched: [{ instanceId: string; dir: string; availabilityZone: string; instanceType: string; launchTemplateVersion: string }];
@@ -185,9 +246,23 @@ export type FleetEvents = {
   rebalance_recommendation: [{ instanceId: string; noticeTime: string }];
   /** Desired is below the instance count but the rest are protected: the group waits, as AWS does. */
   scale_in_waiting: [{ excess: number; protectedInstances: string[] }];
-  /** Every alarm evaluation (for a live view); `alarm_fired` is the one that runs the policy. */
-  alarm_evaluated: [AlarmEvaluation & { at: number }];
-  alarm_fired: [{ value: number; step: string; addInstances: number; currentCapacity: number; before: number; after: number }];
+  /** Every alarm evaluation, once a period (for a live view); `alarm_fired` is the one that runs the policy. */
+  alarm_evaluated: [AlarmEvaluatedEvent];
+  /** The alarm was in ALARM and its policy ran (desired capacity changes when `after` > `before`). */
+  alarm_fired: [AlarmFiredEvent];
+  /** A scheduled action of `scaling.schedule` ran (or was skipped: ScheduledActions suspended). */
+  scheduled_action: [
+    {
+      name: string;
+      /** Its time on the scaled clock (ms since the epoch). */
+      scaledAt: number;
+      before: GroupSizes;
+      after: GroupSizes;
+      skipped?: string;
+    },
+  ];
+  /** An instance left while jobs queued, in flight or delayed had no instance: desired capacity was raised for them. */
+  returned_jobs: [{ visible: number; inFlight: number; delayed: number; before: number; after: number }];
   /** Reading the backlog failed (the alarm then sees no datapoint for that period), or an instance could not start. */
   scaling_error: [Error];
   /**
@@ -234,6 +309,8 @@ export const FLEET_EVENT_NAMES = [
   "scale_in_waiting",
   "alarm_evaluated",
   "alarm_fired",
+  "scheduled_action",
+  "returned_jobs",
   "scaling_error",
   "lifecycle_action",
   "launch_failed",
@@ -288,8 +365,9 @@ export function newInstanceId(): string {
  * endpoint and runs a {@link LocalAutoScalingGroup} (AWS's rules: launches, lifecycle hooks, scale-in,
  * Capacity Rebalancing, AZ rebalancing, health replacement, instance refresh, suspended processes).
  * Each instance has an id, its own IMDSv2 endpoint and work folder, and a worker process kept up by a
- * service manager. It counts failed boots in the boot breaker, and evaluates the queue-depth alarm and
- * step-scaling policy of the fleet config against the local queue. Start with {@link LocalFleet.start};
+ * service manager. It counts failed boots in the boot breaker, and runs the scaling model of core/scaling/
+ * against the local queue and group (the alarm and policy of `scaling.policy`, capacity for returned
+ * jobs, `scaling.schedule`) on its scaled clock. Start with {@link LocalFleet.start};
  * always {@link LocalFleet.stop}.
  */
 export class LocalFleet extends EventEmitter<FleetEvents> {
@@ -297,7 +375,10 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
   readonly autoscalingEndpoint: string;
   /** The HTTP control surface, unless disabled. */
   readonly controlEndpoint: string | undefined;
-  readonly alarm: QueueDepthAlarm | undefined;
+  /** The scaling model (core/scaling/) on the fleet's scaled clock: the alarm, the policy, the fast path's decision, the schedule. */
+  readonly scaling: LocalScaling;
+  /** The scaled clock: AWS time as the fleet plays it (`timeScale`, `clockStart`). */
+  readonly clock: ScaledClock;
 
   readonly #options: LocalFleetOptions;
   readonly #asg: AutoScalingServer;
@@ -307,8 +388,13 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
   #breaker: LocalBootBreaker | undefined;
   #bootFailures: { mode: BootFailureMode; remaining: number }[] = [];
   #alarmTimer: NodeJS.Timeout | undefined;
+  /** Wall clock of the fleet's start: alarm periods fall at whole periods from it. */
+  #alarmStart = Date.now();
+  #scheduleTimer: NodeJS.Timeout | undefined;
+  /** Scheduled actions before this scaled time have run. */
+  #scheduleCursor = 0;
   #groupTimer: NodeJS.Timeout | undefined;
-  #lastAlarm: (AlarmEvaluation & { at: number }) | undefined;
+  #lastAlarm: AlarmEvaluatedEvent | undefined;
   #stopping = false;
   readonly #onProcessExit = () => {
     for (const inst of this.#instances.values()) inst.service?.killNow();
@@ -322,14 +408,15 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
     this.autoscalingEndpoint = asg.endpoint;
     this.controlEndpoint = undefined;
     this.#scale = options.timeScale ?? 1;
-    const c = options.config;
-    this.alarm = options.scaling
-      ? new QueueDepthAlarm({
-          steps: orderedSteps(c),
-          evaluationPeriods: c.scaling.evaluationPeriods,
-          metricDelayMs: this.#ms(options.scaling.metricDelaySeconds ?? 0),
-        })
-      : undefined;
+    const start = options.clockStart;
+    this.clock = scaledClock({ timeScale: this.#scale, ...(start !== undefined ? { origin: typeof start === "number" ? start : start.getTime() } : {}) });
+    this.#scheduleCursor = this.clock.now();
+    this.scaling = new LocalScaling({
+      config: options.config,
+      clock: this.clock,
+      metricDelaySeconds: options.scaling?.metricDelaySeconds ?? 0,
+      ...(options.warmupSeconds !== undefined ? { warmupSeconds: options.warmupSeconds } : {}),
+    });
   }
 
   /** Starts the Auto Scaling endpoint, the control surface, the alarm, and the instances of the initial desired capacity. */
@@ -393,7 +480,8 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
       group.managed = true;
       group.tick();
     });
-    if (fleet.alarm) fleet.#scheduleAlarm();
+    if (options.scaling) fleet.#scheduleAlarm();
+    fleet.#armSchedule();
     return fleet;
   }
 
@@ -416,7 +504,7 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
   }
 
   /** The last alarm evaluation, when the alarm runs. */
-  alarmState(): (AlarmEvaluation & { at: number }) | undefined {
+  alarmState(): AlarmEvaluatedEvent | undefined {
     return this.#lastAlarm;
   }
 
@@ -541,6 +629,7 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
     this.#stopping = true;
     this.group.managed = false;
     clearTimeout(this.#alarmTimer);
+    clearTimeout(this.#scheduleTimer);
     clearTimeout(this.#groupTimer);
     await Promise.all([...this.#instances.keys()].map((id) => this.#end(id, "fleet-stop")));
     this.#breaker?.detach();
@@ -643,7 +732,9 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
   /** The boot delay, then the user data: an injected failure, or the worker's first start. */
   async #boot(inst: FleetInstance): Promise<void> {
     if (this.#gone(inst)) return;
-    const bootMs = this.#ms(this.#options.bootSeconds ?? 0);
+    // The boot counts from the launch (setting up the instance's IMDS and folder is part of it).
+    const launchedAt = this.group.instance(inst.instanceId)?.launchedAt ?? Date.now();
+    const bootMs = launchedAt + this.#ms(this.#options.bootSeconds ?? 0) - Date.now();
     if (bootMs > 0)
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, bootMs);
@@ -746,6 +837,7 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
         finish();
         // Removing it may call for a replacement at once, as AWS launches one.
         this.group.removeInstance(instanceId);
+        void this.#coverReturnedJobs();
       }
     })();
     return inst.terminated;
@@ -762,50 +854,125 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
     }
   }
 
+  /** Alarm periods fall at whole periods (on the scaled clock) from the fleet's start, whatever a period's work took. */
   #scheduleAlarm(): void {
-    const periodMs = this.#ms(this.#options.config.scaling.periodSeconds);
+    const next = this.#alarmStart + (this.scaling.periods + 1) * this.scaling.periodWallMs;
     this.#alarmTimer = setTimeout(async () => {
       try {
-        await this.#evaluateAlarm();
+        await this.#runAlarmPeriod();
       } finally {
         if (!this.#stopping) this.#scheduleAlarm();
       }
-    }, periodMs);
+    }, Math.max(0, next - Date.now()));
   }
 
-  /** One period: sample the backlog, evaluate the alarm, and in ALARM run the step-scaling policy. */
-  async #evaluateAlarm(): Promise<void> {
-    const alarm = this.alarm!;
+  /**
+   * One period, as CloudWatch and Auto Scaling run it: the queue's and the group's metrics become
+   * the period's datapoint (published a metric delay later), the alarm is evaluated, and in ALARM
+   * the policy of `scaling.policy` runs. The decision is the model's (core/scaling/).
+   */
+  async #runAlarmPeriod(): Promise<void> {
     const { sqs, queueUrl } = this.#options.scaling!;
+    let depth: QueueDepth | undefined;
     try {
-      const depth = await queueDepth(sqs, queueUrl);
-      alarm.record(Date.now(), depth.visible);
+      depth = await queueDepth(sqs, queueUrl);
     } catch (err) {
       if (!this.#stopping) this.emit("scaling_error", err as Error);
     }
     if (this.#stopping) return;
-    const now = Date.now();
-    const evaluation = { ...alarm.evaluate(now), at: now };
-    this.#lastAlarm = evaluation;
-    this.emit("alarm_evaluated", evaluation);
-    if (evaluation.state !== "ALARM" || !evaluation.step) return;
-    const warmupMs = this.#ms(this.#options.warmupSeconds ?? this.#options.config.fleet.bootSeconds);
-    const currentCapacity = this.group
-      .activeInstances()
-      .filter((i) => i.lifecycleState === LIFECYCLE.inService && i.inServiceAt !== undefined && i.inServiceAt + warmupMs <= now).length;
-    const before = this.group.desiredCapacity;
-    const after = stepScalingDesired({ desired: before, maxSize: this.group.maxSize, currentCapacity, add: evaluation.step.addInstances });
+    // The period's boundary, whatever the queue read took: CloudWatch stamps a datapoint with its period.
+    const boundary = this.clock.scaled(this.#alarmStart + (this.scaling.periods + 1) * this.scaling.periodWallMs);
+    const { period, scaledAt, decision: d } = this.scaling.runPeriod(depth, this.#groupState(), boundary);
+    const policy = this.scaling.spec.policy;
+    const evaluated: AlarmEvaluatedEvent = {
+      at: Date.now(),
+      scaledAt,
+      period,
+      policy,
+      state: d.alarm.state,
+      // Locally every period that read the queue has a datapoint: nothing is missing.
+      datapoints: d.alarm.datapoints.filter((v): v is number => v !== undefined),
+      ...(d.alarm.value !== undefined ? { value: d.alarm.value } : {}),
+      ...(d.step ? { step: { name: d.step.name, backlogAtLeast: d.step.backlogAtLeast, addInstances: d.step.addInstances } } : {}),
+    };
+    this.#lastAlarm = evaluated;
+    this.emit("alarm_evaluated", evaluated);
+    if (d.alarm.state !== "ALARM" || d.alarm.value === undefined) return;
+    if (policy !== "target-tracking" && !d.step) return;
+    // A suspended AlarmNotification process: the alarm still changes state, its policy does not run.
+    if (this.group.isSuspended("AlarmNotification")) return;
     this.emit("alarm_fired", {
-      value: evaluation.value!,
-      step: evaluation.step.name,
-      addInstances: evaluation.step.addInstances,
-      currentCapacity,
-      before,
-      after,
+      period,
+      scaledAt,
+      policy,
+      value: d.alarm.value,
+      ...(d.step ? { step: d.step.name, addInstances: d.step.addInstances } : {}),
+      currentCapacity: d.currentCapacity,
+      before: d.before,
+      after: d.after,
     });
-    if (after > before) this.group.setDesiredCapacity(after, "alarm");
+    if (d.after > d.before) this.group.setDesiredCapacity(d.after, "alarm");
   }
 
+  /**
+   * An instance left the group: when jobs queued, in flight or delayed now outnumber desired capacity
+   * (a lost worker's job, whose instance retired or died with a decrement), raise it as the fast path
+   * would (core/scaling's `fastPathDesired`), without waiting for the alarm.
+   */
+  async #coverReturnedJobs(): Promise<void> {
+    const s = this.#options.scaling;
+    if (!s || this.#stopping || !(s.returnedJobs ?? this.#options.config.scaling.fastPath)) return;
+    let depth: QueueDepth;
+    try {
+      depth = await queueDepth(s.sqs, s.queueUrl);
+    } catch (err) {
+      if (!this.#stopping) this.emit("scaling_error", err as Error);
+      return;
+    }
+    if (this.#stopping) return;
+    const g = this.group;
+    const after = this.scaling.fastPathDesired(depth, g);
+    const before = g.desiredCapacity;
+    if (after <= before) return;
+    g.setDesiredCapacity(after, "returned-jobs");
+    this.emit("returned_jobs", { ...depth, before, after });
+  }
+
+  /** Arms the timer for the next scheduled action of `scaling.schedule` on the scaled clock. */
+  #armSchedule(): void {
+    clearTimeout(this.#scheduleTimer);
+    if (this.#stopping || this.scaling.spec.schedule.length === 0) return;
+    const horizon = 8 * 86_400_000;
+    const next = this.scaling.scheduledActions(this.#scheduleCursor, this.#scheduleCursor + horizon)[0];
+    const target = next?.at ?? this.#scheduleCursor + horizon;
+    // setTimeout holds at most 2^31 - 1 ms; a later target re-arms on the way.
+    this.#scheduleTimer = setTimeout(() => this.#runSchedule(), Math.min(this.clock.wallDelayUntil(target), 2 ** 31 - 1));
+  }
+
+  /** Runs the scheduled actions due by now (Auto Scaling's rule for the sizes: the model's `applySchedule`). */
+  #runSchedule(): void {
+    if (this.#stopping) return;
+    const to = Math.floor(this.clock.now()) + 1;
+    const due = this.scaling.scheduledActions(this.#scheduleCursor, to);
+    this.#scheduleCursor = to;
+    const g = this.group;
+    for (const action of due) {
+      const before = { minSize: g.minSize, maxSize: g.maxSize, desiredCapacity: g.desiredCapacity };
+      if (g.isSuspended("ScheduledActions")) {
+        this.emit("scheduled_action", { name: action.entry.name, scaledAt: action.at, before, after: before, skipped: "the ScheduledActions process is suspended" });
+        continue;
+      }
+      const after = this.scaling.applySchedule(before, action);
+      g.applyScheduledSizes(after);
+      this.emit("scheduled_action", { name: action.entry.name, scaledAt: action.at, before, after });
+    }
+    this.#armSchedule();
+  }
+
+  #groupState() {
+    const g = this.group;
+    return { desiredCapacity: g.desiredCapacity, minSize: g.minSize, maxSize: g.maxSize, instances: g.activeInstances() };
+  }
 
   #view(instanceId: string): FleetInstanceView | undefined {
     const rec = this.group.instance(instanceId);
@@ -878,6 +1045,8 @@ function checkOptions(o: LocalFleetOptions): void {
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) problems.push({ field, reason: `must be a number above 0, got ${v}` });
   for (const [field, v] of Object.entries(nonNegative))
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) problems.push({ field, reason: `must be a number of seconds >= 0, got ${v}` });
+  if (o.clockStart !== undefined && !Number.isFinite(typeof o.clockStart === "number" ? o.clockStart : o.clockStart.getTime()))
+    problems.push({ field: "clockStart", reason: `must be a time (ms since the epoch or a Date), got ${String(o.clockStart)}` });
   if (o.maxRestarts !== undefined && !(Number.isInteger(o.maxRestarts) && o.maxRestarts >= 0))
     problems.push({ field: "maxRestarts", reason: `must be a whole number >= 0, got ${o.maxRestarts}` });
   if (o.availabilityZones !== undefined && o.availabilityZones.length === 0) problems.push({ field: "availabilityZones", reason: "must list at least one zone" });

@@ -50,12 +50,28 @@ function sha256(b: Buffer): string {
 /** The sample scan every local stack serves, so the first submit has a real folder to name. */
 export const SAMPLE_SCAN = { name: "scan-4711", folder: "sample-scan" } as const;
 
-/** Where the sample lives in the bucket and where its results go: under the config's first source/target prefix when it confines jobs. */
-export function sampleLocations(storage: { sourcePrefixes: readonly string[]; targetPrefixes: readonly string[] }): { source: string; target: string } {
+/**
+ * Where the sample lives in the bucket and where its results go: under the config's first
+ * source/target prefix when it confines jobs; with tenants, under the local tenant's first prefix
+ * (a tenant may submit only there).
+ */
+export function sampleLocations(
+  storage: { sourcePrefixes: readonly string[]; targetPrefixes: readonly string[] },
+  tenant?: { prefixes: readonly string[] },
+): { source: string; target: string } {
+  if (tenant) return { source: `${tenant.prefixes[0]}samples/${SAMPLE_SCAN.name}`, target: `${tenant.prefixes[0]}results/${SAMPLE_SCAN.name}` };
   return {
     source: `${storage.sourcePrefixes[0] ?? ""}samples/${SAMPLE_SCAN.name}`,
     target: `${storage.targetPrefixes[0] ?? "results/"}${SAMPLE_SCAN.name}`,
   };
+}
+
+/**
+ * The tenant the local stack's demo and printed examples act as, when the config has tenants: the
+ * first one with an API key (the local API checks `x-api-key`).
+ */
+export function localTenant(config: { api: { tenants: readonly { name: string; apiKey?: string | undefined; prefixes: readonly string[] }[] } }) {
+  return config.api.tenants.find((t) => t.apiKey !== undefined) as { name: string; apiKey: string; prefixes: readonly string[] } | undefined;
 }
 
 /** A local folder and its S3 upload: which objects exist under a prefix, and how to upload a folder there. */

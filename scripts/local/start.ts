@@ -25,7 +25,7 @@ import { demoFailureLines, runDemo } from "./demo.ts";
 import { emulatorDataDirs, provision, startEmulators, type LocalEmulators, type Resources } from "./emulators.ts";
 import { LocalFleet, workerLaunchSpec, type LocalFleetOptions } from "./fleet.ts";
 import { clockPrefix, followFleet, jobChangeLine, StorePollingJobChanges } from "./live-feed.ts";
-import { SAMPLE_SCAN, sampleLocations, seedSampleScan } from "./sample-scan.ts";
+import { localTenant, SAMPLE_SCAN, sampleLocations, seedSampleScan } from "./sample-scan.ts";
 import { clearLocalState, localStackDir, lockStackFolder, StackRunningError, writeLocalState } from "./state.ts";
 import { provisionLocalEvents, startLocalTrigger, type LocalTrigger } from "./local-outputs.ts";
 
@@ -94,7 +94,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.dynamoPort !== undefined ? { dynamoPort: options.dynamoPort } : {}),
     });
     const resources = await provision(emulators.clients, config, "spotq-local");
-    const where = sampleLocations(config.storage);
+    const where = sampleLocations(config.storage, localTenant(config));
     const seeded = await seedSampleScan({ dir, bucket: resources.bucket, prefix: where.source, transfer: new FolderTransfer(emulators.clients.s3()) });
     const sample = { folder: seeded.folder, source: `s3://${resources.bucket}/${where.source}`, target: `s3://${resources.bucket}/${where.target}` };
     const events = await provisionLocalEvents(emulators, config);
@@ -117,6 +117,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       SPOTQ_ENDPOINT_AUTOSCALING: fleet.autoscalingEndpoint,
       [ENV.group]: groupName,
       SPOTQ_LOG_LEVEL: process.env.SPOTQ_API_LOG_LEVEL ?? "warn",
+      // The console's fleet view reads alarm states from the local fleet's control surface.
+      SPOTQ_FLEET_CONTROL_URL: fleet.controlEndpoint ?? "",
     };
     api = await startApiServer({ env: apiEnv, ...(options.port !== undefined ? { port: options.port } : {}) });
     trigger = startLocalTrigger(emulators, apiEnv, config);
@@ -214,6 +216,7 @@ export async function runLocalStack(o: { demo: boolean; exitAfterDemo?: boolean;
   out(`  DynamoDB    ${settings.endpoints.dynamodb}   (dynalite)`);
   out(`  fleet       group ${stack.resources.groupName}: min ${stack.config.fleet.minSize}, max ${stack.config.fleet.maxSize}; Auto Scaling ${stack.fleet.autoscalingEndpoint}; control ${stack.controlUrl}`);
   out(`  jobs API    ${stack.apiUrl}`);
+  out(`  console     ${stack.apiUrl}/console`);
   out(`  config      ${stack.configSource}`);
   out(`  folder      ${rel(stack.dir)}  (instances/<id>/worker.log and telemetry/ logs; queues, objects and jobs on disk)`);
   out(`  history     ${await historySummary(stack).catch((e: Error) => `unreadable: ${e.message}`)}${o.fresh ? " (started fresh)" : "; `npm start -- --fresh` starts empty"}`);
@@ -273,11 +276,15 @@ function printHowTo(stack: LocalStack, out: (s: string) => void): void {
   const cli = cliName({ ...process.env, npm_lifecycle_event: undefined });
   const { source, target, folder } = stack.sample;
   const body = JSON.stringify({ "Source Folder Path": source, "Target Folder Path": target, "Use GPU": true });
+  // With tenants (api.tenants) every request needs a tenant's key: the examples use the local tenant's.
+  const tenant = localTenant(stack.config);
+  const keyHeader = tenant ? ` -H 'x-api-key: ${tenant.apiKey}'` : "";
   out("");
   out("ready. Submit more jobs while this runs (Ctrl-C stops everything; the history stays):");
-  out(`  curl -s -X POST ${stack.apiUrl}/jobs -H 'content-type: application/json' -H 'Idempotency-Key: ${SAMPLE_SCAN.name}' \\`);
+  if (tenant) out(`  (tenants: ${stack.config.api.tenants.map((t) => t.name).join(", ")}; the examples act as ${tenant.name}: export SPOTQ_API_KEY=${tenant.apiKey})`);
+  out(`  curl -s -X POST ${stack.apiUrl}/jobs -H 'content-type: application/json' -H 'Idempotency-Key: ${SAMPLE_SCAN.name}'${keyHeader} \\`);
   out(`    -d '${body}'`);
-  out(`  curl -s ${stack.apiUrl}/jobs/<jobId>`);
+  out(`  curl -s${keyHeader} ${stack.apiUrl}/jobs/<jobId>`);
   out(`  ${cli} submit test/fixtures/medit-request.json --source ${source} --target ${target} --wait`);
   out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/scans/my-scan     (or your own scan folder)`);
   out(`  ${cli} list   |   ${cli} logs <jobId> --follow   |   ${cli} local instances | interrupt <instanceId> | kill <instanceId>`);

@@ -6,11 +6,12 @@ import { join } from "node:path";
 import { AutoscalingGroup } from "@cdktf/provider-aws/lib/autoscaling-group";
 import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template";
 import type { FleetConfigInput } from "../../core/fleet-config.ts";
+import { deployConfig } from "../../infra/deploy-config.ts";
 import { GROUP_TAG } from "../../core/names.ts";
 import { ARTIFACT_KEYS, Fleet, GROUP_METRICS } from "../../infra/constructs/fleet.ts";
 import type { QueuesRef } from "../../infra/constructs/refs.ts";
 import { NAME_VARIABLES } from "../../infra/user-data/template.ts";
-import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, TEST_ENV, testConfig, unsafeTestConfig, type Synth } from "./support/synth.ts";
+import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, synthStack, TEST_ENV, testConfig, unsafeTestConfig, type Synth } from "./support/synth.ts";
 
 const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
 
@@ -261,6 +262,103 @@ describe("infra/constructs/fleet", () => {
     it("names the missing worker bundle", () => {
       const empty = mkdtempSync(join(tmpdir(), "spotq-nobundle-"));
       assert.throws(() => fleetOf({}, empty), /workerBundleDir: .* holds no worker\.mjs: bundle worker\/main\.ts first/);
+    });
+  });
+
+  describe("the container profile (processor.container)", () => {
+    const CONTAINER: FleetConfigInput = {
+      fleet: { platform: "linux", bootSeconds: 240 },
+      processor: { container: { image: "medit-iscan:v3", gpus: "all" } },
+    };
+
+    it("creates the ECR repository of an image given by name: scanned, encrypted, kept on destroy, with a lifecycle that never expires the fleet's tag", () => {
+      const { synth: s, fleet: f } = fleetOf(CONTAINER);
+      const repo = s.resource("aws_ecr_repository");
+      assert.equal(repo.name, "medit-iscan");
+      assert.deepEqual(repo.image_scanning_configuration, { scan_on_push: true });
+      assert.deepEqual(repo.encryption_configuration, [{ encryption_type: "AES256" }]);
+      assert.equal(repo.force_delete, false, "a destroy does not delete the images");
+      assert.equal(repo.image_tag_mutability, "MUTABLE");
+      const lifecycle = s.resource("aws_ecr_lifecycle_policy");
+      assert.equal(lifecycle.repository, s.ref("aws_ecr_repository", "", "name"));
+      const rules = JSON.parse(lifecycle.policy).rules;
+      assert.deepEqual(
+        rules.map((r: { rulePriority: number; selection: Record<string, unknown> }) => [r.rulePriority, r.selection]),
+        [
+          [1, { tagStatus: "tagged", tagPatternList: ["v3"], countType: "imageCountMoreThan", countNumber: 9999 }],
+          [2, { tagStatus: "untagged", countType: "sinceImagePushed", countUnit: "days", countNumber: 7 }],
+          [3, { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 30 }],
+        ],
+      );
+      assert.ok(f.registry?.repository, "the construct exposes the repository it created");
+      const stack = synthStack(testConfig(CONTAINER));
+      assert.deepEqual(stack.tf.output?.container_repository_url?.value, stack.ref("aws_ecr_repository", "", "repository_url"), "the stack says where to push");
+      const keep = JSON.parse(fleetOf({ ...CONTAINER, processor: { container: { image: "medit-iscan", keepImages: 5 } } }).synth.resource("aws_ecr_lifecycle_policy").policy);
+      assert.equal(keep.rules.at(-1).selection.countNumber, 5);
+      assert.deepEqual(keep.rules[0].selection.tagPatternList, ["latest"], "the default tag is protected too");
+    });
+
+    it("references an existing repository given by URI, creating nothing, and grants pull on that repository", () => {
+      const { synth: s } = fleetOf({ ...CONTAINER, processor: { container: { image: "444455556666.dkr.ecr.eu-west-1.amazonaws.com/lab/medit@sha256:" + "b".repeat(64) } } });
+      assert.deepEqual(Object.keys(s.resources("aws_ecr_repository")), []);
+      assert.deepEqual(Object.keys(s.resources("aws_ecr_lifecycle_policy")), []);
+      const policy = JSON.parse(s.resource("aws_iam_role_policy").policy);
+      const pull = policy.Statement.find((st: { Sid: string }) => st.Sid === "PullContainerImage");
+      assert.equal(pull.Resource, "arn:aws:ecr:eu-west-1:444455556666:repository/lab/medit");
+    });
+
+    it("boots the ECS GPU-optimised AMI from its SSM parameter without fleet.amiId, and the configured AMI with it", () => {
+      const dir = mkdtempSync(join(tmpdir(), "spotq-config-"));
+      const archive = Buffer.from("a small fake Node.js archive for linux");
+      mkdirSync(join(dir, "vendor", "node"), { recursive: true });
+      writeFileSync(join(dir, "vendor", "node", "node-v24.11.1-linux-x64.tar.gz"), archive);
+      const noAmi = (config: FleetConfigInput = {}) => unsafeTestConfig({ ...config, fleet: { ...config.fleet, amiId: undefined as never } });
+      const pinned: FleetConfigInput = { ...CONTAINER, fleet: { ...CONTAINER.fleet, artifacts: { node: { version: "24.11.1", sha256: sha256(archive) } } } };
+      const { synth: s } = fleetOf(pinned, FIXTURE_BUNDLES.workerDir, noAmi, dir);
+      const parameter = Object.values(s.data("aws_ssm_parameter"));
+      assert.deepEqual(parameter.map((p) => p.name), ["/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"]);
+      const imageId = s.dataRef("aws_ssm_parameter", "insecure_value");
+      assert.equal(s.resource("aws_launch_template").image_id, imageId);
+      const ami = Object.values(s.data("aws_ami"))[0]!;
+      assert.deepEqual(ami.filter, [{ name: "image-id", values: [imageId] }]);
+      assert.match(ami.lifecycle.postcondition[0].error_message, /the ECS GPU-optimised AMI \(\/aws\/service\/ecs\/optimized-ami\/amazon-linux-2023\/gpu\/recommended\/image_id\) is a Windows AMI/);
+
+      const own = fleetOf(CONTAINER).synth;
+      assert.deepEqual(Object.keys(own.data("aws_ssm_parameter")), [], "fleet.amiId wins");
+      assert.equal(own.resource("aws_launch_template").image_id, "ami-0123456789abcdef0");
+      assert.deepEqual(Object.keys(fleetOf({ fleet: { platform: "linux", bootSeconds: 240 } }).synth.data("aws_ssm_parameter")), [], "no container, no ECS AMI");
+    });
+
+    it("refuses the default AMI without a pinned Node.js (it has none), naming the key, at synth and in the construct", () => {
+      assert.throws(
+        () => testConfig({ ...CONTAINER, fleet: { ...CONTAINER.fleet, amiId: undefined as never } }),
+        /fleet\.artifacts\.node: is required when processor\.container runs on the default ECS GPU-optimised AMI/,
+      );
+      assert.throws(
+        () => fleetOf(CONTAINER, FIXTURE_BUNDLES.workerDir, (c: FleetConfigInput = {}) => unsafeTestConfig({ ...c, fleet: { ...c.fleet, amiId: undefined as never } })),
+        /fleet\.artifacts\.node: is required when processor\.container runs on the default ECS GPU-optimised AMI/,
+      );
+      assert.throws(() => testConfig({ fleet: { platform: "linux", amiId: undefined as never } }), /fleet\.amiId: is required to deploy/, "without a container the AMI is still required");
+    });
+
+    it("the container example config (spotq.config.container.example.json) is deployable once its Node.js is fetched", () => {
+      const example = JSON.parse(readFileSync(new URL("../../spotq.config.container.example.json", import.meta.url), "utf8"));
+      const config = deployConfig(example, "spotq.config.container.example.json");
+      assert.equal(config.fleet.amiId, undefined, "it boots the ECS GPU AMI");
+      assert.equal(config.processor.container?.image, "scan-inference:v1");
+    });
+
+    it("starts Docker in the user data before the worker, and ships the container block in the worker's config", () => {
+      const { synth: s, fleet: f } = fleetOf(CONTAINER);
+      assert.match(f.userDataTemplate, /# 2b\. Docker for processor\.container/);
+      assert.match(f.userDataTemplate, /^After=network-online\.target docker\.service$/m);
+      assert.deepEqual(JSON.parse(s.resource("aws_s3_object", "config").content).processor.container, {
+        image: "medit-iscan:v3",
+        gpus: "all",
+        stopTimeoutSeconds: 10,
+        pullTimeoutSeconds: 900,
+      });
+      assert.doesNotMatch(fleetOf({ fleet: { platform: "linux", bootSeconds: 240 } }).fleet.userDataTemplate, /docker/);
     });
   });
 });

@@ -212,8 +212,8 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
     it("does what the API does: records, enqueue, source listing, the fast path, its logs", () =>
       assertAllowed(
         api,
-        ...["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"].map((a) => req(a, TABLE)),
-        req("dynamodb:Query", `${TABLE}/index/byTime`),
+        ...["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"].map((a) => req(a, TABLE)),
+        ...["jobsByTime", "jobsByState", "tenantJobsByTime", "tenantJobsByState"].map((i) => req("dynamodb:Query", `${TABLE}/index/${i}`)),
         req("sqs:SendMessage", JOBS),
         req("sqs:GetQueueAttributes", JOBS),
         req("s3:ListBucket", DATA, { "s3:prefix": "inbox/case-1/" }),
@@ -234,7 +234,11 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
         req("sqs:SendMessage", DLQ),
         req("sqs:SendMessage", OTHER_QUEUE),
         req("dynamodb:Scan", TABLE),
+        req("dynamodb:Query", TABLE),
+        req("dynamodb:Query", `${TABLE}/index/someOtherIndex`),
+        req("dynamodb:BatchWriteItem", TABLE),
         req("dynamodb:GetItem", OTHER_TABLE),
+        req("dynamodb:BatchGetItem", OTHER_TABLE),
         req("autoscaling:SetDesiredCapacity", OTHER_GROUP, otherGroup),
         req("autoscaling:TerminateInstanceInAutoScalingGroup", GROUP, ownGroup),
         req("autoscaling:UpdateAutoScalingGroup", GROUP, ownGroup),
@@ -244,9 +248,9 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
         req("lambda:UpdateFunctionCode", `arn:aws:lambda:${R}:function:spotq-api`),
       ));
 
-    it("cannot touch the group at all when the fast path is off", async () => {
+    it("cannot change the group when the fast path is off (the console still describes it)", async () => {
       const off = synthStack(testConfig({ scaling: { fastPath: false } }));
-      await assertDenied(rolePolicies(off, "api_role"), req("autoscaling:SetDesiredCapacity", GROUP, ownGroup), req("autoscaling:DescribeAutoScalingGroups", "*"));
+      await assertDenied(rolePolicies(off, "api_role"), req("autoscaling:SetDesiredCapacity", GROUP, ownGroup));
     });
   });
 
@@ -265,5 +269,45 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
       await assertAllowed(worker, req("s3:GetObject", "arn:aws:s3:::acme-scans/case/1.dcm"));
       await assertDenied(worker, req("s3:GetObject", `${DATA}/case/1.dcm`));
     });
+  });
+
+  describe("worker role with the container profile (processor.container)", () => {
+    const REPO = `arn:aws:ecr:${R}:repository/medit-iscan`;
+    const OTHER_REPO = `arn:aws:ecr:${R}:repository/billing-service`;
+    const PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"];
+    const containerStack = (image: string) =>
+      synthStack(testConfig({ fleet: { platform: "linux", bootSeconds: 240 }, processor: { container: { image, gpus: "all" } } }));
+    let worker: Policy[];
+    let created: Synth;
+    before(() => {
+      created = containerStack("medit-iscan:v3");
+      worker = rolePolicies(created, "fleet_role");
+    });
+
+    it("the instance can pull its own repository, and log in to the registry (GetAuthorizationToken is account-wide by AWS design)", async () => {
+      assert.equal(new ReferenceResolver(created).resolve(created.resource("aws_ecr_repository").name), "medit-iscan");
+      await assertAllowed(worker, ...PULL.map((a) => req(a, REPO)), req("ecr:GetAuthorizationToken", "*"));
+    });
+
+    it("and nothing else: no other repository, no push, no deletes, no repository or registry settings", () =>
+      assertDenied(
+        worker,
+        ...PULL.map((a) => req(a, OTHER_REPO)),
+        req("ecr:BatchGetImage", "arn:aws:ecr:eu-west-1:444455556666:repository/medit-iscan"),
+        ...["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:BatchDeleteImage", "ecr:DeleteRepository", "ecr:SetRepositoryPolicy", "ecr:PutLifecyclePolicy", "ecr:DescribeImages", "ecr:ListImages"].map((a) =>
+          req(a, REPO),
+        ),
+        req("ecr:PutRegistryPolicy", "*"),
+        req("ecr:CreateRepository", `arn:aws:ecr:${R}:repository/new`),
+      ));
+
+    it("an existing repository given by URI is the one it may pull, even in another account", async () => {
+      const existing = rolePolicies(containerStack("444455556666.dkr.ecr.eu-west-1.amazonaws.com/lab/medit:v1"), "fleet_role");
+      await assertAllowed(existing, ...PULL.map((a) => req(a, "arn:aws:ecr:eu-west-1:444455556666:repository/lab/medit")));
+      await assertDenied(existing, ...PULL.map((a) => req(a, REPO)), req("ecr:BatchGetImage", "arn:aws:ecr:eu-west-1:444455556666:repository/lab/other"));
+    });
+
+    it("without a container profile the instance has no ECR permission at all", () =>
+      assertDenied(rolePolicies(synth, "fleet_role"), req("ecr:GetAuthorizationToken", "*"), ...PULL.map((a) => req(a, REPO))));
   });
 });

@@ -88,9 +88,10 @@ describe("infra/user-data", () => {
         const largest = renderBootTemplate(
           boot(platform, {
             artifacts: { ...boot(platform).artifacts, node: { ...artifact("worker/node", "n", BOOT_VARIABLES.nodeVersion), release: "24.11.1" } },
-            ...(platform === "windows" ? { session: "interactive" as const, autoLogon: { user: "medit", passwordParameter: "/spotq/medit-password" } } : {}),
+            ...(platform === "windows" ? { session: "interactive" as const, autoLogon: { user: "medit", passwordParameter: "/spotq/medit-password" } } : { container: { gpus: true } }),
           }),
         );
+        if (platform === "linux") assert.match(largest, /Docker for processor\.container/, "the largest Linux variant has the container step");
         const size = Buffer.byteLength(fillTemplate(largest, VALUES));
         assert.ok(size < USER_DATA_LIMIT_BYTES - 2000, `${size} bytes leaves too little room`);
       });
@@ -326,6 +327,10 @@ describe("infra/user-data", () => {
       debug?: boolean;
       /** What DescribeAutoScalingInstances answers. @default "Pending:Wait" */
       state?: string;
+      /** processor.container: a docker stand-in answers `docker version` (unless `dockerDown`; none at all with `noDocker`). */
+      container?: { gpus: boolean };
+      dockerDown?: boolean;
+      noDocker?: boolean;
     }
 
     /** Runs the user data with its absolute paths moved under a scratch root and stand-in tools on PATH. */
@@ -364,6 +369,7 @@ describe("infra/user-data", () => {
         ].join("\n"),
       );
       tool("shutdown", "exit 0");
+      if (!options.noDocker) tool("docker", options.dockerDown ? 'echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1' : 'echo 25.0.18');
       tool("sleep", "exit 0");
       tool(
         "curl",
@@ -380,7 +386,11 @@ describe("infra/user-data", () => {
       const put = (key: string, version: string, bytes: string | Buffer) => writeFileSync(join(store, `${key}@${version}`.replaceAll("/", "_")), bytes);
       put("worker/worker.mjs", VALUES.worker_version, WORKER_BYTES);
       put("worker/spotq.config.json", VALUES.config_version, CONFIG_BYTES);
-      let b = boot("linux", { ...(options.workRoot ? { workRoot: options.workRoot } : {}), debugKeepFailedInstances: options.debug ?? false });
+      let b = boot("linux", {
+        ...(options.workRoot ? { workRoot: options.workRoot } : {}),
+        debugKeepFailedInstances: options.debug ?? false,
+        ...(options.container ? { container: options.container } : {}),
+      });
       if (options.pinNode) {
         const tarball = nodeTarball(mkdtempSync(join(tmpdir(), "spotq-node-")));
         put("worker/node.tar.gz", VALUES.node_version, options.tamperNode ? Buffer.concat([tarball, Buffer.from("tampered")]) : tarball);
@@ -544,6 +554,50 @@ describe("infra/user-data", () => {
       assert.match(r.calls(), METRIC("BootstrapFailed"));
       assert.doesNotMatch(r.calls(), /complete-lifecycle-action|terminate-instance|^shutdown/m);
       assert.match(r.log(), /fleet\.debugKeepFailedInstances is on: this instance stays/);
+    });
+
+    describe("the container profile (processor.container)", () => {
+      const containerScript = fillTemplate(renderBootTemplate(boot("linux", { container: { gpus: true } })), VALUES);
+
+      it("is valid bash, and adds nothing to a fleet without a container", () => {
+        assert.equal(spawnSync("/bin/bash", ["-n"], { input: containerScript, encoding: "utf8" }).status, 0);
+        assert.doesNotMatch(bashScript, /docker|ecs\.service/);
+      });
+
+      it("starts Docker (leaving the ECS agent off) before the worker, and orders the worker's unit after it", () => {
+        const r = runBootstrap({ withNode: true, container: { gpus: true } });
+        assert.equal(r.status, 0, r.log());
+        const calls = r.calls();
+        const at = (line: string) => {
+          const i = calls.indexOf(line);
+          assert.ok(i >= 0, `no call ${line}:\n${calls}`);
+          return i;
+        };
+        const ecs = at("systemctl disable --now ecs.service");
+        const docker = at("systemctl enable --now docker.service");
+        const answers = at("docker version --format {{.Server.Version}}");
+        const worker = at(`systemctl enable --now ${WORKER_SERVICE}.service`);
+        assert.ok(at("aws s3api get-object") < ecs && ecs < docker && docker < answers && answers < worker, calls);
+        assert.match(r.log(), /spotq: docker 25\.0\.18 answers/);
+        const unit = r.read(`etc/systemd/system/${WORKER_SERVICE}.service`);
+        assert.match(unit, /^Wants=network-online\.target docker\.service$/m);
+        assert.match(unit, /^After=network-online\.target docker\.service$/m, "a reboot starts Docker first");
+        assert.doesNotMatch(calls, /ecr|docker login|docker pull/, "the worker logs in and pulls (its preflight), not the user data");
+      });
+
+      it("a Docker that never answers, or none at all, is a failed boot: counted, launch abandoned, saying why", () => {
+        const down = runBootstrap({ withNode: true, container: { gpus: false }, dockerDown: true });
+        assert.equal(down.status, 1);
+        assert.match(down.log(), /spotq: the Docker daemon does not answer/);
+        assert.equal((down.calls().match(/^sleep 1$/gm) ?? []).length, 60, "waited a minute for the daemon");
+        assert.match(down.calls(), METRIC("BootstrapFailed"));
+        assert.match(down.calls(), ABANDON);
+        assert.doesNotMatch(down.calls(), /^systemctl enable --now spotq-worker/m);
+        const none = runBootstrap({ withNode: true, container: { gpus: false }, noDocker: true });
+        assert.equal(none.status, 1);
+        assert.match(none.log(), /processor\.container needs Docker on the AMI \(the ECS GPU-optimised AMI has it\)/);
+        assert.match(none.calls(), ABANDON);
+      });
     });
 
     describe("the worker unit's failure path and backoff (spotq-instance.sh, as systemd runs it)", () => {

@@ -89,6 +89,12 @@ export class ReferenceResolver {
         return `arn:aws:lambda:${r}:${ACCOUNT}:function:${arg("function_name")}`;
       case "aws_lambda_function.function_name":
         return arg("function_name");
+      case "aws_ecr_repository.name":
+        return arg("name");
+      case "aws_ecr_repository.arn":
+        return `arn:aws:ecr:${r}:${ACCOUNT}:repository/${arg("name")}`;
+      case "aws_ecr_repository.repository_url":
+        return `${ACCOUNT}.dkr.ecr.${r}.amazonaws.com/${arg("name")}`;
       case "aws_cloudwatch_event_rule.arn":
         return `arn:aws:events:${r}:${ACCOUNT}:rule/${arg("name")}`;
       default:

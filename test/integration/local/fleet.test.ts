@@ -314,12 +314,13 @@ describe("local fleet: plays the Auto Scaling group with real worker processes",
           workRoot: join(tmpdir(), "never-created"),
           timeScale: 0,
           stopGraceSeconds: -1,
+          clockStart: new Date("not a date"),
         }),
         (e: Error) => {
           assert.ok(e instanceof ValidationError);
           assert.deepEqual(
             e.problems.map((p) => p.field),
-            ["timeScale", "stopGraceSeconds", "launch.command"],
+            ["timeScale", "stopGraceSeconds", "clockStart", "launch.command"],
           );
           return true;
         },

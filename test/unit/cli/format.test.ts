@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import type { JobRecord } from "../../../core/job.ts";
 import { cliName } from "../../../scripts/cli/cli-name.ts";
-import { formatBytes, jobElapsedMs, jobLine } from "../../../scripts/cli/format.ts";
+import { formatBytes, jobDetails, jobElapsedMs, jobLine } from "../../../scripts/cli/format.ts";
 import { ProgressBar } from "../../../scripts/cli/progress-bar.ts";
 
 const submittedAt = "2026-01-01T10:00:00.000Z";
@@ -23,6 +23,15 @@ describe("scripts/cli/format", () => {
     assert.equal(jobElapsedMs(job({ state: "CANCELLED", updatedAt: "2026-01-01T10:00:07.000Z" }), at("2026-01-03T00:00:00Z")), 7_000);
     assert.match(jobLine(done, at("2026-01-05T00:00:00Z")), / {2}took 42s/);
     assert.match(jobLine(job({ state: "QUEUED" }), at("2026-01-01T10:00:03Z")), / {2}elapsed 3s/);
+  });
+
+  it("shows a job's name in its line, and its name, tags and tenant in its details; nothing for a job without them", () => {
+    const named = job({ name: "case 4711", tags: { urgent: "yes", clinic: "north" }, tenant: "lab-a" });
+    assert.match(jobLine(named, at("2026-01-01T10:00:03Z")), /^01M8SKSG2F16FHS3MRD1DQDTM6 {2}QUEUED {4} {2}"case 4711" {2}elapsed 3s$/);
+    const details = jobDetails(named, { now: at("2026-01-01T10:00:03Z") }).split("\n");
+    assert.deepEqual(details.slice(1, 4), ["  name     case 4711", "  tags     clinic=north, urgent=yes", "  tenant   lab-a"]);
+    const plain = jobDetails(job({}), { now: at("2026-01-01T10:00:03Z") });
+    assert.doesNotMatch(plain, /name|tags|tenant/);
   });
 
   it("shows sizes and speeds with at most one decimal", () => {

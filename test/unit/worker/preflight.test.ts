@@ -4,6 +4,7 @@ import path from "node:path";
 import { fleetConfig, type FleetConfigInput } from "../../../core/fleet-config.ts";
 import { describePreflightFailures, probeFile, resolveExecutable, runPreflight, type FileProbe } from "../../../worker/preflight.ts";
 import { localDefaultConfig } from "../../../scripts/local/local-config.ts";
+import { useFakeDocker } from "../../support/fake-docker.ts";
 import { fakeNvidiaSmi, REPO, tempDir } from "../../support/worker-fixtures.ts";
 
 const GiB = 1024 ** 3;
@@ -110,5 +111,62 @@ describe("worker/preflight: the checks before an instance takes work", function 
     });
     assert.deepEqual(await resolveExecutable("C:\\MeditAutoTest\\9999\\Medit_AutoTest.exe", { platform: "win32", env, probe }), { ok: false, reason: "no such file" });
   });
-});
 
+  describe("the container profile (processor.container), against a stand-in docker and ECR", () => {
+    const { docker } = useFakeDocker();
+    const containerConfig = (gpuCheck: string[] | null = fakeNvidiaSmi()) =>
+      fleetConfig({ fleet: { platform: "linux", preflight: { gpuCheck, minFreeDiskGiB: 0 } }, processor: { container: { image: "medit-iscan", gpus: "all" } } });
+    beforeEach(() => docker().addImage("medit-iscan:latest"));
+    const failedChecks = (r: Awaited<ReturnType<typeof runPreflight>>) => Object.fromEntries(r.checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]));
+
+    it("passes: the daemon answers, the image is pulled, and the GPUs reach a container", async () => {
+      const r = await runPreflight(containerConfig(), { workRoot: await tempDir(), platform: "posix" });
+      assert.equal(r.ok, true, describePreflightFailures(r));
+      const detail = Object.fromEntries(r.checks.map((c) => [c.name, c.detail]));
+      assert.match(detail.processor!, /^docker 25\.0\.18-fake answers; 111122223333\.dkr\.ecr\.us-east-1\.amazonaws\.com\/medit-iscan:latest pulled in \d+ ms$/);
+      assert.match(detail.gpu!, /fake-nvidia-smi\.mjs exited 0; docker run --gpus all --entrypoint nvidia-smi .* sees the GPUs/);
+      assert.deepEqual(
+        docker().commands().map((c) => c[0]),
+        ["version", "login", "pull", "run"],
+      );
+      assert.equal(docker().events("run")[0]!.gpus, "all");
+    });
+
+    it("names a missing docker, a daemon that does not answer, an image that cannot be pulled, a GPU runtime missing", async () => {
+      const workRoot = await tempDir();
+      const noDocker = await runPreflight(containerConfig(), { workRoot, platform: "posix", env: { PATH: "/nowhere" } });
+      assert.match(failedChecks(noDocker).processor!, /^processor\.container: the docker CLI: not found on PATH/);
+      assert.match(failedChecks(noDocker).gpu!, /GPUs in a container are not checked: docker or the image is not ready/);
+
+      docker().settings({ daemonDown: true });
+      try {
+        const down = await runPreflight(containerConfig(), { workRoot, platform: "posix" });
+        assert.match(failedChecks(down).processor!, /the Docker daemon does not answer: docker version exited with 1: Cannot connect to the Docker daemon/);
+      } finally {
+        docker().settings({ daemonDown: false });
+      }
+
+      const missing = await runPreflight(
+        fleetConfig({ fleet: { platform: "linux", preflight: { gpuCheck: null, minFreeDiskGiB: 0 } }, processor: { container: { image: "medit-iscan:v9" } } }),
+        { workRoot, platform: "posix" },
+      );
+      assert.deepEqual(Object.keys(failedChecks(missing)), ["processor"]);
+      assert.match(failedChecks(missing).processor!, /processor\.container\.image "medit-iscan:v9" cannot be pulled: docker pull .*medit-iscan:v9 exited with 1: .*manifest unknown/);
+
+      docker().settings({ noGpu: true });
+      try {
+        const noToolkit = await runPreflight(containerConfig(null), { workRoot, platform: "posix" });
+        assert.deepEqual(Object.keys(failedChecks(noToolkit)), ["gpu"]);
+        assert.match(failedChecks(noToolkit).gpu!, /^docker run --gpus all .* exited with 125: .*could not select device driver/);
+      } finally {
+        docker().settings({ noGpu: false });
+      }
+    });
+
+    it("does not look for processor.command (the image's entrypoint runs)", async () => {
+      const r = await runPreflight(containerConfig(null), { workRoot: await tempDir(), platform: "posix" });
+      assert.equal(r.ok, true, describePreflightFailures(r));
+      assert.doesNotMatch(r.checks.find((c) => c.name === "processor")!.detail, /Medit_AutoTest/);
+    });
+  });
+});
