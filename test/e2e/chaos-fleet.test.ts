@@ -103,8 +103,9 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
           fleet: {
             ...c.fleet,
             maxSize: MAX_SIZE,
-            // Idle workers outwait a killed job's message (invisible for up to 30 s after its last heartbeat).
-            idleTimeoutSeconds: 40,
+            // The feed keeps work queued while the chaos lasts, so no worker idles until the chaos is over,
+            // and by then every killed worker's job has been taken over: idleness only ends the run.
+            idleTimeoutSeconds: 20,
             capacityRebalance: true,
             lifecycleHooks: { launchTimeoutSeconds: LAUNCH_HOOK_SECONDS, terminateTimeoutSeconds: TERMINATE_HOOK_SECONDS },
           },
@@ -161,12 +162,14 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
     const planned = random.shuffle(Object.entries(MIX).flatMap(([k, n]) => Array<Kind>(n).fill(k as Kind))).map(newJob);
     const reserve = planned.filter((p) => p.kind === "long").slice(-RESERVE);
     const items = planned.filter((p) => !reserve.includes(p));
-    const acts = planActs(random, { minimums: MINIMUMS, extras: EXTRAS, pauseMs: [1_000, 4_000] });
+    // Kills take a visibility timeout to land: none among the last 3 acts, so the run does not end waiting for one alone.
+    const acts = planActs(random, { minimums: MINIMUMS, extras: EXTRAS, pauseMs: [1_000, 4_000], slowNotInLast: 3 });
     process.stdout.write(`      acts: ${acts.map((a) => a.kind).join(", ")}\n`);
     for (const p of planned) {
       await uploadScan(s3, bucket, `scans/${p.name}`, p.inputs);
       p.uploaded = true;
     }
+    const phases: [string, number][] = [["uploads", Date.now()]];
 
     const byId = new Map<string, PlannedJob>();
     let chaosOver = false;
@@ -174,7 +177,8 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
       jobs: e.jobs,
       items,
       reserve,
-      queuedTarget: 2 * MAX_SIZE,
+      // Enough for the fast path and the alarm to keep every instance busy; few enough that bait and the last jobs start soon.
+      queuedTarget: MAX_SIZE + 2,
       // Beyond the plan: long jobs as bait, and (should the chaos outlast the plan) a seeded mix to keep work flowing.
       extra: (purpose) => newJob(purpose === "bait" ? "long" : random.pick<Kind>(["short", "short", "long", "flaky"])),
       keepBusy: () => !chaosOver,
@@ -198,6 +202,7 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
       kindOf: (jobId) => byId.get(jobId)?.kind,
       bait: () => feed.bait(),
       badFile: BAD_GPU_FILE,
+      baitAfterMs: 4_000,
     });
 
     // Act: jobs flow in while the monkey plays its script; the reserve goes in once every kind has landed.
@@ -205,6 +210,7 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
     let final: JobRecord[];
     try {
       await chaos.run();
+      phases.push(["chaos", Date.now()]);
       chaosOver = true;
       feed.release();
       final = await waitUntil(
@@ -231,6 +237,7 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
       chaos.stop();
       await feed.stop();
     }
+    phases.push(["jobs final", Date.now()]);
     if (process.env.E2E_VERBOSE) process.stdout.write(`      chaos log:\n        ${chaos.log.join("\n        ")}\n`);
     await waitUntil("the queue is empty", async () => isEmpty(await queueState(sqs, queueUrl)), 90_000, {
       describe: async () => JSON.stringify(await queueState(sqs, queueUrl)),
@@ -239,6 +246,7 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
     // Nothing stays up that has no work: every worker retires when idle (through the terminate hook)
     // and the group returns to 0; an instance left without a working worker would hold it up.
     await e.fleet.until("the group back to 0 instances, desired 0", () => e.fleet.snapshot().instances === 0 && e.fleet.snapshot().desired === 0, 180_000);
+    phases.push(["group at 0", Date.now()]);
 
     // Assess.
     const records = new Map(final.map((j) => [j.jobId, j]));
@@ -302,7 +310,7 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
     for (const l of judgedBroken)
       process.stdout.write(`      judged broken by its worker: ${l.instanceId}${l.instanceId === badId ? " (the bad GPU)" : ""}, ${String(l.marked)}: ${String(l.reason).slice(0, 300)}\n`);
     process.stdout.write(
-      `      (seed ${random.seed}, ${((Date.now() - started) / 1000).toFixed(0)} s; lifecycle terminations: ${byReason.join(", ")}; ` +
+      `      (seed ${random.seed}, ${((Date.now() - started) / 1000).toFixed(0)} s: ${phases.map(([n, t], i) => `${n} ${((t - (phases[i - 1]?.[1] ?? started)) / 1000).toFixed(0)} s`).join(", ")}; lifecycle terminations: ${byReason.join(", ")}; ` +
         `launch failures: ${countBy(e.fleet.all("launch_failed"), (l) => l.errorCode).join(", ")}; ` +
         `spot notices ${e.fleet.all("spot_interruption").length}; lost ${final.flatMap(history).filter((a) => a.outcome === "LOST").length}; ` +
         `worker restarts ${e.fleet.all("worker_restarted").length}; instances judged broken by their worker ${judgedBroken.length}; ` +

@@ -3,11 +3,11 @@ import { sleep } from "./e2e-wait.ts";
 
 export interface JobFeedOptions<J> {
   jobs: JobsClient;
-  /** Submitted in this order, keeping about `queuedTarget` jobs QUEUED. */
+  /** Submitted in this order, keeping about `queuedTarget` jobs QUEUED until {@link JobFeed.release}, then all at once. */
   items: readonly J[];
   /**
    * Held back: each is submitted when the chaos asks for bait (no job it can strike is running),
-   * and whatever is left once {@link JobFeed.release} is called.
+   * and whatever is left once {@link JobFeed.release} is called, ahead of the items still waiting.
    */
   reserve: readonly J[];
   submit: (item: J) => Promise<void>;
@@ -57,7 +57,10 @@ export class JobFeed<J> {
     this.#loop ??= (async () => {
       while (!this.#stopped && !this.done) {
         try {
-          if (this.#items.length > 0) {
+          if (this.#items.length > 0 && this.#released) {
+            // The chaos is over: nothing to pace any more.
+            while (this.#items.length > 0) await this.#submit(this.#items.shift()!);
+          } else if (this.#items.length > 0) {
             const queued = (await this.#o.jobs.list("QUEUED")).length;
             for (let i = queued; i < this.#o.queuedTarget && this.#items.length > 0; i++) await this.#submit(this.#items.shift()!);
           } else if (!this.#released && this.#o.keepBusy?.()) {
@@ -83,9 +86,13 @@ export class JobFeed<J> {
     await this.#submit(item);
   }
 
-  /** The chaos is over: the reserve goes in too. */
+  /**
+   * The chaos is over: the reserve goes in too, ahead of the planned items still waiting, so its
+   * long jobs run beside the short ones rather than after them all, at the end of the run.
+   */
   release(): void {
     this.#released = true;
+    this.#items.unshift(...this.#reserve.splice(0));
   }
 
   async stop(): Promise<void> {

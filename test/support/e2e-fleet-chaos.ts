@@ -43,21 +43,26 @@ export interface PlannedAct {
   pauseMs: number;
 }
 
+/** Acts whose effect takes a visibility timeout to show (a killed worker's job is taken over once its message comes back). */
+const SLOW_ACTS: readonly ActKind[] = ["kill"];
+
 /**
  * The seeded script: every kind at least its minimum (so no seed skips a case), plus up to
  * `extras` more of some kinds, in a seeded order with seeded pauses. A launch failure goes right
- * before an act that makes the group launch.
+ * before an act that makes the group launch. Slow acts (kills) go at seeded places before the
+ * last `slowNotInLast` acts, so the run does not end waiting a visibility timeout for them alone.
  */
 export function planActs(
   random: SeededRandom,
-  o: { minimums: Record<ActKind, number>; extras?: Partial<Record<ActKind, number>>; pauseMs: [number, number] },
+  o: { minimums: Record<ActKind, number>; extras?: Partial<Record<ActKind, number>>; pauseMs: [number, number]; slowNotInLast?: number },
 ): PlannedAct[] {
   const kinds: ActKind[] = [];
   for (const kind of ACT_KINDS) {
     const n = o.minimums[kind] + (o.extras?.[kind] ? random.int(0, o.extras[kind]!) : 0);
     for (let i = 0; i < n; i++) kinds.push(kind);
   }
-  const acts: ActKind[] = random.shuffle(kinds.filter((k) => k !== "launch-failure"));
+  const acts: ActKind[] = random.shuffle(kinds.filter((k) => k !== "launch-failure" && !SLOW_ACTS.includes(k)));
+  for (const k of kinds.filter((k) => SLOW_ACTS.includes(k))) acts.splice(random.int(0, Math.max(0, acts.length - (o.slowNotInLast ?? 0))), 0, k);
   for (const k of kinds.filter((k) => k === "launch-failure")) {
     const spots = acts.flatMap((a, i) => (LAUNCHING_ACTS.includes(a) ? [i] : []));
     if (spots.length === 0) throw new Error("a launch failure needs an act after it that makes the group launch");
@@ -95,6 +100,8 @@ export interface FleetChaosOptions {
   bait: () => Promise<void>;
   /** The bad-GPU file's name, relative to an instance's folder (FAKE_NVIDIA_SMI_FAIL_FILE). */
   badFile: string;
+  /** How long an act looks for a running job to strike before it asks for a long job. @default 8000 */
+  baitAfterMs?: number;
   /** Generous upper bound for a target or a condition to turn up; only a stuck run reaches it. @default 240000 */
   stuckMs?: number;
 }
@@ -226,7 +233,7 @@ export class FleetChaos {
   /** A running job in its process phase, on an instance no lasting fault struck, that `accept` allows; asks for bait while there is none. */
   async #findJob(what: string, accept: (job: JobRecord, instance: FleetInstanceView) => boolean): Promise<{ job: JobRecord; instance: FleetInstanceView }> {
     const started = Date.now();
-    let baitAt = started + 8_000;
+    let baitAt = started + this.#baitAfterMs;
     for (;;) {
       const [running, instances] = await Promise.all([this.#o.jobs.list("RUNNING"), this.#o.control.instances()]);
       const byId = new Map(instances.map((i) => [i.instanceId, i]));
@@ -249,7 +256,7 @@ export class FleetChaos {
       if (Date.now() > baitAt) {
         this.#say(`${what}: nothing to strike for a while, asking for a long job`);
         await this.#o.bait();
-        baitAt = Date.now() + 8_000;
+        baitAt = Date.now() + this.#baitAfterMs;
       }
       if (Date.now() - started > this.#stuckMs)
         throw new Error(`${what}: no running job to strike within ${this.#stuckMs / 1000} s; running: ${running.map((j) => `${j.jobId}@${j.instanceId} ${j.progress?.phase}`).join(", ")}`);
@@ -500,6 +507,10 @@ export class FleetChaos {
       if (Date.now() - started > this.#stuckMs) throw new Error(`${what}: not seen within ${this.#stuckMs / 1000} s`);
       await sleep(250);
     }
+  }
+
+  get #baitAfterMs(): number {
+    return this.#o.baitAfterMs ?? 8_000;
   }
 
   get #stuckMs(): number {
