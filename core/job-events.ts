@@ -41,6 +41,11 @@ export interface JobStateChange {
   time: string;
   /** The deployment's name (`config.name`). */
   deployment: string;
+  /** The tenant that submitted the job (deployments with `api.tenants`): an EventBridge rule can route on it. */
+  tenant: string | null;
+  /** The job's name and tags, as given at submit. */
+  name: string | null;
+  tags: Record<string, string>;
 }
 
 /**
@@ -92,6 +97,9 @@ export function jobStateChange(record: JobRecord, previousState: JobState | null
     origin: record.origin ?? null,
     time: record.updatedAt,
     deployment,
+    tenant: record.tenant ?? null,
+    name: record.name ?? null,
+    tags: record.tags ?? {},
   };
 }
 

@@ -58,24 +58,26 @@ export function apiPolicy(s: ApiPolicyScope): PolicyDocument {
       Resource: `${s.logGroup.arn}:*`,
     },
   ];
-  if (s.group)
-    statements.push(
-      {
-        Sid: "FastPathRaiseCapacity",
-        Effect: "Allow",
-        Action: "autoscaling:SetDesiredCapacity",
-        Resource: s.group.arn,
-        Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: s.group.name } },
-      },
-      {
-        Sid: "FastPathReadCapacity",
-        Effect: "Allow",
-        // Describe calls of Auto Scaling cannot be scoped to a resource.
-        Action: "autoscaling:DescribeAutoScalingGroups",
-        Resource: "*",
-      },
-    );
+  if (s.group) statements.push(...fastPathStatements(s.group));
   return policyDocument(...statements);
+}
+
+/**
+ * The fast path's rights (the API's and the triggers'): raise the worker group's desired capacity,
+ * on that group alone, and read it.
+ */
+export function fastPathStatements(group: GroupRef): PolicyStatement[] {
+  return [
+    {
+      Sid: "FastPathRaiseCapacity",
+      Effect: "Allow",
+      Action: "autoscaling:SetDesiredCapacity",
+      Resource: group.arn,
+      Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: group.name } },
+    },
+    // Describe calls of Auto Scaling cannot be scoped to a resource.
+    { Sid: "FastPathReadCapacity", Effect: "Allow", Action: "autoscaling:DescribeAutoScalingGroups", Resource: "*" },
+  ];
 }
 
 /** What the API publishes and writes besides its own work (issue 10); absent parts are off. */

@@ -1,5 +1,5 @@
-import { GROUP_TAG } from "../../core/names.ts";
 import { MARKER_FILE } from "../../core/intake.ts";
+import { fastPathStatements } from "./api-policy.ts";
 import { publishJobEventsStatement } from "./events.ts";
 import { listPrefixCondition, policyDocument, type PolicyDocument, type PolicyStatement } from "./policy-document.ts";
 import type { BucketRef, GroupRef, LogGroupRef, QueueRef, TableRef } from "./refs.ts";
@@ -44,18 +44,7 @@ export function triggerPolicy(s: TriggerPolicyScope): PolicyDocument {
     { Sid: "WriteTriggerLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${s.logGroup.arn}:*` },
   );
   if (s.busArn) statements.push(publishJobEventsStatement(s.busArn));
-  if (s.group)
-    statements.push(
-      {
-        Sid: "FastPathRaiseCapacity",
-        Effect: "Allow",
-        Action: "autoscaling:SetDesiredCapacity",
-        Resource: s.group.arn,
-        Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: s.group.name } },
-      },
-      // Describe calls of Auto Scaling cannot be scoped to a resource.
-      { Sid: "FastPathReadCapacity", Effect: "Allow", Action: "autoscaling:DescribeAutoScalingGroups", Resource: "*" },
-    );
+  if (s.group) statements.push(...fastPathStatements(s.group));
   return policyDocument(...statements);
 }
 

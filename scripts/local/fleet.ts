@@ -23,6 +23,7 @@ import {
   type GroupEvents,
   type InstanceRefreshView,
   type LaunchFailedEvent,
+  type LifecycleActionEvent,
   type LifecycleActionResult,
   type LifecycleState,
   type LifecycleTransition,
@@ -269,17 +270,7 @@ export type FleetEvents = {
    * A lifecycle action started (Pending:Wait / Terminating:Wait, "EC2 Instance-launch/terminate Lifecycle
    * Action"), got a heartbeat, or completed (by the API, the timeout's default result, or the service manager).
    */
-  lifecycle_action: [
-    {
-      instanceId: string;
-      hookName: string;
-      transition: LifecycleTransition;
-      phase: "started" | "heartbeat" | "completed";
-      result?: LifecycleActionResult;
-      by?: "api" | "timeout" | "service";
-      deadline?: string;
-    },
-  ];
+  lifecycle_action: [LifecycleActionEvent<string>];
   /** A launch attempt failed ("EC2 Instance Launch Unsuccessful"); the group retries at `retryAt`. */
   launch_failed: [Omit<LaunchFailedEvent, "retryAt"> & { retryAt: string }];
   /** A boot failed (user data, worker exit 2/3 or crash loop before the launch completed, launch ABANDON or timeout). */

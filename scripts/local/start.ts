@@ -25,7 +25,7 @@ import { demoFailureLines, runDemo } from "./demo.ts";
 import { emulatorDataDirs, provision, startEmulators, type LocalEmulators, type Resources } from "./emulators.ts";
 import { LocalFleet, workerLaunchSpec, type LocalFleetOptions } from "./fleet.ts";
 import { clockPrefix, followFleet, jobChangeLine, StorePollingJobChanges } from "./live-feed.ts";
-import { localTenant, SAMPLE_SCAN, sampleLocations, seedSampleScan } from "./sample-scan.ts";
+import { localTenant, SAMPLE_SCAN, sampleLocations, seedSampleScan, watchedPrefixFor } from "./sample-scan.ts";
 import { clearLocalState, localStackDir, lockStackFolder, StackRunningError, writeLocalState } from "./state.ts";
 import { provisionLocalEvents, startLocalTrigger, type LocalTrigger } from "./local-outputs.ts";
 
@@ -286,10 +286,13 @@ function printHowTo(stack: LocalStack, out: (s: string) => void): void {
   out(`    -d '${body}'`);
   out(`  curl -s${keyHeader} ${stack.apiUrl}/jobs/<jobId>`);
   out(`  ${cli} submit test/fixtures/medit-request.json --source ${source} --target ${target} --wait`);
-  out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/scans/my-scan     (or your own scan folder)`);
+  // A tenant's uploads go under its own prefix, or its jobs are refused (403-free: a 400 naming the folder).
+  const uploadPrefix = tenant ? tenant.prefixes[0] : (stack.config.storage.sourcePrefixes[0] ?? "scans/");
+  out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/${uploadPrefix}my-scan     (or your own scan folder)`);
   out(`  ${cli} list   |   ${cli} logs <jobId> --follow   |   ${cli} local instances | interrupt <instanceId> | kill <instanceId>`);
-  if (stack.trigger)
-    out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/${stack.config.triggers.s3.prefixes[0]}my-scan --submit request.json   (a spotq.json there submits the folder)`);
+  const markerPrefix = stack.trigger ? watchedPrefixFor(stack.config.triggers.s3.prefixes, tenant) : undefined;
+  if (markerPrefix)
+    out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/${markerPrefix}my-scan --submit request.json   (a spotq.json there submits the folder)`);
   if (stack.events) out(`  ${cli} events --follow   (job state changes, from ${stack.events.queueUrl})`);
   if (cli !== "spotq") out("  (`npm link` once puts `spotq` on your PATH)");
   out("");

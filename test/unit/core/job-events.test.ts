@@ -28,7 +28,15 @@ describe("core/job-events: the AWS Batch-like state change", () => {
       origin: { kind: "api" },
       time: base.updatedAt,
       deployment: "spotq",
+      tenant: null,
+      name: null,
+      tags: {},
     });
+  });
+
+  it("names the tenant, the job's name and its tags, so a rule can route a lab's events to the lab", () => {
+    const e = jobStateChange({ ...base, tenant: "north", name: "case 4711", tags: { clinic: "north", urgent: "yes" } }, null, "spotq");
+    assert.deepEqual([e.tenant, e.name, e.tags], ["north", "case 4711", { clinic: "north", urgent: "yes" }]);
   });
 
   it("gives a hand-back the reason of the attempt it ended, and a failure its error", () => {
