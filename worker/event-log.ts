@@ -42,7 +42,7 @@ export function attachEventLog(worker: Worker, log: winston.Logger): void {
   worker.on("draining", (e) => log.warn(`taking no new jobs: ${e.detail}`, { event: "draining", ...e }));
   worker.on("instance_fault", (e) =>
     log.warn(
-      `job ${e.jobId} failed with ${e.code}: ${e.fault === "request" ? "the request's fault" : e.fault === "unclear" ? "maybe the instance's (preflight checked again)" : `the instance's (${e.streak} of ${e.threshold} in a row)`}${e.broken ? `; this instance is judged broken: ${e.reason}` : ""}`,
+      `job ${e.jobId} failed with ${e.code}: ${e.repeated ? "the request's fault (it failed the same way on another instance)" : e.fault === "request" ? "the request's fault" : e.fault === "unclear" ? "maybe the instance's (preflight checked again)" : `the instance's (${e.streak} of ${e.threshold} in a row)`}${e.broken ? `; this instance is judged broken: ${e.reason}` : ""}`,
       { event: "instance_fault", ...e },
     ),
   );

@@ -95,7 +95,19 @@ export type WorkerEvents = {
   /** The worker takes no new jobs but lets the current one finish (rebalance recommendation, terminate hook). */
   draining: [{ reason: "rebalance" | "terminating"; detail: string }];
   /** A failed attempt as the instance breaker sees it. */
-  instance_fault: [{ jobId: string; code: string; fault: FailureFault; streak: number; threshold: number; broken: boolean; reason?: string }];
+  instance_fault: [
+    {
+      jobId: string;
+      code: string;
+      fault: FailureFault;
+      /** The job already failed this way on another instance: the request's fault, not counted. */
+      repeated?: true;
+      streak: number;
+      threshold: number;
+      broken: boolean;
+      reason?: string;
+    },
+  ];
   /** The instance was judged broken; how it left: SetInstanceHealth, a terminate without decrement (fallback), kept (debug), or nothing worked. */
   instance_unhealthy: [{ reason: string; marked: "health" | "terminate" | "kept" | "none" }];
   /** TerminateInstanceInAutoScalingGroup was refused for a reason other than the minimum size: the worker keeps serving and asks again later. */

@@ -34,7 +34,7 @@ export interface JobRunContext {
    * The instance breaker's view of a failed attempt, asked before the failure is written down: once
    * the instance is judged broken the attempt is handed back instead of charged.
    */
-  onFailure?: (jobId: string, failure: JobFailure) => Promise<FaultVerdict>;
+  onFailure?: (jobId: string, failure: JobFailure, history: readonly AttemptRecord[]) => Promise<FaultVerdict>;
   /** An attempt succeeded on this instance (ends the breaker's streak). */
   onSuccess?: () => void;
   /** The job was handed back (its fresh message is in the queue): capacity for it without waiting for the alarm. Never throws. */
@@ -520,7 +520,7 @@ export class JobRun {
         }
         case "failed": {
           const f = ending.failure;
-          const verdict = await this.#c.onFailure?.(this.jobId, f);
+          const verdict = await this.#c.onFailure?.(this.jobId, f, this.#history);
           if (verdict?.broken && verdict.fault !== "request") {
             // A broken machine must not burn the job's attempts: hand it back like an interruption.
             return await this.#record({

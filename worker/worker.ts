@@ -8,7 +8,7 @@ import { sumQueueDepths } from "../core/scaling/model.ts";
 import { raiseCapacityAfterHandBack } from "../api/fast-path.ts";
 import type { StopReason, WorkerEvents } from "./events.ts";
 import { decideIdle } from "./idle-policy.ts";
-import { InstanceBreaker } from "./instance-health.ts";
+import { failedElsewhere, InstanceBreaker } from "./instance-health.ts";
 import { JobRun } from "./job-run.ts";
 import { sweepLeftovers } from "./leftovers.ts";
 import { isNoLifecycleAction, isUnsupportedCall, planTerminateHook } from "./lifecycle.ts";
@@ -436,10 +436,21 @@ export class Worker extends EventEmitter<WorkerEvents> {
       telemetry,
       options: this.options,
       emit: (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
-      onFailure: async (jobId, failure) => {
+      onFailure: async (jobId, failure, history) => {
         const threshold = this.options.config.fleet.unhealthyAfterFailures;
-        const verdict = await this.#breaker.onFailure(jobId, failure.code, failure.message);
-        this.emit("instance_fault", { jobId, code: failure.code, fault: verdict.fault, streak: verdict.streak, threshold, broken: verdict.broken, ...(verdict.reason ? { reason: verdict.reason } : {}) });
+        const verdict = await this.#breaker.onFailure(jobId, failure.code, failure.message, {
+          failedElsewhere: failedElsewhere(history, this.options.instanceId, failure.code),
+        });
+        this.emit("instance_fault", {
+          jobId,
+          code: failure.code,
+          fault: verdict.fault,
+          ...(verdict.repeated ? { repeated: true as const } : {}),
+          streak: verdict.streak,
+          threshold,
+          broken: verdict.broken,
+          ...(verdict.reason ? { reason: verdict.reason } : {}),
+        });
         if (verdict.broken) this.#unhealthy ??= verdict.reason;
         return verdict;
       },
