@@ -5,7 +5,7 @@ import { cancelJob } from "./cancel-job.ts";
 import type { ApiDeps } from "./deps.ts";
 import { ApiError, ApiErrorCode, dependencyFailed, invalidRequest, type ErrorBody } from "./http-errors.ts";
 import { IDEMPOTENCY_HEADER, REPLAYED_HEADER } from "./idempotency.ts";
-import { JOB_NAME_HEADER, JOB_TAGS_HEADER } from "./job-labels.ts";
+import { JOB_NAME_HEADER, JOB_PRIORITY_HEADER, JOB_TAGS_HEADER } from "./job-labels.ts";
 import { readJsonBody } from "./json-body.ts";
 import { encodeListCursor, parseListQuery } from "./list-query.ts";
 import { fleetSnapshotReader } from "./fleet-snapshot.ts";
@@ -85,7 +85,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
 
   app.post("/jobs", async (c) => {
     const body = await readJsonBody(c.req.raw, deps.config.api.maxBodyBytes);
-    const headers = { idempotencyKey: c.req.header(IDEMPOTENCY_HEADER), name: c.req.header(JOB_NAME_HEADER), tags: c.req.header(JOB_TAGS_HEADER) };
+    const headers = { idempotencyKey: c.req.header(IDEMPOTENCY_HEADER), name: c.req.header(JOB_NAME_HEADER), tags: c.req.header(JOB_TAGS_HEADER), priority: c.req.header(JOB_PRIORITY_HEADER) };
     const { record, replayed } = await submitJob(deps, log, body, headers, callerOf(c).tenant);
     c.set("jobId", record.jobId);
     if (replayed) c.header(REPLAYED_HEADER, "true");

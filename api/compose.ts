@@ -40,6 +40,7 @@ export function apiDepsFromEnv(
   return {
     store: announcer ? announcer.wrap(store) : store,
     queue: new SqsJobQueue(clients.sqs(), { queueUrl: names.queueUrl, dlqUrl: names.dlqUrl }),
+    ...(names.highQueueUrl && config.queue.highPriority.enabled ? { highQueue: new SqsJobQueue(clients.sqs(), { queueUrl: names.highQueueUrl, dlqUrl: names.dlqUrl }) } : {}),
     objects: new S3ObjectStore(clients.s3()),
     ...(fleet ? { fleet } : {}),
     ...(announcer ? { announcer } : {}),

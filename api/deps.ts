@@ -7,7 +7,10 @@ import type { ApiLog } from "./log.ts";
 /** What the jobs API runs on: ports only, so tests can hand it failing or counting stand-ins. */
 export interface ApiDeps {
   store: JobStore;
+  /** The jobs queue (normal priority). */
   queue: JobQueue;
+  /** The high-priority queue (`queue.highPriority`); absent: a `high` submit is refused. */
+  highQueue?: JobQueue;
   objects: ObjectStore;
   /** The Auto Scaling group for the submit's fast path; absent means no fast path. */
   fleet?: FleetControl;

@@ -51,7 +51,7 @@ interface TrailingRound {
  */
 export class FastPathCoalescer {
   readonly #fleet: FleetControl;
-  readonly #queue: JobQueue;
+  readonly #queue: Pick<JobQueue, "depth">;
   readonly minIntervalMs: number;
   readonly timeoutMs: number;
   readonly knownDesiredTtlMs: number;
@@ -62,7 +62,7 @@ export class FastPathCoalescer {
   /** Rounds run and Auto Scaling raises asked, for tests and the bench. */
   readonly stats = { rounds: 0, raiseCalls: 0, coalesced: 0, cached: 0 };
 
-  constructor(fleet: FleetControl, queue: JobQueue, options: FastPathOptions = {}) {
+  constructor(fleet: FleetControl, queue: Pick<JobQueue, "depth">, options: FastPathOptions = {}) {
     this.#fleet = fleet;
     this.#queue = queue;
     this.minIntervalMs = options.minIntervalMs ?? FAST_PATH_MIN_INTERVAL_MS;
@@ -175,7 +175,7 @@ const coalescers = new WeakMap<FleetControl, FastPathCoalescer>();
  * The coalescer of a FleetControl (created on first use with `options`; later options are
  * ignored). One FleetControl per deployment per process gives one coalescer per deployment.
  */
-export function fastPathFor(fleet: FleetControl, queue: JobQueue, options: FastPathOptions = {}): FastPathCoalescer {
+export function fastPathFor(fleet: FleetControl, queue: Pick<JobQueue, "depth">, options: FastPathOptions = {}): FastPathCoalescer {
   let c = coalescers.get(fleet);
   if (!c) {
     c = new FastPathCoalescer(fleet, queue, options);
@@ -191,7 +191,7 @@ export function fastPathFor(fleet: FleetControl, queue: JobQueue, options: FastP
  * and the queue-depth alarms remain the fallback.
  */
 export async function raiseCapacityForBacklog(
-  queue: JobQueue,
+  queue: Pick<JobQueue, "depth">,
   fleet: FleetControl,
   log: ApiLog,
   context: { jobId: string },
@@ -214,7 +214,7 @@ export async function raiseCapacityForBacklog(
  * it matters when the leaving instance decremented desired capacity or launches are suspended.
  */
 export async function raiseCapacityAfterHandBack(
-  deps: { queue: JobQueue; fleet?: FleetControl; config: { scaling: { fastPath: boolean } } },
+  deps: { queue: Pick<JobQueue, "depth">; fleet?: FleetControl; config: { scaling: { fastPath: boolean } } },
   log: ApiLog,
   context: { jobId: string },
   options: FastPathOptions = {},

@@ -1,4 +1,5 @@
 import type { Parsed, Problem } from "../core/errors.ts";
+import { parsePriority, type JobPriority } from "../core/priority.ts";
 
 /**
  * A job's name and tags (issue 11 §3): given at submit in headers, so the Medit body stays exactly
@@ -10,6 +11,12 @@ import type { Parsed, Problem } from "../core/errors.ts";
 export const JOB_NAME_HEADER = "Spotq-Job-Name";
 /** The header tagging a job: `Spotq-Job-Tags: clinic=north,urgent=yes`. */
 export const JOB_TAGS_HEADER = "Spotq-Job-Tags";
+
+/**
+ * The header giving a job's priority: `Spotq-Job-Priority: high` (or `normal`, the default). A
+ * high job waits on the high-priority queue, which the workers drain first (core/priority.ts).
+ */
+export const JOB_PRIORITY_HEADER = "Spotq-Job-Priority";
 
 /** Longest job name. */
 export const MAX_JOB_NAME_LENGTH = 128;
@@ -31,6 +38,8 @@ const TAG_VALUE = /^[ -)+-+\--~]*$/;
 export interface JobLabels {
   name?: string;
   tags?: Record<string, string>;
+  /** Absent: normal. */
+  priority?: JobPriority;
 }
 
 /** Checks a job name (from the header, or a Kafka record header under another field name). */
@@ -82,8 +91,11 @@ export function tagValueReason(key: string, value: string): string | undefined {
   return undefined;
 }
 
-/** The labels of a submit from its headers (absent headers: no name, no tags). */
-export function parseJobLabels(headers: { name?: string | null; tags?: string | null }, fields = { name: JOB_NAME_HEADER, tags: JOB_TAGS_HEADER }): Parsed<JobLabels> {
+/** The labels of a submit from its headers (absent headers: no name, no tags, normal priority). */
+export function parseJobLabels(
+  headers: { name?: string | null; tags?: string | null; priority?: string | null },
+  fields: { name: string; tags: string; priority?: string } = { name: JOB_NAME_HEADER, tags: JOB_TAGS_HEADER, priority: JOB_PRIORITY_HEADER },
+): Parsed<JobLabels> {
   const problems: Problem[] = [];
   const out: JobLabels = {};
   if (headers.name !== undefined && headers.name !== null) {
@@ -95,6 +107,11 @@ export function parseJobLabels(headers: { name?: string | null; tags?: string | 
     const t = parseTags(headers.tags, fields.tags);
     if (!t.ok) problems.push(...t.problems);
     else out.tags = t.value;
+  }
+  if (headers.priority !== undefined && headers.priority !== null) {
+    const p = parsePriority(headers.priority, fields.priority ?? JOB_PRIORITY_HEADER);
+    if (!p.ok) problems.push(...p.problems);
+    else out.priority = p.value;
   }
   return problems.length ? { ok: false, problems } : { ok: true, value: out };
 }

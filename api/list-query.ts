@@ -1,5 +1,6 @@
 import type { Parsed, Problem } from "../core/errors.ts";
 import { JOB_STATES, isJobState, type JobState } from "../core/job-state.ts";
+import { JOB_PRIORITIES, type JobPriority } from "../core/priority.ts";
 import { MAX_JOB_TAGS, nameProblem, tagKeyReason, tagValueReason } from "./job-labels.ts";
 
 /** Page size of `GET /jobs` without `limit`. */
@@ -16,6 +17,8 @@ export interface ListFilters {
   namePrefix?: string;
   /** `tag=clinic=north` (that value) or `tag=urgent` (any value); every one must match. */
   tags?: { key: string; value?: string }[];
+  /** `priority=high`: only high jobs; `priority=normal`: the rest (records from before priorities included). */
+  priority?: JobPriority;
 }
 
 /** A validated `GET /jobs` query; `next` is the store's own cursor, unwrapped. */
@@ -24,14 +27,14 @@ export interface ListQuery extends ListFilters {
   next?: string;
 }
 
-const QUERY_KEYS = ["state", "limit", "next", "name", "tag"];
+const QUERY_KEYS = ["state", "limit", "next", "name", "tag", "priority"];
 /** Parameters that may be given more than once. */
 const REPEATABLE = new Set(["tag"]);
 
 /**
  * Validates the query of `GET /jobs`: `state` one of the job states, `limit` an integer 1..100,
  * `name` a job name (ending in `*` for a prefix), `tag` `key=value` or `key` (repeatable, all must
- * match), `next` a cursor from a previous page of the same listing: the same filters and the same
+ * match), `priority` high or normal, `next` a cursor from a previous page of the same listing: the same filters and the same
  * tenant (`scope.tenant`, the caller's). Unknown parameters are refused, as unknown request keys
  * are, so a typo (`?status=`) does not silently list everything.
  */
@@ -75,6 +78,12 @@ export function parseListQuery(query: URLSearchParams, scope: { tenant?: string 
     else (filters.tags ??= []).push(value === undefined ? { key } : { key, value });
   }
 
+  const priority = query.get("priority");
+  if (priority !== null) {
+    if ((JOB_PRIORITIES as readonly string[]).includes(priority)) filters.priority = priority as JobPriority;
+    else problems.push({ field: "priority", reason: `must be one of ${JOB_PRIORITIES.join(", ")}, got ${JSON.stringify(priority.slice(0, 40))}` });
+  }
+
   let next: string | undefined;
   const rawNext = query.get("next");
   if (rawNext !== null) {
@@ -85,7 +94,7 @@ export function parseListQuery(query: URLSearchParams, scope: { tenant?: string 
         field: "next",
         reason: `belongs to a listing ${cursor.state ? `of state=${cursor.state}` : "of all states"}; pass the same state filter with it`,
       });
-    else if (cursor.filters !== filterKey(filters)) problems.push({ field: "next", reason: "belongs to a listing with other name or tag filters; pass the same filters with it" });
+    else if (cursor.filters !== filterKey(filters)) problems.push({ field: "next", reason: "belongs to a listing with other name, tag or priority filters; pass the same filters with it" });
     else next = cursor.next;
   }
 
@@ -105,8 +114,9 @@ export function encodeListCursor(filters: ListFilters, tenant: string | undefine
 /** The name and tag filters as one canonical string (tag order does not matter). */
 function filterKey(f: ListFilters): string | null {
   const tags = [...(f.tags ?? [])].map((t) => (t.value === undefined ? [t.key] : [t.key, t.value])).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
-  if (f.name === undefined && f.namePrefix === undefined && tags.length === 0) return null;
-  return JSON.stringify([f.name ?? null, f.namePrefix ?? null, tags]);
+  if (f.name === undefined && f.namePrefix === undefined && tags.length === 0 && f.priority === undefined) return null;
+  // Without a priority filter the key is as it was before priorities: cursors issued then still hold.
+  return JSON.stringify([f.name ?? null, f.namePrefix ?? null, tags, ...(f.priority ? [f.priority] : [])]);
 }
 
 function decodeListCursor(cursor: string): { state: JobState | null; tenant: string | null; filters: string | null; next: string } | undefined {

@@ -4,6 +4,7 @@ import { LEGACY_DISPATCH_ID, newDispatchId, type JobRecord, type QueueMessage } 
 import type { JobStore } from "../core/ports.ts";
 import type { ApiDeps } from "./deps.ts";
 import { raiseCapacityForBacklog } from "./fast-path.ts";
+import { queueForPriority, spotBacklog } from "./job-queues.ts";
 import { ApiError, ApiErrorCode, dependencyFailed, RETRY_AFTER_SECONDS } from "./http-errors.ts";
 import type { ApiLog } from "./log.ts";
 import { readJob } from "./read-job.ts";
@@ -34,6 +35,9 @@ export async function redriveJob(deps: ApiDeps, log: ApiLog, rawId: string): Pro
     jobId = job.jobId;
     if (job.state !== JobState.FAILED) throw notRedrivable(job);
     const dispatchId = newDispatchId();
+    // The queue of its priority (a job the On-Demand fallback had taken starts over on Spot); a high
+    // job in a deployment that has since turned the high queue off goes to the jobs queue.
+    const target = queueForPriority(deps, job.priority === "high" && deps.highQueue ? "high" : "normal");
     const expected = { state: JobState.FAILED, attempts: job.attempts, ...(job.dispatchId !== undefined ? { dispatchId: job.dispatchId } : {}) };
     let queued: JobRecord;
     try {
@@ -44,6 +48,7 @@ export async function redriveJob(deps: ApiDeps, log: ApiLog, rawId: string): Pro
         progress: undefined,
         dispatchId,
         previousDispatchId: job.dispatchId ?? LEGACY_DISPATCH_ID,
+        queue: target.kind,
       });
     } catch (err) {
       if (err instanceof StaleTransitionError) continue;
@@ -51,7 +56,7 @@ export async function redriveJob(deps: ApiDeps, log: ApiLog, rawId: string): Pro
     }
     const message: QueueMessage = { jobId: job.jobId, request: job.request, submittedAt: job.submittedAt, dispatchId };
     try {
-      await deps.queue.send(message);
+      await target.queue.send(message);
     } catch (err) {
       await undoRedrive(deps.store, log, job, dispatchId, err);
       throw new ApiError(503, ApiErrorCode.enqueueFailed, "the job could not be queued again, so it stays FAILED; retry", {
@@ -62,7 +67,7 @@ export async function redriveJob(deps: ApiDeps, log: ApiLog, rawId: string): Pro
     }
     log.info("job redriven", { jobId: job.jobId, attempts: job.attempts });
     if (deps.fleet && deps.config.scaling.fastPath)
-      await raiseCapacityForBacklog(deps.queue, deps.fleet, log, { jobId: job.jobId }, { timeoutMs: deps.fastPathTimeoutMs });
+      await raiseCapacityForBacklog(spotBacklog(deps), deps.fleet, log, { jobId: job.jobId }, { timeoutMs: deps.fastPathTimeoutMs });
     return queued;
   }
   throw new ApiError(409, ApiErrorCode.conflict, `job ${jobId} kept changing state while being redriven; retry`, { details: { jobId } });

@@ -11,6 +11,7 @@ import { raiseCapacityForBacklog } from "./fast-path.ts";
 import { ApiError, ApiErrorCode, dependencyFailed, invalidRequest, RETRY_AFTER_SECONDS } from "./http-errors.ts";
 import { IDEMPOTENCY_HEADER, parseIdempotencyKey, sameRequest } from "./idempotency.ts";
 import { parseJobLabels, type JobLabels } from "./job-labels.ts";
+import { priorityProblem, queueForPriority, spotBacklog } from "./job-queues.ts";
 import type { ApiLog } from "./log.ts";
 import { logRefusedSubmit, tenantFolderProblems } from "./tenancy.ts";
 
@@ -40,11 +41,13 @@ export interface SubmitHeaders {
   idempotencyKey?: string | null;
   name?: string | null;
   tags?: string | null;
+  /** `Spotq-Job-Priority`: `high` or `normal`. */
+  priority?: string | null;
 }
 
 /**
- * `POST /jobs` after the body is read (`headers` are the raw Idempotency-Key, Spotq-Job-Name and
- * Spotq-Job-Tags values), as `tenant` when the deployment has tenants: validates the request
+ * `POST /jobs` after the body is read (`headers` are the raw Idempotency-Key, Spotq-Job-Name,
+ * Spotq-Job-Tags and Spotq-Job-Priority values), as `tenant` when the deployment has tenants: validates the request
  * against the deployment (and the tenant's prefixes), checks the source folder, records the job
  * QUEUED and enqueues it, then runs the fast path.
  * Throws ApiError: 400 for any invalid input (nothing stored or enqueued), 422 for a key reused
@@ -52,7 +55,7 @@ export interface SubmitHeaders {
  */
 export async function submitJob(deps: ApiDeps, log: ApiLog, body: unknown, headers: SubmitHeaders = {}, tenant?: TenantConfig): Promise<Submitted> {
   const key = parseIdempotencyKey(headers.idempotencyKey);
-  const labels = parseJobLabels({ name: headers.name, tags: headers.tags });
+  const labels = parseJobLabels({ name: headers.name, tags: headers.tags, priority: headers.priority });
   const problems = [...(key.ok ? [] : [key.problem]), ...(labels.ok ? [] : labels.problems)];
   return submitRequest(
     deps,
@@ -72,7 +75,8 @@ export async function submitRequest(deps: ApiDeps, log: ApiLog, input: SubmitInp
   if (deps.config.api.tenants.length > 0 && !input.tenant) throw new Error("bug: a submit without a tenant in a deployment with tenants");
   const parsed = parseJobRequest(input.body, { servedBuckets: [deps.bucket], extraOptions: deps.config.jobs.extraOptions });
   const tenantProblems = parsed.ok ? tenantFolderProblems(input.tenant, parsed.value) : [];
-  const problems = [...extraProblems, ...(parsed.ok ? [...folderProblems(parsed.value, deps.config), ...tenantProblems] : parsed.problems)];
+  const priorityRefused = priorityProblem(deps, input.labels?.priority);
+  const problems = [...extraProblems, ...(priorityRefused ? [priorityRefused] : []), ...(parsed.ok ? [...folderProblems(parsed.value, deps.config), ...tenantProblems] : parsed.problems)];
   if (tenantProblems.length > 0) logRefusedSubmit(log, input.tenant, tenantProblems);
   // Refused before the source folder is listed: a tenant learns nothing about folders not its own.
   if (!parsed.ok || problems.length > 0) throw invalidRequest(problems);
@@ -80,6 +84,7 @@ export async function submitRequest(deps: ApiDeps, log: ApiLog, input: SubmitInp
   const idempotencyKey = input.idempotencyKey;
   const sourceBytes = await checkSourceFolder(deps, request);
 
+  const target = queueForPriority(deps, input.labels?.priority);
   const now = new Date();
   const record: JobRecord = {
     jobId: newJobId(now.getTime()),
@@ -95,6 +100,8 @@ export async function submitRequest(deps: ApiDeps, log: ApiLog, input: SubmitInp
     ...(input.tenant ? { tenant: input.tenant.name } : {}),
     ...(input.labels?.name !== undefined ? { name: input.labels.name } : {}),
     ...(input.labels?.tags && Object.keys(input.labels.tags).length > 0 ? { tags: input.labels.tags } : {}),
+    ...(input.labels?.priority === "high" ? { priority: "high" as const } : {}),
+    queue: target.kind,
     origin: input.origin ?? { kind: "api" },
   };
 
@@ -113,14 +120,14 @@ export async function submitRequest(deps: ApiDeps, log: ApiLog, input: SubmitInp
     throw dependencyFailed("the jobs table", err);
   }
   if (!created.created) {
-    const labelsOf = (r: { name?: string; tags?: Record<string, string> }) => ({ name: r.name ?? null, tags: r.tags ?? {} });
+    const labelsOf = (r: { name?: string; tags?: Record<string, string>; priority?: string }) => ({ name: r.name ?? null, tags: r.tags ?? {}, priority: r.priority ?? "normal" });
     if (!sameRequest(created.record.request, request.request) || !sameRequest(labelsOf(created.record), labelsOf(record))) {
       throw new ApiError(
         422,
         ApiErrorCode.idempotencyKeyReused,
         `this ${IDEMPOTENCY_HEADER} was already used for a different request (job ${created.record.jobId}); send a new key for a new request`,
         {
-          problems: [{ field: IDEMPOTENCY_HEADER, reason: `was already used for job ${created.record.jobId} with a different body, name or tags` }],
+          problems: [{ field: IDEMPOTENCY_HEADER, reason: `was already used for job ${created.record.jobId} with a different body, name, tags or priority` }],
           details: { jobId: created.record.jobId },
         },
       );
@@ -129,7 +136,7 @@ export async function submitRequest(deps: ApiDeps, log: ApiLog, input: SubmitInp
   }
 
   try {
-    await deps.queue.send({ jobId: record.jobId, request: record.request, submittedAt: record.submittedAt, dispatchId: record.dispatchId });
+    await target.queue.send({ jobId: record.jobId, request: record.request, submittedAt: record.submittedAt, dispatchId: record.dispatchId });
   } catch (err) {
     await undoRecord(deps, log, record.jobId, err);
     throw new ApiError(503, ApiErrorCode.enqueueFailed, "the job could not be queued, so it was not kept; retry the same request", {
@@ -142,7 +149,7 @@ export async function submitRequest(deps: ApiDeps, log: ApiLog, input: SubmitInp
   await deps.announcer?.announce(record, null);
 
   if (deps.fleet && deps.config.scaling.fastPath) {
-    await raiseCapacityForBacklog(deps.queue, deps.fleet, log, { jobId: record.jobId }, { timeoutMs: deps.fastPathTimeoutMs });
+    await raiseCapacityForBacklog(spotBacklog(deps), deps.fleet, log, { jobId: record.jobId }, { timeoutMs: deps.fastPathTimeoutMs });
   }
   return { record, replayed: false };
 }

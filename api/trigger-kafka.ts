@@ -18,6 +18,8 @@ export const KAFKA_IDEMPOTENCY_HEADER = "idempotency-key";
 /** The record headers that name and tag the job, as `Spotq-Job-Name` / `Spotq-Job-Tags` do on `POST /jobs`. */
 export const KAFKA_NAME_HEADER = "spotq-job-name";
 export const KAFKA_TAGS_HEADER = "spotq-job-tags";
+/** The record header giving the job's priority, as `Spotq-Job-Priority` does on `POST /jobs`. */
+export const KAFKA_PRIORITY_HEADER = "spotq-job-priority";
 
 /**
  * The answer to Lambda when `ReportBatchItemFailures` is on for a Kafka event source mapping:
@@ -98,8 +100,8 @@ async function handleRecord(deps: ApiDeps, log: ApiLog, cluster: string, name: s
       bodyProblem = { field: "value", reason: `is not valid JSON: ${(err as Error).message}` };
     }
   const parsedLabels = parseJobLabels(
-    { name: headerValue(r, KAFKA_NAME_HEADER), tags: headerValue(r, KAFKA_TAGS_HEADER) },
-    { name: `${KAFKA_NAME_HEADER} header`, tags: `${KAFKA_TAGS_HEADER} header` },
+    { name: headerValue(r, KAFKA_NAME_HEADER), tags: headerValue(r, KAFKA_TAGS_HEADER), priority: headerValue(r, KAFKA_PRIORITY_HEADER) },
+    { name: `${KAFKA_NAME_HEADER} header`, tags: `${KAFKA_TAGS_HEADER} header`, priority: `${KAFKA_PRIORITY_HEADER} header` },
   );
   if (!parsedLabels.ok) return refuse(parsedLabels.problems, body);
   labels = parsedLabels.value;

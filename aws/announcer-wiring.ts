@@ -51,7 +51,7 @@ export function announcerFromEnv(w: AnnouncerWiring): JobAnnouncer | undefined {
 
 /**
  * The worker's jobs table, announcing (issue 10): events, the result file and the analytics line
- * after each transition, never failing it. A failed delivery is a warning in the worker's log and,
+ * after each transition, in the background, never failing it. A failed delivery is a warning in the worker's log and,
  * on CloudWatch telemetry, a `JobEventsNotPublished` / `JobResultsNotWritten` metric.
  */
 export function announcedWorkerStore(
@@ -62,5 +62,7 @@ export function announcedWorkerStore(
     w.warn(`job ${jobId}: ${kind === "event" ? "state change event not published" : "result file or analytics line not written"} (the transition stands): ${error.message}`);
   const onFailure = w.metrics ? cloudWatchDeliveryFailures(w.metrics, w.config.name, line) : line;
   const announcer = announcerFromEnv({ ...w, process: "worker", onFailure });
-  return announcer ? announcer.wrap(store) : store;
+  // In the background: the worker's message delete and next step do not wait for them; the worker
+  // awaits JobStore.settled() before it takes its next job or exits (docs/orderings.md).
+  return announcer ? announcer.wrap(store, { background: true }) : store;
 }

@@ -39,9 +39,13 @@ export class JobAnnouncer {
     this.#o = options;
   }
 
-  /** The store whose successful transitions (and non-QUEUED creates) are announced. */
-  wrap(store: JobStore): JobStore {
-    return new AnnouncingJobStore(store, this);
+  /**
+   * The store whose successful transitions (and non-QUEUED creates) are announced. With
+   * `background`, a write returns as soon as it is written and its announcement follows on its
+   * own (in write order); {@link AnnouncingJobStore.settled} waits for every one started.
+   */
+  wrap(store: JobStore, options: AnnouncingStoreOptions = {}): AnnouncingJobStore {
+    return new AnnouncingJobStore(store, this, options);
   }
 
   /**
@@ -97,6 +101,16 @@ function previousOf(expected: Expected): JobState | null {
   return expected.state.length === 1 ? (expected.state[0] as JobState) : null;
 }
 
+export interface AnnouncingStoreOptions {
+  /**
+   * Announce after the write without holding the write's caller (the worker: the message delete
+   * and the next step of a job need not wait for an event or a result file). Announcements still
+   * run one after another in write order, so a job's RUNNING event is published before its
+   * SUCCEEDED event. @default false (the write resolves once its announcement is delivered or given up)
+   */
+  background?: boolean;
+}
+
 /**
  * A {@link JobStore} that announces each successful transition through its {@link JobAnnouncer}
  * after the write, and a record created in a state other than QUEUED (a refused upload's FAILED
@@ -105,15 +119,34 @@ function previousOf(expected: Expected): JobState | null {
 export class AnnouncingJobStore implements JobStore {
   readonly #inner: JobStore;
   readonly #announcer: JobAnnouncer;
+  readonly #background: boolean;
+  /** The announcements started in the background, chained in write order; never rejects. */
+  #chain: Promise<void> = Promise.resolve();
 
-  constructor(inner: JobStore, announcer: JobAnnouncer) {
+  constructor(inner: JobStore, announcer: JobAnnouncer, options: AnnouncingStoreOptions = {}) {
     this.#inner = inner;
     this.#announcer = announcer;
+    this.#background = options.background ?? false;
+  }
+
+  /** Resolves once every announcement started so far has been delivered or given up (never rejects). */
+  async settled(): Promise<void> {
+    let seen: Promise<void>;
+    do {
+      seen = this.#chain;
+      await seen;
+    } while (seen !== this.#chain);
+  }
+
+  async #announce(record: JobRecord, previous: JobState | null): Promise<void> {
+    if (!this.#background) return this.#announcer.announce(record, previous);
+    // announce() reports its own failures and never rejects; the catch keeps the chain alive regardless.
+    this.#chain = this.#chain.then(() => this.#announcer.announce(record, previous)).catch(() => undefined);
   }
 
   async create(record: JobRecord): Promise<{ created: boolean; record: JobRecord }> {
     const r = await this.#inner.create(record);
-    if (r.created && r.record.state !== JobState.QUEUED) await this.#announcer.announce(r.record, null);
+    if (r.created && r.record.state !== JobState.QUEUED) await this.#announce(r.record, null);
     return r;
   }
 
@@ -123,7 +156,7 @@ export class AnnouncingJobStore implements JobStore {
 
   async transition(jobId: string, expected: Expected, to: JobState, patch?: Partial<JobRecord>): Promise<JobRecord> {
     const record = await this.#inner.transition(jobId, expected, to, patch);
-    await this.#announcer.announce(record, previousOf(expected));
+    await this.#announce(record, previousOf(expected));
     return record;
   }
 

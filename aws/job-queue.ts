@@ -9,7 +9,9 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { QueueMessage } from "../core/job.ts";
 import { isJobId } from "../core/job.ts";
+import { resourceNames } from "../core/names.ts";
 import type { JobQueue, QueueDepth, ReceivedJob } from "../core/ports.ts";
+import { sumQueueDepths } from "../core/scaling/model.ts";
 import { withContext } from "./clients.ts";
 
 export interface SqsJobQueueOptions {
@@ -128,6 +130,21 @@ export class SqsJobQueue implements JobQueue {
   }
 }
 
+/**
+ * Several queues counted as one (core/scaling `sumQueueDepths`): what a group's capacity covers.
+ * The Spot group serves the jobs queue and the high queue, so its fast path, its alarm and the
+ * local fleet's sampler count both; the On-Demand group counts its own queue only.
+ */
+export function combinedQueueDepth(queues: readonly Pick<JobQueue, "depth">[]): Pick<JobQueue, "depth"> {
+  if (queues.length === 1) return queues[0]!;
+  return { depth: async () => sumQueueDepths(await Promise.all(queues.map((q) => q.depth()))) };
+}
+
+/** The depths of several queues (by URL) summed: the local fleet's sampler of a group that serves them. */
+export async function queueDepths(sqs: SQSClient, queueUrls: readonly string[]): Promise<QueueDepth> {
+  return sumQueueDepths(await Promise.all(queueUrls.map((u) => queueDepth(sqs, u))));
+}
+
 /** Visible, in-flight and delayed message counts of a queue. */
 export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<QueueDepth> {
   try {
@@ -165,30 +182,51 @@ export function parseQueueMessage(body: string | undefined): QueueMessage | stri
   return m as QueueMessage;
 }
 
+/** The URLs of a deployment's job queues. */
+export interface JobQueueUrls {
+  queueUrl: string;
+  dlqUrl: string;
+  /** `<name>-jobs-high`, when asked for. */
+  highQueueUrl?: string;
+  /** `<name>-jobs-ondemand`, when asked for. */
+  onDemandQueueUrl?: string;
+}
+
 /**
  * Creates the jobs queue and its DLQ as infra does (redrive after `maxReceiveCount` receives),
- * for the local stack and tests. Returns their URLs.
+ * for the local stack and tests, and with `high` / `onDemand` the high-priority and On-Demand
+ * queues (core/names.ts), each with the same visibility and the same redrive into the one DLQ.
+ * Returns their URLs.
  */
 export async function ensureJobQueues(
   sqs: SQSClient,
-  options: { name: string; visibilityTimeoutSeconds: number; maxReceiveCount: number; dlqRetentionDays: number },
-): Promise<{ queueUrl: string; dlqUrl: string }> {
+  options: { name: string; visibilityTimeoutSeconds: number; maxReceiveCount: number; dlqRetentionDays: number; high?: boolean; onDemand?: boolean },
+): Promise<JobQueueUrls> {
+  const names = resourceNames(options.name);
   const dlq = await sqs.send(
     new CreateQueueCommand({
-      QueueName: `${options.name}-jobs-dlq`,
+      QueueName: names.dlq,
       Attributes: { MessageRetentionPeriod: String(options.dlqRetentionDays * 86_400) },
     }),
   );
   const dlqUrl = dlq.QueueUrl!;
   const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }));
-  const q = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: `${options.name}-jobs`,
-      Attributes: {
-        VisibilityTimeout: String(options.visibilityTimeoutSeconds),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: attrs.Attributes?.QueueArn, maxReceiveCount: options.maxReceiveCount }),
-      },
-    }),
-  );
-  return { queueUrl: q.QueueUrl!, dlqUrl };
+  const create = async (queueName: string) =>
+    (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: queueName,
+          Attributes: {
+            VisibilityTimeout: String(options.visibilityTimeoutSeconds),
+            RedrivePolicy: JSON.stringify({ deadLetterTargetArn: attrs.Attributes?.QueueArn, maxReceiveCount: options.maxReceiveCount }),
+          },
+        }),
+      )
+    ).QueueUrl!;
+  return {
+    queueUrl: await create(names.queue),
+    dlqUrl,
+    ...(options.high ? { highQueueUrl: await create(names.highQueue) } : {}),
+    ...(options.onDemand ? { onDemandQueueUrl: await create(names.onDemandQueue) } : {}),
+  };
 }

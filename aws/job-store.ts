@@ -23,6 +23,7 @@ import {
   type JobRecord,
 } from "../core/job.ts";
 import { canTransition, isTerminal, type JobState } from "../core/job-state.ts";
+import { priorityOf } from "../core/priority.ts";
 import type { Expected, JobListPage, JobListQuery, JobStore } from "../core/ports.ts";
 import { withContext } from "./clients.ts";
 
@@ -55,6 +56,7 @@ const FIXED_ATTRIBUTES: ReadonlySet<string> = new Set([
   "tenant",
   "name",
   "tags",
+  "priority",
   JOB_TABLE.listKeyAttribute,
   JOB_TABLE.tenantKeyAttribute,
   JOB_TABLE.stateSortAttribute,
@@ -209,7 +211,7 @@ export class DynamoJobStore implements JobStore {
    */
   async list(query: JobListQuery): Promise<JobListPage> {
     const shards = decodeShardCursor(query.next);
-    const filtered = query.name !== undefined || query.namePrefix !== undefined || (query.tags?.length ?? 0) > 0;
+    const filtered = query.name !== undefined || query.namePrefix !== undefined || (query.tags?.length ?? 0) > 0 || query.priority !== undefined;
     const fetchLimit = filtered ? Math.max(query.limit + 1, this.#listFilteredQueryLimit) : query.limit + 1;
     let evaluated = 0;
     const fetch = async (s: ShardScan) => {
@@ -287,6 +289,12 @@ export class DynamoJobStore implements JobStore {
       names["#name"] = "name";
       values[":namePrefix"] = query.namePrefix;
       filters.push("begins_with(#name, :namePrefix)");
+    }
+    if (query.priority !== undefined) {
+      names["#priority"] = "priority";
+      values[":priority"] = query.priority;
+      // A record from before priorities has none: it is normal.
+      filters.push(query.priority === "normal" ? "(attribute_not_exists(#priority) OR #priority = :priority)" : "#priority = :priority");
     }
     (query.tags ?? []).forEach((t, i) => {
       names["#tags"] = "tags";
@@ -443,6 +451,7 @@ export function matchesListQuery(r: JobRecord, q: JobListQuery): boolean {
   if (q.tenant !== undefined && r.tenant !== q.tenant) return false;
   if (q.name !== undefined && r.name !== q.name) return false;
   if (q.namePrefix !== undefined && !(r.name ?? "").startsWith(q.namePrefix)) return false;
+  if (q.priority !== undefined && priorityOf(r) !== q.priority) return false;
   for (const t of q.tags ?? []) {
     const v = r.tags?.[t.key];
     if (v === undefined || (t.value !== undefined && v !== t.value)) return false;
@@ -518,7 +527,10 @@ export async function ensureJobTable(db: DynamoDBDocumentClient, tableName: stri
   }
   if (existing) {
     const names = new Set((existing.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName));
-    if (JOB_LIST_INDEXES.every((g) => names.has(g.name))) return;
+    // A table whose indexes project other attributes (e.g. from before `priority`) is rebuilt too: a filter on an attribute an index lacks matches nothing.
+    const wanted = [...JOB_TABLE.listProjection].sort().join(",");
+    const projected = (existing.GlobalSecondaryIndexes ?? []).every((g) => [...(g.Projection?.NonKeyAttributes ?? [])].sort().join(",") === wanted);
+    if (JOB_LIST_INDEXES.every((g) => names.has(g.name)) && projected) return;
     await rebuildLocalTable(db, tableName);
     return;
   }

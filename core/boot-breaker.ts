@@ -104,6 +104,17 @@ function formatWindow(seconds: number): string {
   return `${seconds} s`;
 }
 
+/** AWS tag values hold at most 256 characters. */
+const TAG_VALUE_MAX = 256;
+
+/** The `BREAKER_TAG` value of a trip: its JSON, the reason cut (with …) to fit a tag value. */
+export function breakerTagValue(trip: BreakerTrip): string {
+  const make = (reason: string) => JSON.stringify({ trippedAt: trip.trippedAt, failures: trip.failures, windowSeconds: trip.windowSeconds, reason });
+  let r = trip.reason;
+  while (make(r).length > TAG_VALUE_MAX && r.length > 0) r = r.slice(0, Math.max(0, r.length - (make(r).length - TAG_VALUE_MAX) - 1)) + "…";
+  return make(r);
+}
+
 /** Parses a `BREAKER_TAG` value; undefined when it is not a trip record. */
 export function parseBreakerTag(value: string | undefined): BreakerTrip | undefined {
   if (!value) return undefined;

@@ -366,6 +366,22 @@ export const FleetConfigSchema = z
          * within it is gone with its job, so it must outlast a job's every attempt. @default 4
          */
         retentionDays: z.int().min(1).max(14).default(4),
+        /**
+         * High-priority jobs (`Spotq-Job-Priority: high`, docs/api.md) wait on a queue of their own,
+         * `<name>-jobs-high` (same visibility, retention and DLQ as the jobs queue), which the Spot
+         * workers always drain first (docs/worker.md, "Which queue first"). Scaling counts both queues.
+         */
+        highPriority: z
+          .strictObject({
+            /** Off: no high queue is created, and a submit asking for `high` is refused with a 400 naming the header. @default true */
+            enabled: z.boolean().default(true),
+            /**
+             * The long poll on the high queue before each receive on the jobs queue. At least 1: a short
+             * poll (0) asks only some of SQS's servers and can miss a waiting high job. @default 1
+             */
+            waitSeconds: z.int().min(1, "must be at least 1: a short poll (0) can miss a waiting high-priority job").max(20).default(1),
+          })
+          .prefault({}),
       })
       .prefault({}),
     jobs: z
@@ -596,9 +612,11 @@ export const FleetConfigSchema = z
           )
           .default({}),
         /**
-         * On-Demand fallback (DESIGN §5, docs/scaling.md): a job interrupted `afterInterruptions`
-         * times goes to a second queue served by a small On-Demand group of at most `maxSize`
-         * instances. Absent: off. (The simulator models it; the infra and worker wiring is phase 2.)
+         * On-Demand fallback (DESIGN §5, docs/scaling.md): a job handed back `afterInterruptions`
+         * times goes to a second queue (`<name>-jobs-ondemand`) served by a small On-Demand group
+         * (`<name>-workers-ondemand`, min 0, at most `maxSize` instances of `instanceType`), which
+         * runs the same worker. Absent: off. Infra, the worker, the local stack and the simulator all
+         * read these three keys.
          */
         onDemandFallback: z
           .strictObject({

@@ -9,3 +9,4 @@ export * from "./fleet-config.ts";
 export * from "./ports.ts";
 export * from "./runtime.ts";
 export * from "./names.ts";
+export * from "./priority.ts";

@@ -1,5 +1,6 @@
 import type { JobRecord } from "./job.ts";
 import type { JobState } from "./job-state.ts";
+import { priorityOf, type JobPriority } from "./priority.ts";
 
 /**
  * Job state changes as events, in the shape AWS Batch users already route on EventBridge
@@ -37,10 +38,17 @@ export interface JobStateChange {
   source: string;
   instanceId: string | null;
   origin: JobOrigin | null;
+  /** `high` or `normal` (`Spotq-Job-Priority` at submit). */
+  priority: JobPriority;
   /** When the record changed (the record's `updatedAt`). */
   time: string;
   /** The deployment's name (`config.name`). */
   deployment: string;
+  /** The tenant that submitted the job (deployments with `api.tenants`): an EventBridge rule can route on it. */
+  tenant: string | null;
+  /** The job's name and tags, as given at submit. */
+  name: string | null;
+  tags: Record<string, string>;
 }
 
 /**
@@ -90,8 +98,12 @@ export function jobStateChange(record: JobRecord, previousState: JobState | null
     source: record.request["Source Folder Path"],
     instanceId: record.instanceId ?? null,
     origin: record.origin ?? null,
+    priority: priorityOf(record),
     time: record.updatedAt,
     deployment,
+    tenant: record.tenant ?? null,
+    name: record.name ?? null,
+    tags: record.tags ?? {},
   };
 }
 

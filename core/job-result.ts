@@ -27,6 +27,10 @@ export interface JobResultDocument {
   attemptHistory: AttemptRecord[];
   instance: { id: string | null; type: string | null };
   logs: { group: string; stream: string } | null;
+  /** The tenant that submitted it (deployments with `api.tenants`), its name and tags. */
+  tenant: string | null;
+  name: string | null;
+  tags: Record<string, string>;
 }
 
 /** The Glue/Athena columns of the analytics table, in order: the line writer and the table share this list. */
@@ -54,6 +58,10 @@ export const ANALYTICS_COLUMNS = [
   { name: "target", type: "string" },
   { name: "origin", type: "string" },
   { name: "deployment", type: "string" },
+  { name: "tenant", type: "string" },
+  { name: "name", type: "string" },
+  // The tags as a JSON object (`json_extract_scalar(tags, '$.clinic')` in Athena).
+  { name: "tags", type: "string" },
 ] as const;
 
 /** The Athena table's name, and its partition column. */
@@ -94,6 +102,9 @@ export function jobResultDocument(record: JobRecord, facts: RunFacts = {}): JobR
     attemptHistory: record.attemptHistory ?? [],
     instance: { id: record.instanceId ?? null, type: facts.instanceType ?? null },
     logs: record.logs ?? null,
+    tenant: record.tenant ?? null,
+    name: record.name ?? null,
+    tags: record.tags ?? {},
   };
 }
 
@@ -125,6 +136,9 @@ export function analyticsLine(record: JobRecord, deployment: string, facts: RunF
     target: record.outputs?.target ?? record.request["Target Folder Path"],
     origin: record.origin?.kind ?? "api",
     deployment,
+    tenant: record.tenant ?? null,
+    name: record.name ?? null,
+    tags: record.tags && Object.keys(record.tags).length > 0 ? JSON.stringify(record.tags) : null,
   };
 }
 

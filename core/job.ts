@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { JobRequest } from "./request.ts";
 import type { JobState } from "./job-state.ts";
 import type { JobOrigin } from "./job-events.ts";
+import type { JobPriority, JobQueueKind } from "./priority.ts";
 
 /** Where a job's log lines went: a CloudWatch Logs group/stream, or a local file in local mode. */
 export interface LogLocation {
@@ -73,6 +74,18 @@ export interface JobRecord {
   name?: string;
   /** Labels the submitter gave the job (`Spotq-Job-Tags: k=v,k2=v2`); listed and filterable. Never change. */
   tags?: Record<string, string>;
+  /**
+   * `Spotq-Job-Priority` at submit: a `high` job waits on the high-priority queue, which the Spot
+   * workers drain first. Absent on records from before priorities: normal. Listed and filterable;
+   * never changes.
+   */
+  priority?: JobPriority;
+  /**
+   * The queue the job's live message was last sent to: `normal`, `high`, or `ondemand` once a
+   * hand-back moved it to the On-Demand fallback's queue. Where a QUEUED job waits. Written at
+   * submit, by every hand-back and by a redrive; absent on older records (the queue of its priority).
+   */
+  queue?: JobQueueKind;
   /** Where the job came from: the API, an uploaded spotq.json, a Kafka record (issue 10). */
   origin?: JobOrigin;
   attemptHistory?: AttemptRecord[];
@@ -173,8 +186,8 @@ export function jobIdTime(jobId: string): number {
  * Listing indexes (all sparse: idempotency items carry none of their keys). Every partition key is
  * sharded over {@link JOB_TABLE.listShards} values by the job id's random tail, so no index
  * partition takes more than 1/N of the job writes; a listing queries the N shards and merges them
- * newest first (aws/job-store.ts). They project only `name` and `tags` (the list filters, which
- * never change), so a heartbeat or a progress write touches no index, and a state change writes
+ * newest first (aws/job-store.ts). They project only `name`, `tags` and `priority` (the list
+ * filters, which never change), so a heartbeat or a progress write touches no index, and a state change writes
  * only the two state indexes. The page itself is read with one BatchGetItem. See docs/capacity.md.
  *
  * | index | partition key | sort key | on |
@@ -201,7 +214,7 @@ export const JOB_TABLE = {
   byTenantIndex: "tenantJobsByTime",
   byTenantStateIndex: "tenantJobsByState",
   /** The non-key attributes every listing index projects: the filters of `GET /jobs`, which never change. */
-  listProjection: ["name", "tags"],
+  listProjection: ["name", "tags", "priority"],
   ttlAttribute: "expiresAt",
   /** Items that map an Idempotency-Key to a jobId live in the same table under this id prefix (`idem#<tenant>#<key>` for a tenant's key). */
   idempotencyPrefix: "idem#",

@@ -7,7 +7,13 @@ export function resourceNames(name: string) {
     table: `${name}-jobs`,
     queue: `${name}-jobs`,
     dlq: `${name}-jobs-dlq`,
+    /** High-priority jobs (`queue.highPriority`): the Spot workers drain it before the jobs queue. */
+    highQueue: `${name}-jobs-high`,
+    /** Jobs handed back `scaling.onDemandFallback.afterInterruptions` times: the On-Demand group serves it. */
+    onDemandQueue: `${name}-jobs-ondemand`,
     group: `${name}-workers`,
+    /** The On-Demand group of `scaling.onDemandFallback` (min 0, one instance type, no Spot). */
+    onDemandGroup: `${name}-workers-ondemand`,
     /** Launch lifecycle hook (Pending:Wait): the worker completes it CONTINUE once its preflight passed. */
     launchHook: `${name}-launching`,
     /** Terminate lifecycle hook (Terminating:Wait): the worker finishes or hands back, then completes it. */

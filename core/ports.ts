@@ -1,5 +1,6 @@
 import type { JobRecord, QueueMessage } from "./job.ts";
 import type { JobState } from "./job-state.ts";
+import type { JobPriority } from "./priority.ts";
 
 /** What a conditional write expects to find; any mismatch makes the write lose. */
 export interface Expected {
@@ -25,6 +26,8 @@ export interface JobListQuery {
   namePrefix?: string;
   /** Only jobs carrying each of these tags (with this value, or any value when `value` is absent). */
   tags?: readonly { key: string; value?: string }[];
+  /** Only jobs of this priority (a record without one is `normal`). */
+  priority?: JobPriority;
 }
 
 /**
@@ -54,6 +57,11 @@ export interface JobStore {
   list(query: JobListQuery): Promise<JobListPage>;
   /** Removes a record (and its idempotency key), e.g. when enqueueing failed. */
   remove(jobId: string): Promise<void>;
+  /**
+   * Resolves once the work that writes left running after they returned (the worker's announcements:
+   * events, result file, analytics line) is done; never rejects. Absent: writes leave nothing running.
+   */
+  settled?(): Promise<void>;
 }
 
 /** One received message. */

@@ -4,7 +4,7 @@ import type { Worker } from "./worker.ts";
 /** Writes every worker event to the worker's log, one line each, with its fields as metadata. */
 export function attachEventLog(worker: Worker, log: winston.Logger): void {
   worker.on("started", (e) => log.info(`worker started on ${e.instanceId}`, { event: "started", ...e }));
-  worker.on("message_received", ({ receiptHandle: _r, ...e }) => log.info(`message for job ${e.jobId} received (receive ${e.receiveCount})`, { event: "message_received", ...e }));
+  worker.on("message_received", ({ receiptHandle: _r, ...e }) => log.info(`message for job ${e.jobId} received${e.queue && e.queue !== "normal" ? ` from the ${e.queue} queue` : ""} (receive ${e.receiveCount})`, { event: "message_received", ...e }));
   worker.on("message_discarded", (e) => log.info(`message for job ${e.jobId} discarded: ${e.reason}`, { event: "message_discarded", ...e }));
   worker.on("protection_changed", (e) => log.info(`scale-in protection ${e.protectedFromScaleIn ? "on" : "off"}`, { event: "protection_changed", ...e }));
   worker.on("job_started", (e) => log.info(`job ${e.jobId} attempt ${e.attempt} started${e.takeover ? " (takeover of a lost attempt)" : ""}`, { event: "job_started", ...e }));
@@ -42,7 +42,7 @@ export function attachEventLog(worker: Worker, log: winston.Logger): void {
   worker.on("draining", (e) => log.warn(`taking no new jobs: ${e.detail}`, { event: "draining", ...e }));
   worker.on("instance_fault", (e) =>
     log.warn(
-      `job ${e.jobId} failed with ${e.code}: ${e.fault === "request" ? "the request's fault" : e.fault === "unclear" ? "maybe the instance's (preflight checked again)" : `the instance's (${e.streak} of ${e.threshold} in a row)`}${e.broken ? `; this instance is judged broken: ${e.reason}` : ""}`,
+      `job ${e.jobId} failed with ${e.code}: ${e.repeated ? "the request's fault (it failed the same way on another instance)" : e.fault === "request" ? "the request's fault" : e.fault === "unclear" ? "maybe the instance's (preflight checked again)" : `the instance's (${e.streak} of ${e.threshold} in a row)`}${e.broken ? `; this instance is judged broken: ${e.reason}` : ""}`,
       { event: "instance_fault", ...e },
     ),
   );

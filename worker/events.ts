@@ -1,3 +1,4 @@
+import type { JobQueueKind } from "../core/priority.ts";
 import type { JobError, JobRecord } from "../core/job.ts";
 import type { JobState } from "../core/job-state.ts";
 import type { OutputStream } from "./processor.ts";
@@ -37,7 +38,8 @@ export type JobPhase = "download" | "process" | "upload";
 export type WorkerEvents = {
   started: [{ instanceId: string; workRoot: string }];
   /** A message arrived; the job has not been claimed yet. */
-  message_received: [{ jobId: string; messageId: string; receiveCount: number; receiptHandle: string }];
+  /** `queue`: which of the deployment's queues it came from (core/priority.ts). */
+  message_received: [{ jobId: string; messageId: string; receiveCount: number; receiptHandle: string; queue?: JobQueueKind }];
   /** A message whose job needs no work (finished, missing record): deleted or dead-lettered. */
   message_discarded: [{ jobId: string; state?: JobState; reason: string }];
   protection_changed: [{ protectedFromScaleIn: boolean }];
@@ -50,13 +52,31 @@ export type WorkerEvents = {
   /** The processor runs as `pid` (its process group on POSIX). */
   processor_started: [{ jobId: string; attempt: number; pid: number }];
   processor_output: [{ jobId: string; attempt: number; stream: OutputStream; line: string }];
+  /** The processor ended (or never started: `startError`); the worker goes on to judge it and upload. */
+  processor_exited: [{ jobId: string; attempt: number; exitCode: number | null; signal: string | null; durationMs: number; startError?: string }];
   job_succeeded: [{ jobId: string; attempt: number; record: JobRecord }];
+  /**
+   * What a run left behind its critical path is done: metrics, the job log's flush, the job's
+   * folders removed, the state change events, result file and analytics line (docs/orderings.md).
+   * The worker takes no other job (and does not exit) before this.
+   */
+  job_settled: [{ jobId: string; attempt: number }];
   /** The attempt failed and the job goes back to the queue after `delaySeconds`. */
   job_retried: [{ jobId: string; attempt: number; error: JobError; delaySeconds: number }];
   /** The last attempt failed (or the failure cannot be retried): FAILED, message in the DLQ. */
   job_failed: [{ jobId: string; attempt: number; error: JobError }];
   /** Handed back on a Spot notice or shutdown: QUEUED again, message visible at once. */
-  job_interrupted: [{ jobId: string; attempt: number; reason: string; /** Handed back because this instance was judged broken, not for a notice or a stop. */ instanceFault?: true }];
+  job_interrupted: [
+    {
+      jobId: string;
+      attempt: number;
+      reason: string;
+      /** Handed back because this instance was judged broken, not for a notice or a stop. */ instanceFault?: true;
+      /** The queue its fresh message went to, and why (core/priority.ts `handBackRoute`). */
+      queue?: JobQueueKind;
+      route?: string;
+    },
+  ];
   /** After a hand-back, the fast path asked for capacity for the returned job (api/fast-path.ts `raiseCapacityAfterHandBack`). */
   hand_back_capacity: [{ jobId: string; wanted?: number; before?: number; after?: number; failed?: string }];
   job_cancelled: [{ jobId: string; attempt: number }];
@@ -75,7 +95,19 @@ export type WorkerEvents = {
   /** The worker takes no new jobs but lets the current one finish (rebalance recommendation, terminate hook). */
   draining: [{ reason: "rebalance" | "terminating"; detail: string }];
   /** A failed attempt as the instance breaker sees it. */
-  instance_fault: [{ jobId: string; code: string; fault: FailureFault; streak: number; threshold: number; broken: boolean; reason?: string }];
+  instance_fault: [
+    {
+      jobId: string;
+      code: string;
+      fault: FailureFault;
+      /** The job already failed this way on another instance: the request's fault, not counted. */
+      repeated?: true;
+      streak: number;
+      threshold: number;
+      broken: boolean;
+      reason?: string;
+    },
+  ];
   /** The instance was judged broken; how it left: SetInstanceHealth, a terminate without decrement (fallback), kept (debug), or nothing worked. */
   instance_unhealthy: [{ reason: string; marked: "health" | "terminate" | "kept" | "none" }];
   /** TerminateInstanceInAutoScalingGroup was refused for a reason other than the minimum size: the worker keeps serving and asks again later. */
@@ -100,7 +132,9 @@ export const WORKER_EVENT_NAMES = Object.keys({
   job_phase: true,
   processor_started: true,
   processor_output: true,
+  processor_exited: true,
   job_succeeded: true,
+  job_settled: true,
   job_retried: true,
   job_failed: true,
   job_interrupted: true,

@@ -1,3 +1,4 @@
+import type { AttemptRecord } from "../core/job.ts";
 import type { PreflightReport } from "./preflight.ts";
 import { describePreflightFailures } from "./preflight.ts";
 
@@ -15,6 +16,10 @@ import { describePreflightFailures } from "./preflight.ts";
  *   processor's verdict on its input or a big job, but can be a sick GPU: not counted, but the
  *   preflight runs again, so a GPU that died is caught at once.
  * Unknown codes count as `instance`.
+ *
+ * A failure the job already had, with the same code, on another instance ({@link failedElsewhere})
+ * is taken as the request's: a request that crashes the processor everywhere (a poison scan) must
+ * not take healthy instances out one after the other.
  */
 export type FailureFault = "request" | "instance" | "unclear";
 
@@ -27,9 +32,19 @@ export function classifyFailure(code: string): FailureFault {
   return "instance";
 }
 
+/**
+ * True when an earlier attempt of the job FAILED with the same code on another instance: the
+ * request, more likely than this instance, is the cause. Hand-backs and lost attempts say nothing.
+ */
+export function failedElsewhere(history: readonly AttemptRecord[], instanceId: string, code: string): boolean {
+  return history.some((a) => a.outcome === "FAILED" && a.instanceId !== undefined && a.instanceId !== instanceId && a.error?.code === code);
+}
+
 /** What the breaker makes of one failed attempt. */
 export interface FaultVerdict {
   fault: FailureFault;
+  /** The job already failed this way on another instance: taken as the request's fault (not counted). */
+  repeated?: true;
   /** True once this instance is judged broken: the attempt is handed back instead of charged, and the instance leaves. */
   broken: boolean;
   /** Consecutive instance faults, counting each job once. */
@@ -75,9 +90,15 @@ export class InstanceBreaker {
     this.#streak.length = 0;
   }
 
-  async onFailure(jobId: string, code: string, message: string): Promise<FaultVerdict> {
-    const fault = classifyFailure(code);
-    if (fault === "request") return { fault, broken: !!this.#broken, streak: this.streak, ...(this.#broken ? { reason: this.#broken } : {}) };
+  /**
+   * `failedElsewhere`: the job already failed the same way on another instance ({@link failedElsewhere}):
+   * not counted (the request's fault), though the preflight still runs again.
+   */
+  async onFailure(jobId: string, code: string, message: string, context: { failedElsewhere?: boolean } = {}): Promise<FaultVerdict> {
+    const classified = classifyFailure(code);
+    if (classified === "request") return { fault: classified, broken: !!this.#broken, streak: this.streak, ...(this.#broken ? { reason: this.#broken } : {}) };
+    const repeated = classified === "instance" && context.failedElsewhere === true;
+    const fault: FailureFault = repeated ? "request" : classified;
     if (fault === "instance" && !this.#streak.includes(jobId)) this.#streak.push(jobId);
     if (!this.#broken && this.#o.recheck) {
       const report = await this.#o.recheck().catch((err: Error) => ({ ok: false, checks: [{ name: "workRoot" as const, ok: false, detail: `preflight could not run: ${err.message}`, durationMs: 0 }] }));
@@ -85,6 +106,6 @@ export class InstanceBreaker {
     }
     if (!this.#broken && this.#streak.length >= this.#o.threshold)
       this.#broken = `${this.#streak.length} consecutive failures that are not the request's fault (fleet.unhealthyAfterFailures = ${this.#o.threshold}), the last ${code}: ${message.slice(0, 300)}`;
-    return { fault, broken: !!this.#broken, streak: this.streak, ...(this.#broken ? { reason: this.#broken } : {}) };
+    return { fault, ...(repeated ? { repeated: true as const } : {}), broken: !!this.#broken, streak: this.streak, ...(this.#broken ? { reason: this.#broken } : {}) };
   }
 }

@@ -6,6 +6,7 @@ import { retryDelaySeconds } from "../core/fleet-config.ts";
 import { LEGACY_DISPATCH_ID, matchDispatch, newDispatchId, type AttemptRecord, type JobProgress, type JobRecord, type JobTimings } from "../core/job.ts";
 import { isTerminal, type JobState } from "../core/job-state.ts";
 import type { JobQueue, JobStore, ReceivedJob } from "../core/ports.ts";
+import type { JobQueueKind } from "../core/priority.ts";
 import { PATH_KEYS } from "../core/request.ts";
 import { formatS3Uri, parseS3Uri, type S3Location } from "../core/s3-uri.ts";
 import { JobFailure, StopRequest } from "./errors.ts";
@@ -33,11 +34,25 @@ export interface JobRunContext {
    * The instance breaker's view of a failed attempt, asked before the failure is written down: once
    * the instance is judged broken the attempt is handed back instead of charged.
    */
-  onFailure?: (jobId: string, failure: JobFailure) => Promise<FaultVerdict>;
+  onFailure?: (jobId: string, failure: JobFailure, history: readonly AttemptRecord[]) => Promise<FaultVerdict>;
   /** An attempt succeeded on this instance (ends the breaker's streak). */
   onSuccess?: () => void;
   /** The job was handed back (its fresh message is in the queue): capacity for it without waiting for the alarm. Never throws. */
-  onHandBack?: (jobId: string) => Promise<void>;
+  onHandBack?: (jobId: string, queue: JobQueueKind) => Promise<void>;
+  /** Which of the deployment's queues `queue` is (the message came from it). @default "normal" */
+  queueKind?: JobQueueKind;
+  /**
+   * Where a hand-back sends the job, given its interruptions counting this one (core/priority.ts
+   * `handBackRoute`: the queue it came from, or the On-Demand queue past the threshold). Absent:
+   * back to `queue`.
+   */
+  routeHandBack?: (interruptions: number) => { kind: JobQueueKind; queue: JobQueue; reason: string };
+  /**
+   * Scale-in protection being set for this message (the worker's SetInstanceProtection). The claim
+   * waits for it, so the record never says RUNNING on an unprotected instance; the record is read
+   * meanwhile. A rejection (the message was handed back) ends the run with that error.
+   */
+  protection?: Promise<void>;
 }
 
 /** Attempts that count against `jobs.maxAttempts`: failed ones and lost ones (the worker died). Interruptions, cancels and attempts before an operator's redrive do not. */
@@ -87,6 +102,8 @@ export class JobRun {
   #writtenPhase: JobPhase | undefined;
   #processStartedAt: number | undefined;
   readonly #stderrTail: string[] = [];
+  /** Work started off the critical path, not yet awaited (#later). */
+  readonly #afterwork: Promise<void>[] = [];
   /** With processor.container: the runner and the image reference #prepare pulled. */
   #container: { runner: ContainerRunner; image: string } | undefined;
 
@@ -122,8 +139,11 @@ export class JobRun {
 
   /** Runs the job to its end; rejects only when the job's record cannot be read at all. */
   async run(): Promise<void> {
-    const record = await this.#c.store.get(this.jobId);
-    if (!(await this.#claim(record))) return;
+    // Independent: the read of the record and the protection of the instance. Both before the claim.
+    const [read, guarded] = await Promise.allSettled([this.#c.store.get(this.jobId), this.#c.protection]);
+    if (guarded.status === "rejected") throw guarded.reason;
+    if (read.status === "rejected") throw read.reason;
+    if (!(await this.#claim(read.value))) return;
     const ending = await this.#execute();
     await this.#finish(ending);
   }
@@ -218,6 +238,8 @@ export class JobRun {
         // This message is the job's live one from now on; an adopted one takes the place of the replacement.
         ...(token !== undefined ? { dispatchId: token } : match === "adopt" ? { dispatchId: undefined } : {}),
         previousDispatchId: undefined,
+        // Where its live message is (a hand-back whose fresh message could not be sent left it on this queue).
+        queue: this.#c.queueKind ?? "normal",
       });
     } catch (err) {
       await log.close();
@@ -310,9 +332,8 @@ export class JobRun {
     } finally {
       await heartbeat.stop();
       this.#heartbeat = undefined;
-      await rm(folders.root, { recursive: true, force: true, maxRetries: 3 }).catch((error: Error) =>
-        emit("warning", { message: `could not remove ${folders.root}: ${error.message}`, error, jobId: this.jobId }),
-      );
+      // The processor has ended and the outputs are up (or abandoned): the folders go while the ending is written down.
+      this.#later(`could not remove ${folders.root}`, rm(folders.root, { recursive: true, force: true, maxRetries: 3 }));
     }
     // A cancel or loss noticed by the last beat, after the work was done, still decides.
     if (this.#stop && this.#stop.kind !== "interrupt" && ending.kind === "succeeded") ending = this.#stopEnding(this.#stop);
@@ -406,6 +427,14 @@ export class JobRun {
       outcome = await runProcessor({ ...common, command: p.command, args, cwd: folders.root, env, platform: options.platform });
     }
     this.#timings.processMs = outcome.durationMs;
+    emit("processor_exited", {
+      jobId: this.jobId,
+      attempt: this.#attempt,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      durationMs: outcome.durationMs,
+      ...(outcome.startError ? { startError: outcome.startError.message } : {}),
+    });
     this.#say(
       outcome.startError
         ? `the processor did not start: ${outcome.startError.message}`
@@ -431,8 +460,30 @@ export class JobRun {
     try {
       await this.#record(ending);
     } finally {
-      await this.#log?.close();
+      // The last lines are written: the flush follows the message's settlement instead of holding it.
+      if (this.#log) this.#later(`could not flush the log of job ${this.jobId}`, this.#log.close());
     }
+  }
+
+  /**
+   * Work that need not hold the job's critical path (metrics, the log flush, removing the job's
+   * folders): started now, its failure a warning; {@link JobRun.settled} waits for it.
+   */
+  #later(what: string, work: Promise<unknown>): void {
+    this.#afterwork.push(
+      work.then(
+        () => undefined,
+        (error: Error) => this.#c.emit("warning", { message: `${what}: ${error.message}`, error, jobId: this.jobId }),
+      ),
+    );
+  }
+
+  /**
+   * Resolves once the work the run left behind its critical path is done (never rejects). The
+   * worker awaits it (and the store's announcements) before it takes another job or exits.
+   */
+  async settled(): Promise<void> {
+    while (this.#afterwork.length > 0) await Promise.all(this.#afterwork.splice(0));
   }
 
   async #record(ending: Ending): Promise<void> {
@@ -460,15 +511,16 @@ export class JobRun {
           });
           this.#say("succeeded");
           this.#c.onSuccess?.();
-          // Only after SUCCEEDED is written: a message deleted earlier would lose the job if the write failed.
+          // Only after SUCCEEDED (with its outputs) is written: a message deleted earlier would lose the job if the write
+          // failed. Not after the announcements of SUCCEEDED (event, result file): they run in the background (docs/orderings.md).
           await queue.delete(r.receiptHandle).catch((error: Error) => this.#settleWarning("delete the message of", error));
-          await this.#metrics("succeeded");
+          this.#metrics("succeeded");
           emit("job_succeeded", { jobId: this.jobId, attempt: this.#attempt, record });
           return;
         }
         case "failed": {
           const f = ending.failure;
-          const verdict = await this.#c.onFailure?.(this.jobId, f);
+          const verdict = await this.#c.onFailure?.(this.jobId, f, this.#history);
           if (verdict?.broken && verdict.fault !== "request") {
             // A broken machine must not burn the job's attempts: hand it back like an interruption.
             return await this.#record({
@@ -491,7 +543,7 @@ export class JobRun {
             });
             await queue.release(r.receiptHandle, delaySeconds).catch((error: Error) => this.#settleWarning("hand back for its retry", error));
             this.#say(`retrying in ${delaySeconds} s (${failed} of ${options.config.jobs.maxAttempts} attempts failed)`);
-            await this.#metrics("retried");
+            this.#metrics("retried");
             emit("job_retried", { jobId: this.jobId, attempt: this.#attempt, error: f.toJobError(), delaySeconds });
             return;
           }
@@ -499,10 +551,17 @@ export class JobRun {
           return;
         }
         case "interrupted": {
-          await this.#handBack(ending, entry);
-          await this.#c.onHandBack?.(this.jobId);
-          await this.#metrics("interrupted");
-          emit("job_interrupted", { jobId: this.jobId, attempt: this.#attempt, reason: ending.why, ...(ending.instanceFault ? { instanceFault: true as const } : {}) });
+          const route = await this.#handBack(ending, entry);
+          await this.#c.onHandBack?.(this.jobId, route.kind);
+          this.#metrics("interrupted");
+          emit("job_interrupted", {
+            jobId: this.jobId,
+            attempt: this.#attempt,
+            reason: ending.why,
+            ...(ending.instanceFault ? { instanceFault: true as const } : {}),
+            queue: route.kind,
+            ...(route.reason ? { route: route.reason } : {}),
+          });
           return;
         }
         case "cancelled": {
@@ -513,7 +572,7 @@ export class JobRun {
           });
           await queue.delete(r.receiptHandle).catch((error: Error) => this.#settleWarning("delete the message of", error));
           this.#say("cancelled");
-          await this.#metrics("cancelled");
+          this.#metrics("cancelled");
           emit("job_cancelled", { jobId: this.jobId, attempt: this.#attempt });
           return;
         }
@@ -545,11 +604,18 @@ export class JobRun {
    * visibility timeout after a crash) and its receiver adopts it. A failed delete leaves a copy
    * that is deleted as stale, or adopted if the fresh message was not claimed yet: one runs.
    */
-  async #handBack(ending: Extract<Ending, { kind: "interrupted" }>, entry: (outcome: AttemptRecord["outcome"], extra?: Partial<AttemptRecord>) => AttemptRecord): Promise<void> {
+  async #handBack(
+    ending: Extract<Ending, { kind: "interrupted" }>,
+    entry: (outcome: AttemptRecord["outcome"], extra?: Partial<AttemptRecord>) => AttemptRecord,
+  ): Promise<{ kind: JobQueueKind; reason: string }> {
     const { queue, store } = this.#c;
     const r = this.#received;
     const dispatchId = newDispatchId();
+    const from = this.#c.queueKind ?? "normal";
+    // The queue the fresh message goes to: the one it came from, or the On-Demand fallback's (core/priority.ts).
+    const route = this.#c.routeHandBack?.(this.#interruptions + 1) ?? { kind: from, queue, reason: "" };
     await store.transition(this.jobId, { state: "RUNNING", attempts: this.#attempt }, "QUEUED", {
+      queue: route.kind,
       interruptions: this.#interruptions + 1,
       timings: this.#timings,
       attemptHistory: [...this.#history, entry("INTERRUPTED", { error: { code: ending.instanceFault ? "INSTANCE_FAULT" : "INTERRUPTED", message: ending.why } })],
@@ -558,7 +624,7 @@ export class JobRun {
       previousDispatchId: r.message.dispatchId ?? LEGACY_DISPATCH_ID,
     });
     try {
-      await queue.send({ ...r.message, dispatchId });
+      await route.queue.send({ ...r.message, dispatchId });
     } catch (error) {
       // The record names this message as the replaced one: visible at once, its next receiver adopts it.
       await queue.release(r.receiptHandle, 0).catch((e: Error) => this.#settleWarning("hand back", e));
@@ -568,10 +634,11 @@ export class JobRun {
         jobId: this.jobId,
       });
       this.#say(`interrupted (${ending.why}): handed back through its old message`);
-      return;
+      return { kind: from, reason: "the fresh message could not be sent: its old message was released on the queue it came from" };
     }
     await queue.delete(r.receiptHandle).catch((error: Error) => this.#settleWarning("delete the replaced message of", error));
-    this.#say(`interrupted (${ending.why}): handed back to the queue as a fresh message`);
+    this.#say(`interrupted (${ending.why}): handed back to the ${route.kind} queue as a fresh message${route.reason ? ` (${route.reason})` : ""}`);
+    return { kind: route.kind, reason: route.reason };
   }
 
   /** FAILED with the reason, then the message to the DLQ (which deletes it from the queue). */
@@ -585,7 +652,7 @@ export class JobRun {
     });
     await queue.deadLetter(this.#received, `${f.code}: ${f.message}`).catch((error: Error) => this.#settleWarning("dead-letter", error));
     this.#say(`failed for good: ${f.code}; message sent to the DLQ`);
-    await this.#metrics("failed");
+    this.#metrics("failed");
     emit("job_failed", { jobId: this.jobId, attempt: this.#attempt, error: f.toJobError() });
   }
 
@@ -597,10 +664,11 @@ export class JobRun {
     this.#c.emit("warning", { message: `could not ${what} job ${this.jobId} (its message returns after the visibility timeout): ${error.message}`, error, jobId: this.jobId });
   }
 
-  async #metrics(outcome: JobMetrics["outcome"]): Promise<void> {
+  /** The attempt's metrics, after its message is settled, off the critical path. */
+  #metrics(outcome: JobMetrics["outcome"]): void {
     const t = this.#timings;
     const s = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
-    await this.#c.telemetry.putJobMetrics({
+    this.#later(`could not put the metrics of job ${this.jobId}`, this.#c.telemetry.putJobMetrics({
       jobId: this.jobId,
       attempt: this.#attempt,
       outcome,
@@ -610,7 +678,7 @@ export class JobRun {
       uploadSeconds: s(t.uploadMs),
       bytesIn: this.#bytes.in,
       bytesOut: this.#bytes.out,
-    });
+    }));
   }
 
   /** A new phase: on the record at once (not at the next beat), conditional on this attempt, without waiting for the write. */

@@ -7,7 +7,9 @@
  * SPOTQ_QUEUE_URL, SPOTQ_DLQ_URL, SPOTQ_BUCKET, SPOTQ_GROUP (optional: no protection or idle
  * termination without it), SPOTQ_WORK_ROOT, SPOTQ_TELEMETRY (cloudwatch | files) and
  * SPOTQ_TELEMETRY_DIR, SPOTQ_INSTANCE_ID (else IMDS), AWS_EC2_METADATA_SERVICE_ENDPOINT,
- * SPOTQ_ENDPOINT_<SERVICE>, SPOTQ_LOG_LEVEL, SPOTQ_STOP_FILE (a graceful stop on Windows, CONTRACTS §9).
+ * SPOTQ_ENDPOINT_<SERVICE>, SPOTQ_LOG_LEVEL, SPOTQ_STOP_FILE (a graceful stop on Windows, CONTRACTS §9),
+ * SPOTQ_HIGH_QUEUE_URL (polled first), SPOTQ_ONDEMAND_QUEUE_URL and SPOTQ_ONDEMAND_GROUP (the
+ * On-Demand fallback), SPOTQ_GROUP_KIND (`on-demand`: SPOTQ_QUEUE_URL is the On-Demand queue).
  *
  * Exit codes (CONTRACTS §4): 0 after any orderly stop (signal, stop file, Spot notice, rebalance,
  * idle self-termination, terminate hook, marked Unhealthy): no restart; 1 for anything unexpected
@@ -16,7 +18,7 @@
  * ABANDON): no restart, a failed boot.
  */
 import { announcedWorkerStore } from "../aws/announcer-wiring.ts";
-import { AwsClients } from "../aws/clients.ts";
+import { AwsClients, awsSettingsFromEnv } from "../aws/clients.ts";
 import { AutoScalingFleetControl } from "../aws/fleet-control.ts";
 import { Imdsv2Metadata, IMDS_ENDPOINT_ENV } from "../aws/instance-metadata.ts";
 import { SqsJobQueue } from "../aws/job-queue.ts";
@@ -75,13 +77,29 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
   const store = announcedWorkerStore(new DynamoJobStore(clients.dynamo(), { tableName: names.tableName, recordRetentionDays: config.jobs.recordRetentionDays }), {
     env, clients, config, bucket: names.bucket, ...(fleet ? { fleet } : {}), warn: (m) => log.warn(m), ...(kind === "cloudwatch" ? { metrics: clients.cloudwatch() } : {}),
   });
+  const sqsQueue = (queueUrl: string) =>
+    new SqsJobQueue(clients.sqs(), {
+      queueUrl,
+      dlqUrl: names.dlqUrl,
+      onMalformed: (messageId, reason) => log.warn(`message ${messageId} is not a job (${reason}): sent to the DLQ`),
+    });
+  // An On-Demand group's worker serves the On-Demand queue only; a Spot worker the high queue first, then the jobs queue.
+  const onDemandGroup = names.groupKind === "on-demand";
+  const onDemandEndpoint = env[ENV.onDemandAutoscalingEndpoint];
+  const onDemandFleet =
+    !onDemandGroup && names.onDemandGroupName
+      ? new AutoScalingFleetControl(
+          onDemandEndpoint ? new AwsClients({ ...awsSettingsFromEnv(env), endpoints: { ...awsSettingsFromEnv(env).endpoints, autoscaling: onDemandEndpoint } }).autoscaling() : clients.autoscaling(),
+          { groupName: names.onDemandGroupName },
+        )
+      : undefined;
   const worker = new Worker(
     {
-      queue: new SqsJobQueue(clients.sqs(), {
-        queueUrl: names.queueUrl,
-        dlqUrl: names.dlqUrl,
-        onMalformed: (messageId, reason) => log.warn(`message ${messageId} is not a job (${reason}): sent to the DLQ`),
-      }),
+      queue: sqsQueue(names.queueUrl),
+      ...(onDemandGroup ? { queueKind: "ondemand" as const } : {}),
+      ...(!onDemandGroup && names.highQueueUrl && config.queue.highPriority.enabled ? { highQueue: sqsQueue(names.highQueueUrl) } : {}),
+      ...(!onDemandGroup && names.onDemandQueueUrl && config.scaling.onDemandFallback ? { onDemandQueue: sqsQueue(names.onDemandQueueUrl) } : {}),
+      ...(onDemandFleet ? { onDemandFleet } : {}),
       store,
       s3: clients.s3(),
       telemetry,

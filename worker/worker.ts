@@ -3,10 +3,12 @@ import { EventEmitter } from "node:events";
 import { mkdir } from "node:fs/promises";
 import { resourceNames } from "../core/names.ts";
 import type { FleetControl, InstanceMetadata, JobQueue, JobStore, LifecycleActionResult, ReceivedJob } from "../core/ports.ts";
+import { handBackRoute, type JobQueueKind } from "../core/priority.ts";
+import { sumQueueDepths } from "../core/scaling/model.ts";
 import { raiseCapacityAfterHandBack } from "../api/fast-path.ts";
 import type { StopReason, WorkerEvents } from "./events.ts";
 import { decideIdle } from "./idle-policy.ts";
-import { InstanceBreaker } from "./instance-health.ts";
+import { failedElsewhere, InstanceBreaker } from "./instance-health.ts";
 import { JobRun } from "./job-run.ts";
 import { sweepLeftovers } from "./leftovers.ts";
 import { isNoLifecycleAction, isUnsupportedCall, planTerminateHook } from "./lifecycle.ts";
@@ -18,7 +20,19 @@ import { FolderTransfer } from "./transfer.ts";
 
 /** The worker's ports: the AWS adapters in production and locally, pointed at different endpoints. */
 export interface WorkerDeps {
+  /** The queue this worker serves: the jobs queue, or in the On-Demand group the On-Demand queue (`queueKind`). */
   queue: JobQueue;
+  /** Which queue `queue` is. @default "normal" */
+  queueKind?: "normal" | "ondemand";
+  /**
+   * The high-priority queue (`queue.highPriority`): a Spot worker asks it first every time it asks
+   * for work, and asks `queue` only when it had nothing. Absent: `queue` only.
+   */
+  highQueue?: JobQueue;
+  /** The On-Demand fallback's queue (`scaling.onDemandFallback`): where a hand-back past the threshold sends a job. */
+  onDemandQueue?: JobQueue;
+  /** The On-Demand group: its capacity is raised for a job moved to its queue. */
+  onDemandFleet?: FleetControl;
   store: JobStore;
   s3: S3Client;
   telemetry: Telemetry;
@@ -90,6 +104,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #terminateRefusals = 0;
   /** No idle termination before this (ms epoch): set after Auto Scaling refused one. */
   #nextTerminateAt = 0;
+  /** What the last job left running behind its critical path (JobRun.settled, the store's announcements); never rejects. */
+  #afterJob: Promise<void> = Promise.resolve();
 
   /** Checks the options (e.g. "heartbeatSeconds must be less than visibilityTimeoutSeconds") before anything runs. */
   constructor(deps: WorkerDeps, options: WorkerOptions) {
@@ -258,6 +274,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#state = "polling";
     let delayMs = 0;
     try {
+      // The last job's bookkeeping is done before protection is lifted and another job is taken.
+      await this.#afterJob;
       await this.#whileIdle();
       if (this.#stopReason) return;
       if (this.#draining) {
@@ -265,14 +283,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
         delayMs = this.options.spotPollSeconds * 1000;
         return;
       }
-      const received = await this.#receive();
-      if (!received) return;
+      const got = await this.#receive();
+      if (!got) return;
       if (this.#stopReason || this.#draining) {
         // Received as the stop came: it goes straight back.
-        await this.#deps.queue.release(received.receiptHandle, 0);
+        await got.queue.release(got.received.receiptHandle, 0);
         return;
       }
-      await this.#handle(received);
+      await this.#handle(got.received, got.queue, got.kind);
     } catch (error) {
       if (!this.#stopReason) {
         this.#warn(`poll failed: ${(error as Error).message}`, error as Error);
@@ -285,15 +303,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  async #receive(): Promise<ReceivedJob | undefined> {
+  /**
+   * Asks for one message: first the high-priority queue (a long poll of
+   * `queue.highPriority.waitSeconds`, at least 1 s: a short poll asks only some of SQS's servers
+   * and can miss a waiting message), then, when it had nothing, the queue this worker serves. So
+   * every time a worker asks for work, a waiting high job is taken before any normal one.
+   */
+  async #receive(): Promise<{ received: ReceivedJob; queue: JobQueue; kind: JobQueueKind } | undefined> {
     const abort = new AbortController();
     this.#pollAbort = abort;
+    const ask = (queue: JobQueue, waitSeconds: number) =>
+      queue.receive({ waitSeconds, visibilitySeconds: this.options.visibilityTimeoutSeconds, signal: abort.signal });
     try {
-      return await this.#deps.queue.receive({
-        waitSeconds: this.options.receiveWaitSeconds,
-        visibilitySeconds: this.options.visibilityTimeoutSeconds,
-        signal: abort.signal,
-      });
+      const { highQueue, queue } = this.#deps;
+      if (highQueue) {
+        const high = await ask(highQueue, this.options.config.queue.highPriority.waitSeconds);
+        if (high) return { received: high, queue: highQueue, kind: "high" };
+        if (abort.signal.aborted) return undefined;
+      }
+      const received = await ask(queue, this.options.receiveWaitSeconds);
+      return received ? { received, queue, kind: this.#deps.queueKind ?? "normal" } : undefined;
     } catch (error) {
       if (abort.signal.aborted) return undefined;
       throw error;
@@ -376,43 +405,59 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return true;
   }
 
-  async #handle(received: ReceivedJob): Promise<void> {
-    const { fleet, queue, store, telemetry } = this.#deps;
+  async #handle(received: ReceivedJob, queue: JobQueue, kind: JobQueueKind): Promise<void> {
+    const { fleet, store, telemetry } = this.#deps;
     this.emit("message_received", {
       jobId: received.message.jobId,
       messageId: received.messageId,
       receiveCount: received.receiveCount,
       receiptHandle: received.receiptHandle,
+      queue: kind,
     });
-    if (fleet) {
-      try {
-        // Before the record says RUNNING: a scale-in must never pick a working instance.
-        await fleet.protect(this.options.instanceId, true);
-        this.#protected = true;
-        this.emit("protection_changed", { protectedFromScaleIn: true });
-      } catch (error) {
-        await queue.release(received.receiptHandle, 0).catch(() => undefined);
-        throw new Error(`could not protect the instance from scale-in, so job ${received.message.jobId} was handed back: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-    }
+    // Before the record says RUNNING (the claim waits for it, reading the record meanwhile): a
+    // scale-in must never pick a working instance.
+    const protection = fleet
+      ? fleet.protect(this.options.instanceId, true).then(
+          () => {
+            this.#protected = true;
+            this.emit("protection_changed", { protectedFromScaleIn: true });
+          },
+          async (error: Error) => {
+            await queue.release(received.receiptHandle, 0).catch(() => undefined);
+            throw new Error(`could not protect the instance from scale-in, so job ${received.message.jobId} was handed back: ${error.message}`, { cause: error });
+          },
+        )
+      : undefined;
     const run = new JobRun(received, {
+      ...(protection ? { protection } : {}),
       queue,
       store,
       transfer: this.#transfer,
       telemetry,
       options: this.options,
       emit: (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
-      onFailure: async (jobId, failure) => {
+      onFailure: async (jobId, failure, history) => {
         const threshold = this.options.config.fleet.unhealthyAfterFailures;
-        const verdict = await this.#breaker.onFailure(jobId, failure.code, failure.message);
-        this.emit("instance_fault", { jobId, code: failure.code, fault: verdict.fault, streak: verdict.streak, threshold, broken: verdict.broken, ...(verdict.reason ? { reason: verdict.reason } : {}) });
+        const verdict = await this.#breaker.onFailure(jobId, failure.code, failure.message, {
+          failedElsewhere: failedElsewhere(history, this.options.instanceId, failure.code),
+        });
+        this.emit("instance_fault", {
+          jobId,
+          code: failure.code,
+          fault: verdict.fault,
+          ...(verdict.repeated ? { repeated: true as const } : {}),
+          streak: verdict.streak,
+          threshold,
+          broken: verdict.broken,
+          ...(verdict.reason ? { reason: verdict.reason } : {}),
+        });
         if (verdict.broken) this.#unhealthy ??= verdict.reason;
         return verdict;
       },
       onSuccess: () => this.#breaker.onSuccess(),
-      onHandBack: (jobId) => this.#capacityAfterHandBack(jobId),
+      onHandBack: (jobId, to) => this.#capacityAfterHandBack(jobId, to),
+      queueKind: kind,
+      routeHandBack: (interruptions) => this.#routeHandBack(kind, queue, interruptions),
     });
     this.#current = run;
     if (this.#stopReason) run.interrupt(`worker stopping: ${this.#stopReason}`);
@@ -422,6 +467,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.#current = undefined;
       this.#idleSince = Date.now();
       for (const t of this.#hookTimers.splice(0)) clearTimeout(t);
+      // Metrics, the log flush, the folders, events and the result file follow the message's settlement.
+      this.#afterJob = Promise.all([run.settled(), store.settled?.()]).then(
+        () => void this.emit("job_settled", { jobId: run.jobId, attempt: run.attempt }),
+        (error: Error) => this.#warn(`after job ${run.jobId}: ${error.message}`, error),
+      );
     }
   }
 
@@ -475,12 +525,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * submit: the group replaces this instance anyway when it leaves without decrement, but not when
    * it decremented desired capacity or launches are suspended. Never throws.
    */
-  async #capacityAfterHandBack(jobId: string): Promise<void> {
-    const fleet = this.#deps.fleet;
+  async #capacityAfterHandBack(jobId: string, to: JobQueueKind): Promise<void> {
+    // A job moved to the On-Demand queue needs an On-Demand instance; any other, one of this group's.
+    const moved = to === "ondemand" && (this.#deps.queueKind ?? "normal") !== "ondemand";
+    const fleet = moved ? this.#deps.onDemandFleet : this.#deps.fleet;
     if (!fleet) return;
+    const backlog = moved ? this.#deps.onDemandQueue! : this.#servedBacklog();
     const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
     try {
-      const outcome = await raiseCapacityAfterHandBack({ queue: this.#deps.queue, fleet, config: this.options.config }, log, { jobId });
+      const outcome = await raiseCapacityAfterHandBack({ queue: backlog, fleet, config: this.options.config }, log, { jobId });
       if (!outcome) return;
       if ("failed" in outcome) this.emit("hand_back_capacity", { jobId, wanted: outcome.wanted, failed: outcome.reason });
       else if ("coalesced" in outcome) this.emit("hand_back_capacity", { jobId });
@@ -490,11 +543,34 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
+  /** The backlog this worker's group serves: its queue and the high queue, counted as one (the API's fast path counts the same). */
+  #servedBacklog(): Pick<JobQueue, "depth"> {
+    const { queue, highQueue } = this.#deps;
+    if (!highQueue) return queue;
+    return { depth: async () => sumQueueDepths(await Promise.all([queue.depth(), highQueue.depth()])) };
+  }
+
+  /** Where a hand-back of a job from the `from` queue sends it (core/priority.ts `handBackRoute`). */
+  #routeHandBack(from: JobQueueKind, fromQueue: JobQueue, interruptions: number): { kind: JobQueueKind; queue: JobQueue; reason: string } {
+    const fallback = this.options.config.scaling.onDemandFallback;
+    const { onDemandQueue } = this.#deps;
+    const route = handBackRoute({
+      from,
+      interruptions,
+      ...(fallback ? { fallback: { afterInterruptions: fallback.afterInterruptions } } : {}),
+      onDemandQueue: onDemandQueue !== undefined,
+    });
+    const queue = route.queue === from ? fromQueue : route.queue === "ondemand" ? onDemandQueue! : route.queue === "high" ? this.#deps.highQueue! : this.#deps.queue;
+    return { kind: route.queue, queue, reason: route.reason };
+  }
+
   async #finish(): Promise<void> {
     this.#finishing ??= (async () => {
       const reason = this.#stopReason ?? "shutdown";
       this.#state = "stopped";
       clearTimeout(this.#timer);
+      // Nothing a job left running is lost: it completes before the lifecycle hook and the stop.
+      await this.#afterJob;
       for (const t of this.#hookTimers.splice(0)) clearTimeout(t);
       let askedToTerminate = reason === "idle-terminated" || reason === "rebalance";
       if (reason === "unhealthy") askedToTerminate = await this.#leaveUnhealthy();

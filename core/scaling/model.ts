@@ -71,6 +71,11 @@ export function fastPathWanted(depth: QueueDepth, options: { submitted?: boolean
   return Math.max(options.submitted ? 1 : 0, depth.visible + depth.inFlight + depth.delayed);
 }
 
+/** Several queues' depths as one: a group serving them owes each of their jobs an instance. */
+export function sumQueueDepths(depths: readonly QueueDepth[]): QueueDepth {
+  return depths.reduce((a, d) => ({ visible: a.visible + d.visible, inFlight: a.inFlight + d.inFlight, delayed: a.delayed + d.delayed }), { visible: 0, inFlight: 0, delayed: 0 });
+}
+
 /** The scaling spec of a deployment's config (with optional overrides for comparisons). */
 export function scalingSpec(config: FleetConfig, overrides: ScalingSpecOverrides = {}): ScalingSpec {
   const s = config.scaling;

@@ -71,6 +71,37 @@ export const SIGNAL_EXPRESSIONS: Record<"deficit" | "target-tracking", { metrics
   },
 };
 
+/** One metric query of a signal over several queues: `metric` of queue `queue` (0: the jobs queue) or of the group. */
+export interface SignalQuery {
+  id: string;
+  metric: SignalMetricId;
+  /** Index into the queues; absent for the group's metric. */
+  queue?: number;
+}
+
+/**
+ * A policy's metric math when its group serves several queues (the jobs queue and the
+ * high-priority queue): each SQS metric is summed over the queues, so the alarm sees the same
+ * backlog `signalValue` computes from the summed depths (core/scaling/model.ts `sumQueueDepths`).
+ * The first queue keeps the metric's own id (`visible`); the others are `visible_q1`, ...
+ * `visible` is the `"visible"` policy's single-metric signal written as math.
+ */
+export function queuesSignal(kind: "deficit" | "target-tracking" | "visible", queueCount: number): { queries: SignalQuery[]; expression: string; label: string } {
+  const base = kind === "visible" ? { metrics: ["visible"] as SignalMetricId[], expression: "FILL(visible, 0)", label: "visible jobs" } : SIGNAL_EXPRESSIONS[kind];
+  const queries: SignalQuery[] = [];
+  for (const m of base.metrics) {
+    if (SIGNAL_METRICS[m].dimension !== "QueueName") queries.push({ id: m, metric: m });
+    else for (let q = 0; q < queueCount; q++) queries.push({ id: q === 0 ? m : `${m}_q${q}`, metric: m, queue: q });
+  }
+  let expression = base.expression;
+  for (const m of base.metrics) {
+    if (SIGNAL_METRICS[m].dimension !== "QueueName" || queueCount < 2) continue;
+    const sum = Array.from({ length: queueCount }, (_, q) => `FILL(${q === 0 ? m : `${m}_q${q}`}, 0)`).join(" + ");
+    expression = expression.replaceAll(`FILL(${m}, 0)`, `(${sum})`);
+  }
+  return { queries, expression, label: queueCount > 1 ? `${base.label} (all ${queueCount} queues)` : base.label };
+}
+
 /**
  * The value the policy's alarm sees for a sample, computed as the synthesized metric math does
  * (FILL(m, 0) for the SQS metrics: missing is zero). Undefined when the alarm has no data at all.

@@ -9,6 +9,8 @@ import type { AwsEnv, BucketRef, GroupRef, LogGroupRef, QueueRef, TableRef } fro
 export interface ApiPolicyScope {
   table: TableRef;
   jobsQueue: QueueRef;
+  /** The high-priority queue: `Spotq-Job-Priority: high` jobs are sent there, and the fast path reads its depth. */
+  highQueue?: QueueRef;
   dataBucket: BucketRef;
   /** Folder prefixes a job's source may be in; the API lists them to check a source is not empty. */
   sourcePrefixes: readonly string[];
@@ -42,7 +44,7 @@ export function apiPolicy(s: ApiPolicyScope): PolicyDocument {
       Sid: "EnqueueJobs",
       Effect: "Allow",
       Action: ["sqs:SendMessage", "sqs:GetQueueAttributes"],
-      Resource: s.jobsQueue.arn,
+      Resource: s.highQueue ? [s.jobsQueue.arn, s.highQueue.arn] : s.jobsQueue.arn,
     },
     {
       Sid: "CheckJobSources",
@@ -58,25 +60,26 @@ export function apiPolicy(s: ApiPolicyScope): PolicyDocument {
       Resource: `${s.logGroup.arn}:*`,
     },
   ];
-  if (s.group)
-    statements.push(
-      {
-        Sid: "FastPathRaiseCapacity",
-        Effect: "Allow",
-        Action: "autoscaling:SetDesiredCapacity",
-        Resource: s.group.arn,
-        Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: s.group.name } },
-      },
-      {
-        Sid: "FastPathReadCapacity",
-        Effect: "Allow",
-        // Describe calls of Auto Scaling cannot be scoped to a resource. The activities say why
-        // launches fail, for the jobs' status reasons (api/fleet-snapshot.ts).
-        Action: ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"],
-        Resource: "*",
-      },
-    );
+  if (s.group) statements.push(...fastPathStatements(s.group));
   return policyDocument(...statements);
+}
+
+/**
+ * The fast path's rights (the API's and the triggers'): raise the worker group's desired capacity,
+ * on that group alone, and read it.
+ */
+export function fastPathStatements(group: GroupRef): PolicyStatement[] {
+  return [
+    {
+      Sid: "FastPathRaiseCapacity",
+      Effect: "Allow",
+      Action: "autoscaling:SetDesiredCapacity",
+      Resource: group.arn,
+      Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: group.name } },
+    },
+    // Describe calls of Auto Scaling cannot be scoped to a resource.
+    { Sid: "FastPathReadCapacity", Effect: "Allow", Action: "autoscaling:DescribeAutoScalingGroups", Resource: "*" },
+  ];
 }
 
 /** What the API publishes and writes besides its own work (issue 10); absent parts are off. */

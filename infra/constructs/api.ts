@@ -136,6 +136,7 @@ export class Api extends Construct {
         apiPolicy({
           table: props.table,
           jobsQueue: props.queues.jobs,
+          ...(props.queues.high ? { highQueue: props.queues.high } : {}),
           dataBucket: props.dataBucket,
           sourcePrefixes: config.storage.sourcePrefixes,
           ...(fastPathGroup ? { group: fastPathGroup } : {}),
@@ -194,6 +195,7 @@ export class Api extends Construct {
           [ENV.table]: props.table.name,
           [ENV.queueUrl]: props.queues.jobs.url,
           [ENV.dlqUrl]: props.queues.dlq.url,
+          ...(props.queues.high ? { [ENV.highQueueUrl]: props.queues.high.url } : {}),
           [ENV.bucket]: props.dataBucket.name,
           // Without a group the API skips the fast path (core/runtime.ts).
           ...(fastPathGroup ? { [ENV.group]: fastPathGroup.name } : {}),

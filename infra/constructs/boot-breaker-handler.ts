@@ -6,13 +6,13 @@
  * `spotq fleet resume` (ResumeProcesses Launch, DeleteTags) closes it; so does a deploy, since
  * Terraform owns the group's suspended processes and tags.
  *
- * The logic is written against two small local interfaces ({@link BreakerFleet},
- * {@link BreakerNotifier}) rather than core/ports.ts FleetControl, which has no
- * SuspendProcesses/tags yet; when core/boot-breaker.ts and those FleetControl calls land on
- * main, the fleet half can move onto them. Bundled by infra/bundling.ts as `breaker/index.mjs`.
+ * The logic is written against two small interfaces ({@link BreakerFleet}, {@link BreakerNotifier})
+ * so the Lambda bundle stays small; the tag's format is core/boot-breaker.ts's, which the local
+ * fleet writes and `spotq fleet` reads. Bundled by infra/bundling.ts as `breaker/index.mjs`.
  */
 import { AutoScalingClient, CreateOrUpdateTagsCommand, DescribeAutoScalingGroupsCommand, SuspendProcessesCommand } from "@aws-sdk/client-auto-scaling";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { breakerTagValue } from "../../core/boot-breaker.ts";
 import { BREAKER_TAG, resourceNames } from "../../core/names.ts";
 import { BREAKER_ENV } from "./boot-breaker-env.ts";
 
@@ -48,17 +48,6 @@ export interface BreakerSettings {
 
 export type BreakerOutcome = { tripped: false; why: string } | { tripped: true; tag: string; problems: string[] };
 
-/** AWS tag values hold at most 256 characters. */
-const TAG_VALUE_MAX = 256;
-
-/** The {@link BREAKER_TAG} value: JSON `{ trippedAt, failures, windowSeconds, reason }`, the reason cut to fit a tag. */
-export function breakerTagValue(trippedAt: string, failures: number, windowSeconds: number, reason: string): string {
-  const make = (r: string) => JSON.stringify({ trippedAt, failures, windowSeconds, reason: r });
-  let r = reason;
-  while (make(r).length > TAG_VALUE_MAX && r.length > 0) r = r.slice(0, Math.max(0, r.length - (make(r).length - TAG_VALUE_MAX) - 1)) + "…";
-  return make(r);
-}
-
 /**
  * Trips the breaker for an alarm event: only on ALARM, once (an async retry or a second alarm
  * finds Launch suspended and the tag there and does nothing). Launch is suspended first (what
@@ -73,7 +62,7 @@ export async function tripBootBreaker(event: AlarmEvent, s: BreakerSettings, fle
 
   const reason = `${s.failures} or more failed boots within ${s.windowSeconds} s (${event.alarmData.alarmName}: ${event.alarmData.state.reason ?? "no reason given"})`;
   await fleet.suspendLaunch();
-  const tag = breakerTagValue(now.toISOString(), s.failures, s.windowSeconds, reason);
+  const tag = breakerTagValue({ trippedAt: now.toISOString(), failures: s.failures, windowSeconds: s.windowSeconds, reason });
   const problems: string[] = [];
   try {
     await fleet.tagGroup(BREAKER_TAG, tag);

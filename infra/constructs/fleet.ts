@@ -298,6 +298,7 @@ export class Fleet extends Construct {
       table: props.table.name,
       queue_url: props.queues.jobs.url,
       dlq_url: props.queues.dlq.url,
+      high_queue_url: props.queues.high?.url ?? "",
       bucket: props.dataBucket.name,
       // The literal name: the group's own attribute would make the template depend on the group.
       group: names.group,

@@ -16,11 +16,16 @@ export interface JobQueueProps {
 /**
  * The jobs queue and its dead-letter queue, as aws/job-queue.ts `ensureJobQueues` makes them
  * locally: SQS-managed encryption, TLS only, a short visibility timeout the worker's heartbeat
- * extends, and a redrive to the DLQ after `maxReceiveCount(config)` receives.
+ * extends, and a redrive to the DLQ after `maxReceiveCount(config)` receives. With
+ * `queue.highPriority.enabled` (the default) the high-priority queue, and with
+ * `scaling.onDemandFallback` the On-Demand queue, each made like the jobs queue and redriving into
+ * the same DLQ.
  */
 export class JobQueue extends Construct {
   readonly jobs: SqsQueue;
   readonly dlq: SqsQueue;
+  readonly high: SqsQueue | undefined;
+  readonly onDemand: SqsQueue | undefined;
   readonly refs: QueuesRef;
 
   constructor(scope: Construct, id: string, props: JobQueueProps) {
@@ -32,21 +37,27 @@ export class JobQueue extends Construct {
       sqsManagedSseEnabled: true,
       messageRetentionSeconds: config.queue.dlqRetentionDays * DAY,
     });
-    this.jobs = new SqsQueue(this, "jobs", {
-      name: names.queue,
-      sqsManagedSseEnabled: true,
-      visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
-      receiveWaitTimeSeconds: config.queue.receiveWaitSeconds,
-      messageRetentionSeconds: config.queue.retentionDays * DAY,
-      redrivePolicy: JSON.stringify({ deadLetterTargetArn: this.dlq.arn, maxReceiveCount: maxReceiveCount(config) }),
-    });
+    const workQueue = (id: string, name: string) =>
+      new SqsQueue(this, id, {
+        name,
+        sqsManagedSseEnabled: true,
+        visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+        receiveWaitTimeSeconds: config.queue.receiveWaitSeconds,
+        messageRetentionSeconds: config.queue.retentionDays * DAY,
+        redrivePolicy: JSON.stringify({ deadLetterTargetArn: this.dlq.arn, maxReceiveCount: maxReceiveCount(config) }),
+      });
+    this.jobs = workQueue("jobs", names.queue);
+    this.high = config.queue.highPriority.enabled ? workQueue("high", names.highQueue) : undefined;
+    this.onDemand = config.scaling.onDemandFallback ? workQueue("ondemand", names.onDemandQueue) : undefined;
+    const sources = [this.jobs, ...(this.high ? [this.high] : []), ...(this.onDemand ? [this.onDemand] : [])];
     // Only the jobs queue may dead-letter into the DLQ (a separate resource: the DLQ cannot name
     // the jobs queue in its own arguments without a cycle).
     new SqsQueueRedriveAllowPolicy(this, "dlq-redrive-allow", {
       queueUrl: this.dlq.url,
-      redriveAllowPolicy: JSON.stringify({ redrivePermission: "byQueue", sourceQueueArns: [this.jobs.arn] }),
+      redriveAllowPolicy: JSON.stringify({ redrivePermission: "byQueue", sourceQueueArns: sources.map((q) => q.arn) }),
     });
-    for (const [key, queue] of [["jobs", this.jobs], ["dlq", this.dlq]] as const)
+    const all: [string, SqsQueue][] = [["jobs", this.jobs], ["dlq", this.dlq], ...(this.high ? [["high", this.high] as [string, SqsQueue]] : []), ...(this.onDemand ? [["ondemand", this.onDemand] as [string, SqsQueue]] : [])];
+    for (const [key, queue] of all)
       new SqsQueuePolicy(this, `${key}-tls-only`, {
         queueUrl: queue.url,
         policy: policyJson(
@@ -60,7 +71,7 @@ export class JobQueue extends Construct {
           }),
         ),
       });
-    this.refs = { jobs: refOf(this.jobs), dlq: refOf(this.dlq) };
+    this.refs = { jobs: refOf(this.jobs), dlq: refOf(this.dlq), ...(this.high ? { high: refOf(this.high) } : {}), ...(this.onDemand ? { onDemand: refOf(this.onDemand) } : {}) };
   }
 }
 

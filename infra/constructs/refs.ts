@@ -17,10 +17,14 @@ export interface QueueRef {
   url: string;
 }
 
-/** The jobs queue and its dead-letter queue. */
+/** The jobs queue and its dead-letter queue, and the high-priority and On-Demand queues when the config has them. */
 export interface QueuesRef {
   jobs: QueueRef;
   dlq: QueueRef;
+  /** `<name>-jobs-high` (`queue.highPriority.enabled`). */
+  high?: QueueRef;
+  /** `<name>-jobs-ondemand` (`scaling.onDemandFallback`). */
+  onDemand?: QueueRef;
 }
 
 /** A DynamoDB table. */

@@ -5,7 +5,7 @@ import { Construct } from "constructs";
 import type { FleetConfig } from "../../core/fleet-config.ts";
 import { resourceNames } from "../../core/names.ts";
 import { scalingSpec, type ScalingSpec } from "../../core/scaling/model.ts";
-import { SIGNAL_EXPRESSIONS, SIGNAL_METRICS, type SignalMetricId } from "../../core/scaling/policy.ts";
+import { queuesSignal, SIGNAL_METRICS, type SignalQuery } from "../../core/scaling/policy.ts";
 
 export interface ScalingProps {
   config: FleetConfig;
@@ -51,8 +51,10 @@ export class Scaling extends Construct {
     const { config, groupName } = props;
     const spec = scalingSpec(config);
     this.spec = spec;
-    const queueName = resourceNames(config.name).queue;
-    const dimensionValue = (m: SignalMetricId) => (SIGNAL_METRICS[m].dimension === "QueueName" ? queueName : groupName);
+    const names = resourceNames(config.name);
+    // The Spot group serves the jobs queue and, with queue.highPriority, the high queue: every signal sums both.
+    const queueNames = [names.queue, ...(config.queue.highPriority.enabled ? [names.highQueue] : [])];
+    const dimensionValue = (q: SignalQuery) => (q.queue !== undefined ? queueNames[q.queue]! : groupName);
 
     this.steps = spec.steps.map((s, i) => {
       const next = spec.steps[i + 1];
@@ -60,7 +62,7 @@ export class Scaling extends Construct {
     });
 
     if (spec.policy === "target-tracking") {
-      const e = SIGNAL_EXPRESSIONS["target-tracking"];
+      const e = queuesSignal("target-tracking", queueNames.length);
       this.policy = new AutoscalingPolicy(this, "scale-out", {
         name: `${config.name}-scale-out-on-backlog-per-instance`,
         autoscalingGroupName: groupName,
@@ -72,12 +74,12 @@ export class Scaling extends Construct {
           disableScaleIn: true,
           customizedMetricSpecification: {
             metrics: [
-              ...e.metrics.map((m) => ({
-                id: m,
+              ...e.queries.map((q) => ({
+                id: q.id,
                 returnData: false,
                 metricStat: {
-                  metric: { namespace: SIGNAL_METRICS[m].namespace, metricName: SIGNAL_METRICS[m].metricName, dimensions: [{ name: SIGNAL_METRICS[m].dimension, value: dimensionValue(m) }] },
-                  stat: SIGNAL_METRICS[m].stat,
+                  metric: { namespace: SIGNAL_METRICS[q.metric].namespace, metricName: SIGNAL_METRICS[q.metric].metricName, dimensions: [{ name: SIGNAL_METRICS[q.metric].dimension, value: dimensionValue(q) }] },
+                  stat: SIGNAL_METRICS[q.metric].stat,
                 },
               })),
               // Only the final expression returns data.
@@ -113,22 +115,7 @@ export class Scaling extends Construct {
         alarmActions: [this.policy.arn],
       };
       if (spec.policy === "deficit") {
-        const e = SIGNAL_EXPRESSIONS.deficit;
-        const queries: CloudwatchMetricAlarmMetricQuery[] = [
-          ...e.metrics.map((m) => ({
-            id: m,
-            returnData: false,
-            metric: {
-              namespace: SIGNAL_METRICS[m].namespace,
-              metricName: SIGNAL_METRICS[m].metricName,
-              dimensions: { [SIGNAL_METRICS[m].dimension]: dimensionValue(m) },
-              stat: SIGNAL_METRICS[m].stat,
-              period: spec.periodSeconds,
-            },
-          })),
-          // In a metric-math alarm only the final expression returns data.
-          { id: "deficit", expression: e.expression, label: e.label, returnData: true },
-        ];
+        const queries = metricMath(queuesSignal("deficit", queueNames.length), "deficit", dimensionValue, spec.periodSeconds);
         this.alarm = new CloudwatchMetricAlarm(this, "backlog", {
           alarmName: `${config.name}-backlog-deficit`,
           alarmDescription: `spotq/${config.name}: jobs are queued or running without an instance in service; the step policy adds that many (up to ${spec.maxSize})`,
@@ -141,15 +128,28 @@ export class Scaling extends Construct {
         });
       } else {
         const steps = this.steps.map((s) => `${s.name}: backlog >= ${s.backlogAtLeast} adds ${s.addInstances}`).join("; ");
-        this.alarm = new CloudwatchMetricAlarm(this, "backlog", {
-          alarmName: `${config.name}-backlog`,
-          alarmDescription: `spotq/${config.name}: jobs are waiting; scales the workers out (${steps})`,
-          namespace: "AWS/SQS",
-          metricName: "ApproximateNumberOfMessagesVisible",
-          dimensions: { QueueName: queueName },
-          statistic: "Maximum",
-          ...common,
-        });
+        const description = `spotq/${config.name}: jobs are waiting; scales the workers out (${steps})`;
+        this.alarm =
+          queueNames.length === 1
+            ? new CloudwatchMetricAlarm(this, "backlog", {
+                alarmName: `${config.name}-backlog`,
+                alarmDescription: description,
+                namespace: "AWS/SQS",
+                metricName: "ApproximateNumberOfMessagesVisible",
+                dimensions: { QueueName: names.queue },
+                statistic: "Maximum",
+                ...common,
+              })
+            : new CloudwatchMetricAlarm(this, "backlog", {
+                alarmName: `${config.name}-backlog`,
+                alarmDescription: description,
+                evaluationPeriods: common.evaluationPeriods,
+                threshold: common.threshold,
+                comparisonOperator: common.comparisonOperator,
+                treatMissingData: common.treatMissingData,
+                alarmActions: common.alarmActions,
+                metricQuery: metricMath(queuesSignal("visible", queueNames.length), "backlog", dimensionValue, spec.periodSeconds),
+              });
       }
     }
 
@@ -167,4 +167,27 @@ export class Scaling extends Construct {
         }),
     );
   }
+}
+
+/** A metric-math alarm's queries: each metric, then the expression (in such an alarm only the final expression returns data). */
+function metricMath(
+  e: { queries: SignalQuery[]; expression: string; label: string },
+  id: string,
+  dimensionValue: (q: SignalQuery) => string,
+  periodSeconds: number,
+): CloudwatchMetricAlarmMetricQuery[] {
+  return [
+    ...e.queries.map((q) => ({
+      id: q.id,
+      returnData: false,
+      metric: {
+        namespace: SIGNAL_METRICS[q.metric].namespace,
+        metricName: SIGNAL_METRICS[q.metric].metricName,
+        dimensions: { [SIGNAL_METRICS[q.metric].dimension]: dimensionValue(q) },
+        stat: SIGNAL_METRICS[q.metric].stat,
+        period: periodSeconds,
+      },
+    })),
+    { id, expression: e.expression, label: e.label, returnData: true },
+  ];
 }

@@ -1,5 +1,5 @@
-import { GROUP_TAG } from "../../core/names.ts";
 import { MARKER_FILE } from "../../core/intake.ts";
+import { fastPathStatements } from "./api-policy.ts";
 import { publishJobEventsStatement } from "./events.ts";
 import { listPrefixCondition, policyDocument, type PolicyDocument, type PolicyStatement } from "./policy-document.ts";
 import type { BucketRef, GroupRef, LogGroupRef, QueueRef, TableRef } from "./refs.ts";
@@ -8,6 +8,8 @@ import type { BucketRef, GroupRef, LogGroupRef, QueueRef, TableRef } from "./ref
 export interface TriggerPolicyScope {
   table: TableRef;
   jobsQueue: QueueRef;
+  /** The high-priority queue (a Kafka record's `spotq-job-priority: high`). */
+  highQueue?: QueueRef;
   dataBucket: BucketRef;
   /** Folder prefixes a job's source may be in (the submit lists the source); empty: the whole bucket. */
   sourcePrefixes: readonly string[];
@@ -40,22 +42,11 @@ export function triggerPolicy(s: TriggerPolicyScope): PolicyDocument {
       Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
       Resource: s.table.arn,
     },
-    { Sid: "EnqueueJobs", Effect: "Allow", Action: ["sqs:SendMessage", "sqs:GetQueueAttributes"], Resource: s.jobsQueue.arn },
+    { Sid: "EnqueueJobs", Effect: "Allow", Action: ["sqs:SendMessage", "sqs:GetQueueAttributes"], Resource: s.highQueue ? [s.jobsQueue.arn, s.highQueue.arn] : s.jobsQueue.arn },
     { Sid: "WriteTriggerLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${s.logGroup.arn}:*` },
   );
   if (s.busArn) statements.push(publishJobEventsStatement(s.busArn));
-  if (s.group)
-    statements.push(
-      {
-        Sid: "FastPathRaiseCapacity",
-        Effect: "Allow",
-        Action: "autoscaling:SetDesiredCapacity",
-        Resource: s.group.arn,
-        Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: s.group.name } },
-      },
-      // Describe calls of Auto Scaling cannot be scoped to a resource.
-      { Sid: "FastPathReadCapacity", Effect: "Allow", Action: "autoscaling:DescribeAutoScalingGroups", Resource: "*" },
-    );
+  if (s.group) statements.push(...fastPathStatements(s.group));
   return policyDocument(...statements);
 }
 

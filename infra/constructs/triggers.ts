@@ -79,6 +79,7 @@ export class Triggers extends Construct {
       const policy = triggerPolicy({
         table: props.table,
         jobsQueue: props.queues.jobs,
+        ...(props.queues.high ? { highQueue: props.queues.high } : {}),
         dataBucket: props.dataBucket,
         sourcePrefixes: config.storage.sourcePrefixes,
         ...(kind === "s3" ? { markerPrefixes: config.triggers.s3.prefixes } : {}),
@@ -105,6 +106,7 @@ export class Triggers extends Construct {
             [ENV.table]: props.table.name,
             [ENV.queueUrl]: props.queues.jobs.url,
             [ENV.dlqUrl]: props.queues.dlq.url,
+            ...(props.queues.high ? { [ENV.highQueueUrl]: props.queues.high.url } : {}),
             [ENV.bucket]: props.dataBucket.name,
             ...(fastPathGroup ? { [ENV.group]: fastPathGroup.name } : {}),
           },

@@ -104,8 +104,9 @@ export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
       Sid: "WorkJobsQueue",
       Effect: "Allow",
       // SendMessage: a retry with backoff goes back as a new, delayed message.
+      // The high queue is worked like the jobs queue; the On-Demand queue takes hand-backs (and its group's workers work it).
       Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage"],
-      Resource: s.queues.jobs.arn,
+      Resource: s.queues.high || s.queues.onDemand ? [s.queues.jobs.arn, ...[s.queues.high, s.queues.onDemand].filter((q) => q !== undefined).map((q) => q.arn)] : s.queues.jobs.arn,
     },
     {
       Sid: "DeadLetterFailedJobs",

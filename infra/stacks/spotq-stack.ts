@@ -139,6 +139,8 @@ export class SpotqStack extends TerraformStack {
     new TerraformOutput(this, "bucket", { value: this.storage.dataBucket.name, description: "The data bucket jobs read from and write to" });
     new TerraformOutput(this, "queue_url", { value: this.queue.jobs.url, description: "The jobs queue" });
     new TerraformOutput(this, "dlq_url", { value: this.queue.dlq.url, description: "The dead-letter queue" });
+    if (this.queue.high) new TerraformOutput(this, "high_queue_url", { value: this.queue.high.url, description: "The high-priority queue (Spotq-Job-Priority: high), drained first" });
+    if (this.queue.onDemand) new TerraformOutput(this, "on_demand_queue_url", { value: this.queue.onDemand.url, description: "The On-Demand fallback's queue (no group serves it yet: see docs/scaling.md)" });
     new TerraformOutput(this, "table_name", { value: this.table.table.name, description: "The jobs table" });
     new TerraformOutput(this, "group_name", { value: this.fleet.group.name, description: "The Auto Scaling group of GPU workers" });
     if (this.fleet.registry)

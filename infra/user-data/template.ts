@@ -12,6 +12,8 @@ export const BOOT_VARIABLES = {
   table: "table",
   queueUrl: "queue_url",
   dlqUrl: "dlq_url",
+  /** The high-priority queue's URL; empty when `queue.highPriority` is off. */
+  highQueueUrl: "high_queue_url",
   bucket: "bucket",
   group: "group",
   /** Version ids of the artifacts: an instance fetches exactly the version its launch template names. */
@@ -29,6 +31,7 @@ export const NAME_VARIABLES: readonly BootVariable[] = [
   BOOT_VARIABLES.table,
   BOOT_VARIABLES.queueUrl,
   BOOT_VARIABLES.dlqUrl,
+  BOOT_VARIABLES.highQueueUrl,
   BOOT_VARIABLES.bucket,
   BOOT_VARIABLES.group,
 ];

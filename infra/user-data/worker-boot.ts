@@ -126,6 +126,8 @@ export function workerEnvironment(boot: WorkerBoot): [string, string][] {
     [ENV.table, placeholder(BOOT_VARIABLES.table)],
     [ENV.queueUrl, placeholder(BOOT_VARIABLES.queueUrl)],
     [ENV.dlqUrl, placeholder(BOOT_VARIABLES.dlqUrl)],
+    // Empty when the deployment has no high queue (core/runtime.ts reads empty as absent).
+    [ENV.highQueueUrl, placeholder(BOOT_VARIABLES.highQueueUrl)],
     [ENV.bucket, placeholder(BOOT_VARIABLES.bucket)],
     [ENV.group, placeholder(BOOT_VARIABLES.group)],
     [ENV.workRoot, boot.workRoot ?? defaultWorkRoot(boot.platform)],

@@ -21,9 +21,11 @@ export interface SubmitAnswer {
   statusUrl: string;
 }
 
-/** The name and tags a job is submitted with (sent as `Spotq-Job-Name` / `Spotq-Job-Tags`). */
+/** The name, tags and priority a job is submitted with (sent as `Spotq-Job-Name` / `Spotq-Job-Tags` / `Spotq-Job-Priority`). */
 export interface JobLabelsInput {
   name?: string;
+  /** `high` or `normal`. */
+  priority?: string;
   /** `key=value` pairs. */
   tags?: Record<string, string>;
 }
@@ -37,6 +39,8 @@ export interface ListQueryInput {
   name?: string;
   /** `key=value` or `key`, each must match. */
   tags?: string[];
+  /** `high` or `normal`. */
+  priority?: string;
 }
 
 /**
@@ -58,6 +62,7 @@ export class JobsApiClient {
       ...(idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {}),
       ...(labels.name !== undefined ? { "Spotq-Job-Name": labels.name } : {}),
       ...(tags.length ? { "Spotq-Job-Tags": tags.map(([k, v]) => `${k}=${v}`).join(",") } : {}),
+      ...(labels.priority !== undefined ? { "Spotq-Job-Priority": labels.priority } : {}),
     });
   }
 
@@ -68,7 +73,7 @@ export class JobsApiClient {
 
   list(query: ListQueryInput = {}): Promise<{ jobs: JobView[]; next?: string }> {
     const qs = new URLSearchParams();
-    for (const k of ["state", "limit", "next", "name"] as const) if (query[k] !== undefined) qs.set(k, String(query[k]));
+    for (const k of ["state", "limit", "next", "name", "priority"] as const) if (query[k] !== undefined) qs.set(k, String(query[k]));
     for (const t of query.tags ?? []) qs.append("tag", t);
     return this.#call("GET", `/jobs${qs.size ? `?${qs}` : ""}`);
   }

@@ -82,6 +82,8 @@ export function jobLine(job: JobView, now = Date.now()): string {
   const finished = TERMINAL_STATES.includes(job.state);
   const parts = [`${job.jobId}  ${job.state.padEnd(10)}`, `${finished ? "took" : "elapsed"} ${elapsed}`];
   if (job.name !== undefined) parts.splice(1, 0, JSON.stringify(job.name));
+  if (job.priority === "high") parts.splice(1, 0, "high");
+  if (job.queue === "ondemand" && !finished) parts.push("on-demand");
   if (job.instanceId) parts.push(`on ${job.instanceId}`);
   if (job.attempts > 1) parts.push(`attempt ${job.attempts}`);
   if (job.interruptions > 0) parts.push(`${job.interruptions} interruption${job.interruptions > 1 ? "s" : ""}`);
@@ -104,6 +106,8 @@ export function jobDetails(job: JobView, o: { headline?: boolean; now?: number }
   const tags = Object.entries(job.tags ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   if (tags.length) lines.push(`  tags     ${tags.map(([k, v]) => `${k}=${v}`).join(", ")}`);
   if (job.tenant !== undefined) lines.push(`  tenant   ${job.tenant}`);
+  if (job.priority !== undefined || job.queue === "ondemand")
+    lines.push(`  priority ${job.priority ?? "normal"}${job.queue === "ondemand" ? " (moved to the On-Demand fallback's queue after its interruptions)" : ""}`);
   lines.push(`  source   ${job.request["Source Folder Path"]}`);
   lines.push(`  target   ${job.request["Target Folder Path"]}`);
   if (job.timings) {

@@ -11,11 +11,11 @@ export const USAGE = `spotq: run GPU batch jobs on the spotq fleet
 usage: spotq <command> [options]
 
 jobs
-  submit [request.json] [--source s3://…] [--target s3://…] [--set "Key=value"]… [--name N] [--tag k=v]… [--idempotency-key K] [--wait]
+  submit [request.json] [--source s3://…] [--target s3://…] [--set "Key=value"]… [--name N] [--tag k=v]… [--priority high|normal] [--idempotency-key K] [--wait]
   status <jobId> [--json]
   wait <jobId> [--timeout SECONDS]     live state, instance and elapsed time; exit 0 SUCCEEDED, 1 FAILED, 3 CANCELLED, 4 timeout
   logs <jobId> [--attempt N] [--follow]  the processor's stdout/stderr of a job attempt
-  list [--state STATE] [--name N|PREFIX*] [--tag k=v|k]… [--limit N] [--next CURSOR]
+  list [--state STATE] [--name N|PREFIX*] [--tag k=v|k]… [--priority high|normal] [--limit N] [--next CURSOR]
   cancel <jobId>
 data
   upload <dir> s3://bucket/folder [--concurrency N] [--submit request.json]
@@ -55,6 +55,7 @@ export const COMMAND_HELP: Record<string, string> = {
   --set "Key=value"             any request key; values that parse as JSON (true, 3) are sent as such
   --name N                      a name for the job, beside the request (Spotq-Job-Name): shown and filterable
   --tag k=v                     a tag (repeat, or k=v,k2=v2; Spotq-Job-Tags): shown and filterable
+  --priority high|normal        high: its own queue, which workers drain first (Spotq-Job-Priority)
   --idempotency-key K           a retry with the same key returns the first job instead of a second one
   --wait                        then wait as \`wait\` does (same exit codes)
 example: submit test/fixtures/medit-request.json --source s3://spotq-local/samples/scan-4711 --target s3://spotq-local/results/scan-4711 --wait`,
@@ -71,6 +72,7 @@ exit codes: 0 SUCCEEDED, 1 FAILED, 3 CANCELLED, 4 timeout`,
   --state STATE   QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING or CANCELLED
   --name N        jobs of that name; N* for names starting with N
   --tag k=v       jobs tagged k=v (--tag k: with any value); repeat: all must match
+  --priority P    only high (or normal) jobs
   --limit N       jobs per page (default 20)
   --next CURSOR   the next page (the command to get it is printed under a full page)`,
   cancel: `Cancels a job: a QUEUED one becomes CANCELLED, a RUNNING one CANCELLING until its worker stops the processor.`,
@@ -111,6 +113,7 @@ const OPTIONS = {
   // issue 11: job names and tags
   name: { type: "string" },
   tag: { type: "string", multiple: true },
+  priority: { type: "string" },
   wait: { type: "boolean" },
   json: { type: "boolean" },
   timeout: { type: "string" },
@@ -250,6 +253,7 @@ async function dispatch(command: string, args: string[], v: Values, out: (s: str
           ...(v["idempotency-key"] ? { idempotencyKey: v["idempotency-key"] } : {}),
           ...(v.name !== undefined ? { name: v.name } : {}),
           ...(v.tag ? { tag: v.tag } : {}),
+          ...(v.priority !== undefined ? { priority: v.priority } : {}),
         },
         out,
       );
@@ -269,6 +273,7 @@ async function dispatch(command: string, args: string[], v: Values, out: (s: str
           ...(v.next ? { next: v.next } : {}),
           ...(v.name !== undefined ? { name: v.name } : {}),
           ...(v.tag ? { tag: v.tag } : {}),
+          ...(v.priority !== undefined ? { priority: v.priority } : {}),
         },
         out,
       );

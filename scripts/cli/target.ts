@@ -77,7 +77,7 @@ export function readOutputs(file: string): { apiUrl?: string; region?: string; d
     for (const [k, v] of Object.entries(s)) if (typeof v === "string") flat[k.replace(/[-_]/g, "").toLowerCase()] = v;
   const pick = (...names: string[]) => names.map((n) => flat[n.toLowerCase()]).find((v) => v !== undefined);
   const deployment: Partial<DeploymentNames> = {};
-  const set = (k: keyof DeploymentNames, v: string | undefined) => {
+  const set = (k: Exclude<keyof DeploymentNames, "groupKind">, v: string | undefined) => {
     if (v) deployment[k] = v;
   };
   set("bucket", pick("bucket", "bucketName", "dataBucket"));
@@ -85,6 +85,9 @@ export function readOutputs(file: string): { apiUrl?: string; region?: string; d
   set("dlqUrl", pick("dlqUrl"));
   set("tableName", pick("tableName", "table"));
   set("groupName", pick("groupName", "asgName", "autoScalingGroupName"));
+  set("highQueueUrl", pick("highQueueUrl"));
+  set("onDemandQueueUrl", pick("onDemandQueueUrl"));
+  set("onDemandGroupName", pick("onDemandGroupName"));
   const apiUrl = pick("apiUrl", "apiEndpoint");
   const region = pick("region");
   return { ...(apiUrl ? { apiUrl } : {}), ...(region ? { region } : {}), deployment };

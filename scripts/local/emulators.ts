@@ -189,6 +189,10 @@ export interface Resources {
   tableName: string;
   queueUrl: string;
   dlqUrl: string;
+  /** `<name>-jobs-high`, with `queue.highPriority.enabled`. */
+  highQueueUrl?: string;
+  /** `<name>-jobs-ondemand`, with `scaling.onDemandFallback`. */
+  onDemandQueueUrl?: string;
 }
 
 /** Creates the bucket, the queue with its DLQ and the jobs table, as infra would, from the fleet config. */
@@ -201,13 +205,15 @@ export async function provision(clients: AwsClients, config: FleetConfig, bucket
   }
   const tableName = resourceNames(config.name).table;
   await ensureJobTable(clients.dynamo(), tableName);
-  const { queueUrl, dlqUrl } = await ensureJobQueues(clients.sqs(), {
+  const queues = await ensureJobQueues(clients.sqs(), {
     name: config.name,
     visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
     maxReceiveCount: maxReceiveCount(config),
     dlqRetentionDays: config.queue.dlqRetentionDays,
+    high: config.queue.highPriority.enabled,
+    onDemand: config.scaling.onDemandFallback !== undefined,
   });
-  return { bucket, tableName, queueUrl, dlqUrl };
+  return { bucket, tableName, ...queues };
 }
 
 // ---- S3 uploads, for the local S3 event notifications (issue 10) ----

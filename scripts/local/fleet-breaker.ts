@@ -1,4 +1,4 @@
-import { BootBreaker, parseBreakerTag, type BreakerTrip } from "../../core/boot-breaker.ts";
+import { BootBreaker, breakerTagValue, parseBreakerTag, type BreakerTrip } from "../../core/boot-breaker.ts";
 import { BREAKER_TAG } from "../../core/names.ts";
 import type { LocalAutoScalingGroup } from "./fleet-group.ts";
 
@@ -31,7 +31,7 @@ export function attachBootBreaker(
     const counted = breaker.record({ at: deploymentTime(now), instanceId: e.instanceId, cause: e.cause });
     if (!counted) return;
     const trip: BreakerTrip = { ...counted, trippedAt: new Date(now).toISOString() };
-    group.setTags([{ key: BREAKER_TAG, value: JSON.stringify(trip) }]);
+    group.setTags([{ key: BREAKER_TAG, value: breakerTagValue(trip) }]);
     group.suspendProcesses(["Launch"]);
     options.onTrip?.(trip);
   };

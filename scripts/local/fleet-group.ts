@@ -269,6 +269,21 @@ export interface LaunchFailedEvent {
 }
 
 /** Events of a group. Listeners get one object each. */
+/**
+ * A lifecycle action started (Pending:Wait / Terminating:Wait), got a heartbeat, or completed (by
+ * the API, the timeout's default result, or the service manager). `deadline` is epoch ms in the
+ * group and an ISO time in the fleet's events.
+ */
+export interface LifecycleActionEvent<Deadline> {
+  instanceId: string;
+  hookName: string;
+  transition: LifecycleTransition;
+  phase: "started" | "heartbeat" | "completed";
+  result?: LifecycleActionResult;
+  by?: "api" | "timeout" | "service";
+  deadline?: Deadline;
+}
+
 export type GroupEvents = {
   desired_changed: [{ before: number; after: number; reason: DesiredReason }];
   /** TerminateInstanceInAutoScalingGroup accepted (kept for callers of the API alone). */
@@ -277,17 +292,7 @@ export type GroupEvents = {
   /** A launch succeeded: the instance is Pending; the fleet boots it. */
   instance_launched: [{ instanceId: string; instance: GroupInstanceRecord; purpose: "capacity" | "capacity-rebalance" | "az-rebalance" }];
   launch_failed: [LaunchFailedEvent];
-  lifecycle_action: [
-    {
-      instanceId: string;
-      hookName: string;
-      transition: LifecycleTransition;
-      phase: "started" | "heartbeat" | "completed";
-      result?: LifecycleActionResult;
-      by?: "api" | "timeout" | "service";
-      deadline?: number;
-    },
-  ];
+  lifecycle_action: [LifecycleActionEvent<number>];
   instance_in_service: [{ instanceId: string }];
   /** The instance is Terminating (or Terminating:Wait when `hook`). */
   termination_started: [{ instanceId: string; reason: TerminationReason; hook: boolean }];

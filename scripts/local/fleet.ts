@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { queueDepth } from "../../aws/job-queue.ts";
+import { queueDepths } from "../../aws/job-queue.ts";
 import type { BreakerTrip } from "../../core/boot-breaker.ts";
 import type { FleetConfig } from "../../core/fleet-config.ts";
 import type { QueueDepth } from "../../core/ports.ts";
@@ -23,6 +23,7 @@ import {
   type GroupEvents,
   type InstanceRefreshView,
   type LaunchFailedEvent,
+  type LifecycleActionEvent,
   type LifecycleActionResult,
   type LifecycleState,
   type LifecycleTransition,
@@ -114,6 +115,11 @@ export interface LocalFleetOptions {
   scaling?: {
     sqs: SQSClient;
     queueUrl: string;
+    /**
+     * Other queues this group serves, counted with `queueUrl` as one backlog (the high-priority
+     * queue: infra's alarms sum both the same way).
+     */
+    moreQueueUrls?: readonly string[];
     /** CloudWatch's lag before a datapoint reaches the alarm (scaled). @default 0 */
     metricDelaySeconds?: number;
     /**
@@ -269,17 +275,7 @@ export type FleetEvents = {
    * A lifecycle action started (Pending:Wait / Terminating:Wait, "EC2 Instance-launch/terminate Lifecycle
    * Action"), got a heartbeat, or completed (by the API, the timeout's default result, or the service manager).
    */
-  lifecycle_action: [
-    {
-      instanceId: string;
-      hookName: string;
-      transition: LifecycleTransition;
-      phase: "started" | "heartbeat" | "completed";
-      result?: LifecycleActionResult;
-      by?: "api" | "timeout" | "service";
-      deadline?: string;
-    },
-  ];
+  lifecycle_action: [LifecycleActionEvent<string>];
   /** A launch attempt failed ("EC2 Instance Launch Unsuccessful"); the group retries at `retryAt`. */
   launch_failed: [Omit<LaunchFailedEvent, "retryAt"> & { retryAt: string }];
   /** A boot failed (user data, worker exit 2/3 or crash loop before the launch completed, launch ABANDON or timeout). */
@@ -872,10 +868,10 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
    * the policy of `scaling.policy` runs. The decision is the model's (core/scaling/).
    */
   async #runAlarmPeriod(): Promise<void> {
-    const { sqs, queueUrl } = this.#options.scaling!;
+    const { sqs, queueUrl, moreQueueUrls } = this.#options.scaling!;
     let depth: QueueDepth | undefined;
     try {
-      depth = await queueDepth(sqs, queueUrl);
+      depth = await queueDepths(sqs, [queueUrl, ...(moreQueueUrls ?? [])]);
     } catch (err) {
       if (!this.#stopping) this.emit("scaling_error", err as Error);
     }
@@ -924,7 +920,7 @@ export class LocalFleet extends EventEmitter<FleetEvents> {
     if (!s || this.#stopping || !(s.returnedJobs ?? this.#options.config.scaling.fastPath)) return;
     let depth: QueueDepth;
     try {
-      depth = await queueDepth(s.sqs, s.queueUrl);
+      depth = await queueDepths(s.sqs, [s.queueUrl, ...(s.moreQueueUrls ?? [])]);
     } catch (err) {
       if (!this.#stopping) this.emit("scaling_error", err as Error);
       return;

@@ -74,6 +74,21 @@ export function localTenant(config: { api: { tenants: readonly { name: string; a
   return config.api.tenants.find((t) => t.apiKey !== undefined) as { name: string; apiKey: string; prefixes: readonly string[] } | undefined;
 }
 
+/**
+ * Where an upload with a marker submits: the first watched prefix, or with tenants the first one
+ * that meets the tenant's own prefix (the deeper of the two), since the trigger refuses a folder
+ * under no tenant's prefix. Undefined when the tenant has none.
+ */
+export function watchedPrefixFor(watched: readonly string[], tenant?: { prefixes: readonly string[] }): string | undefined {
+  if (!tenant) return watched[0];
+  for (const w of watched)
+    for (const t of tenant.prefixes) {
+      if (t.startsWith(w)) return t;
+      if (w.startsWith(t)) return w;
+    }
+  return undefined;
+}
+
 /** A local folder and its S3 upload: which objects exist under a prefix, and how to upload a folder there. */
 export interface SampleUploader {
   list(bucket: string, prefix: string): Promise<{ key: string; size: number }[]>;

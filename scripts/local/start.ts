@@ -25,7 +25,7 @@ import { demoFailureLines, runDemo } from "./demo.ts";
 import { emulatorDataDirs, provision, startEmulators, type LocalEmulators, type Resources } from "./emulators.ts";
 import { LocalFleet, workerLaunchSpec, type LocalFleetOptions } from "./fleet.ts";
 import { clockPrefix, followFleet, jobChangeLine, StorePollingJobChanges } from "./live-feed.ts";
-import { localTenant, SAMPLE_SCAN, sampleLocations, seedSampleScan } from "./sample-scan.ts";
+import { localTenant, SAMPLE_SCAN, sampleLocations, seedSampleScan, watchedPrefixFor } from "./sample-scan.ts";
 import { clearLocalState, localStackDir, lockStackFolder, StackRunningError, writeLocalState } from "./state.ts";
 import { provisionLocalEvents, startLocalTrigger, type LocalTrigger } from "./local-outputs.ts";
 
@@ -99,14 +99,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const sample = { folder: seeded.folder, source: `s3://${resources.bucket}/${where.source}`, target: `s3://${resources.bucket}/${where.target}` };
     const events = await provisionLocalEvents(emulators, config);
     const configJson = JSON.stringify(config);
-    const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...awsSettingsToEnv(emulators.settings), ...deploymentToEnv(resources), ...events.env, [ENV.configJson]: configJson };
+    // The On-Demand fallback's queue is provisioned, but no local On-Demand group serves it yet: the
+    // workers are not told of it, so no hand-back moves a job where nothing would take it.
+    const { onDemandQueueUrl: _unserved, ...served } = resources;
+    const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...awsSettingsToEnv(emulators.settings), ...deploymentToEnv(served), ...events.env, [ENV.configJson]: configJson };
     delete baseEnv[ENV.config];
     fleet = await LocalFleet.start({
       config,
       launch: workerLaunchSpec(REPO_ROOT),
       workRoot: path.join(dir, "instances"),
       env: { ...baseEnv, SPOTQ_LOG_LEVEL: process.env.SPOTQ_LOG_LEVEL ?? "info" },
-      scaling: { sqs: emulators.clients.sqs(), queueUrl: resources.queueUrl, metricDelaySeconds: options.metricDelaySeconds ?? 60 },
+      // The alarm counts the high-priority queue with the jobs queue, as infra's metric math does.
+      scaling: { sqs: emulators.clients.sqs(), queueUrl: resources.queueUrl, ...(resources.highQueueUrl ? { moreQueueUrls: [resources.highQueueUrl] } : {}), metricDelaySeconds: options.metricDelaySeconds ?? 60 },
       bootSeconds: 2,
       removeInstanceFolders: false,
       ...options.fleet,
@@ -286,10 +290,13 @@ function printHowTo(stack: LocalStack, out: (s: string) => void): void {
   out(`    -d '${body}'`);
   out(`  curl -s${keyHeader} ${stack.apiUrl}/jobs/<jobId>`);
   out(`  ${cli} submit test/fixtures/medit-request.json --source ${source} --target ${target} --wait`);
-  out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/scans/my-scan     (or your own scan folder)`);
+  // A tenant's uploads go under its own prefix, or its jobs are refused (403-free: a 400 naming the folder).
+  const uploadPrefix = tenant ? tenant.prefixes[0] : (stack.config.storage.sourcePrefixes[0] ?? "scans/");
+  out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/${uploadPrefix}my-scan     (or your own scan folder)`);
   out(`  ${cli} list   |   ${cli} logs <jobId> --follow   |   ${cli} local instances | interrupt <instanceId> | kill <instanceId>`);
-  if (stack.trigger)
-    out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/${stack.config.triggers.s3.prefixes[0]}my-scan --submit request.json   (a spotq.json there submits the folder)`);
+  const markerPrefix = stack.trigger ? watchedPrefixFor(stack.config.triggers.s3.prefixes, tenant) : undefined;
+  if (markerPrefix)
+    out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/${markerPrefix}my-scan --submit request.json   (a spotq.json there submits the folder)`);
   if (stack.events) out(`  ${cli} events --follow   (job state changes, from ${stack.events.queueUrl})`);
   if (cli !== "spotq") out("  (`npm link` once puts `spotq` on your PATH)");
   out("");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { AttemptRecord, JobRecord } from "../../core/job.ts";
 import { ChaosMonkey } from "../support/e2e-chaos.ts";
+import { JobFeed } from "../support/e2e-feed.ts";
 import { isFinished } from "../support/e2e-jobs.ts";
 import { SeededRandom } from "../support/e2e-random.ts";
 import { makeScan, meditRequest, outputProblems, readFolder, SAVE_SOURCE, uploadScan, type Scan } from "../support/e2e-scans.ts";
@@ -23,6 +24,8 @@ const MAX_ATTEMPTS = 3;
 const MAX_SIZE = 4;
 /** The plan: 50 jobs. Crash jobs fail on every attempt; flaky ones fail their first attempt only. */
 const MIX: Record<Kind, number> = { short: 24, long: 12, flaky: 8, crash: 6 };
+/** Long jobs held back until a kill and a notice have landed (bait for them if nothing else runs). */
+const RESERVE = 3;
 
 const failedOrLost = (h: readonly AttemptRecord[] | undefined) => (h ?? []).filter((a) => a.outcome === "FAILED" || a.outcome === "LOST").length;
 
@@ -70,8 +73,9 @@ describe("e2e: chaos — 50 jobs through worker kills, Spot notices and crashing
     const sqs = e.stack.emulators.clients.sqs();
 
     // Prepare: the seeded plan, each job with inputs of its own.
-    const kinds = random.shuffle(Object.entries(MIX).flatMap(([k, n]) => Array<Kind>(n).fill(k as Kind)));
-    const plan: PlannedJob[] = kinds.map((kind, i) => {
+    let serial = 0;
+    const newJob = (kind: Kind): PlannedJob => {
+      const i = serial++;
       const behaviour = {
         short: () => `sleep=${random.int(200, 1500)}`,
         long: () => `sleep=${random.int(10_000, 15_000)}`,
@@ -80,11 +84,26 @@ describe("e2e: chaos — 50 jobs through worker kills, Spot notices and crashing
       }[kind]();
       const inputs = makeScan(`chaos-${random.seed}-${i}`, { files: random.int(1, 3), bytesPerFile: random.int(1, 8) * 1024 });
       return { name: `chaos-${String(i).padStart(2, "0")}`, kind, behaviour, inputs };
-    });
-    for (const p of plan) await uploadScan(s3, bucket, `scans/${p.name}`, p.inputs);
+    };
+    const planned = random.shuffle(Object.entries(MIX).flatMap(([k, n]) => Array<Kind>(n).fill(k as Kind))).map(newJob);
+    const reserve = planned.filter((p) => p.kind === "long").slice(-RESERVE);
+    for (const p of planned) await uploadScan(s3, bucket, `scans/${p.name}`, p.inputs);
     const byId = new Map<string, PlannedJob>();
+    // Everything at once but the reserve, which goes in once the minimum chaos has landed (or as bait for it).
+    const feed = new JobFeed<PlannedJob>({
+      jobs: e.jobs,
+      items: planned.filter((p) => !reserve.includes(p)),
+      reserve,
+      queuedTarget: Infinity,
+      extra: () => newJob("long"),
+      submit: async (p) => {
+        if (!planned.includes(p)) await uploadScan(s3, bucket, `scans/${p.name}`, p.inputs);
+        p.jobId = await e.jobs.submit(meditRequest(bucket, `scans/${p.name}`, `results/${p.name}`, p.behaviour));
+        byId.set(p.jobId, p);
+      },
+    });
 
-    // Act: submit everything, and let the monkey loose until every job has finished.
+    // Act: submit everything (the reserve once a kill and a notice landed), and let the monkey loose until every job has finished.
     const monkey = new ChaosMonkey({
       random,
       jobs: e.jobs,
@@ -98,19 +117,21 @@ describe("e2e: chaos — 50 jobs through worker kills, Spot notices and crashing
       mayKill: (j) => byId.get(j.jobId)?.kind !== "crash" && failedOrLost(j.attemptHistory) === 0,
       // A notice costs nothing; long jobs are still at work when the worker reads it.
       mayInterrupt: (j) => byId.get(j.jobId)?.kind === "long",
+      // Whatever the seed, a kill and a notice land (the job LOST, the job INTERRUPTED).
+      minimums: { kills: 1, notices: 1 },
+      bait: () => feed.bait(),
     });
-    for (const p of plan) {
-      p.jobId = await e.jobs.submit(meditRequest(bucket, `scans/${p.name}`, `results/${p.name}`, p.behaviour));
-      byId.set(p.jobId, p);
-    }
+    feed.start();
     monkey.start();
     let final: JobRecord[];
     try {
+      await waitUntil("a kill and a notice landed", () => monkey.satisfied, 10 * 60_000, { pollMs: 1000, describe: () => JSON.stringify(monkey.faults) });
+      feed.release();
       final = await waitUntil(
         "every job in a final state",
         async () => {
           const all = await e.jobs.list();
-          return all.length === plan.length && all.every(isFinished) ? all : undefined;
+          return feed.done && all.length === feed.submitted.length && all.every(isFinished) ? all : undefined;
         },
         10 * 60_000,
         {
@@ -124,7 +145,9 @@ describe("e2e: chaos — 50 jobs through worker kills, Spot notices and crashing
       );
     } finally {
       await monkey.stop();
+      await feed.stop();
     }
+    const plan = feed.submitted;
     await waitUntil("the queue is empty", async () => isEmpty(await queueState(sqs, queueUrl)), 90_000, {
       describe: async () => JSON.stringify(await queueState(sqs, queueUrl)),
     });
@@ -156,6 +179,7 @@ describe("e2e: chaos — 50 jobs through worker kills, Spot notices and crashing
     );
 
     assert.deepEqual(monkey.errors, [], "the control surface refused no fault for a reason other than a race");
+    assert.deepEqual(feed.errors, [], "every job was submitted");
     const meantToFail = plan.filter((p) => p.kind === "crash").map((p) => p.jobId!).sort();
     const failed = final.filter((j) => j.state === "FAILED").map((j) => j.jobId).sort();
     assert.deepEqual(failed, meantToFail, "exactly the jobs that crash on every attempt are FAILED");

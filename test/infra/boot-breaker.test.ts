@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { BREAKER_TAG } from "../../core/names.ts";
 import { BootBreaker } from "../../infra/constructs/boot-breaker.ts";
 import { BREAKER_ENV } from "../../infra/constructs/boot-breaker-env.ts";
+import { breakerTagValue, parseBreakerTag } from "../../core/boot-breaker.ts";
 import {
   AutoScalingBreakerFleet,
-  breakerTagValue,
   handler,
   SnsBreakerNotifier,
   tripBootBreaker,
@@ -105,9 +105,12 @@ describe("infra/constructs/boot-breaker", () => {
     });
 
     it("fits its record in a tag value (256 characters), whatever the alarm's reason", () => {
-      const value = breakerTagValue(NOW.toISOString(), 3, 3600, "x".repeat(1000));
+      const value = breakerTagValue({ trippedAt: NOW.toISOString(), failures: 3, windowSeconds: 3600, reason: "x".repeat(1000) });
       assert.ok(value.length <= 256, String(value.length));
       assert.equal(JSON.parse(value).failures, 3);
+      // The format the local fleet writes and `spotq fleet` reads.
+      assert.equal(parseBreakerTag(value)?.windowSeconds, 3600);
+      assert.match(parseBreakerTag(value)!.reason, /x…$/);
     });
 
     it("speaks to Auto Scaling and SNS with the calls CONTRACTS §1 lists", async () => {

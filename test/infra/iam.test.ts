@@ -9,6 +9,7 @@ const ARTIFACTS = `arn:aws:s3:::spotq-artifacts-${ACCOUNT}-us-east-1`;
 const OTHER_BUCKET = "arn:aws:s3:::someone-elses-bucket";
 const JOBS = `arn:aws:sqs:${R}:spotq-jobs`;
 const DLQ = `arn:aws:sqs:${R}:spotq-jobs-dlq`;
+const HIGH = `arn:aws:sqs:${R}:spotq-jobs-high`;
 const OTHER_QUEUE = `arn:aws:sqs:${R}:billing-events`;
 const TABLE = `arn:aws:dynamodb:${R}:table/spotq-jobs`;
 const OTHER_TABLE = `arn:aws:dynamodb:${R}:table/customers`;
@@ -67,6 +68,8 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
       assertAllowed(
         worker,
         ...["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage"].map((a) => req(a, JOBS)),
+        // The high-priority queue is worked the same way (polled first, hand-backs sent back to it).
+        ...["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage"].map((a) => req(a, HIGH)),
         req("sqs:SendMessage", DLQ),
       ));
 
@@ -216,6 +219,8 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
         ...["jobsByTime", "jobsByState", "tenantJobsByTime", "tenantJobsByState"].map((i) => req("dynamodb:Query", `${TABLE}/index/${i}`)),
         req("sqs:SendMessage", JOBS),
         req("sqs:GetQueueAttributes", JOBS),
+        req("sqs:SendMessage", HIGH),
+        req("sqs:GetQueueAttributes", HIGH),
         req("s3:ListBucket", DATA, { "s3:prefix": "inbox/case-1/" }),
         req("autoscaling:SetDesiredCapacity", GROUP, ownGroup),
         req("autoscaling:DescribeAutoScalingGroups", "*"),
@@ -231,6 +236,7 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
         req("s3:ListBucket", OTHER_BUCKET, { "s3:prefix": "inbox/" }),
         req("sqs:ReceiveMessage", JOBS),
         req("sqs:DeleteMessage", JOBS),
+        req("sqs:ReceiveMessage", HIGH),
         req("sqs:SendMessage", DLQ),
         req("sqs:SendMessage", OTHER_QUEUE),
         req("dynamodb:Scan", TABLE),

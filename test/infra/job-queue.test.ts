@@ -36,10 +36,37 @@ describe("infra/constructs/job-queue", () => {
     assert.equal(redrive.deadLetterTargetArn, synth.ref("aws_sqs_queue", "dlq", "arn"));
   });
 
-  it("lets only the jobs queue dead-letter into the DLQ", () => {
+  it("lets only the jobs queue and the high-priority queue dead-letter into the DLQ", () => {
     const allow = synth.resource("aws_sqs_queue_redrive_allow_policy");
     assert.equal(allow.queue_url, synth.ref("aws_sqs_queue", "dlq", "url"));
-    assert.deepEqual(JSON.parse(allow.redrive_allow_policy), { redrivePermission: "byQueue", sourceQueueArns: [synth.ref("aws_sqs_queue", "jobs", "arn")] });
+    assert.deepEqual(JSON.parse(allow.redrive_allow_policy), {
+      redrivePermission: "byQueue",
+      sourceQueueArns: [synth.ref("aws_sqs_queue", "jobs", "arn"), synth.ref("aws_sqs_queue", "high", "arn")],
+    });
+  });
+
+  describe("the high-priority queue (queue.highPriority, on by default) and the On-Demand queue (scaling.onDemandFallback)", () => {
+    it("makes <name>-jobs-high like the jobs queue: visibility, receive wait, retention, encryption, the same redrive into the one DLQ", () => {
+      const high = synth.resource("aws_sqs_queue", "high");
+      assert.equal(high.name, "spotq-jobs-high");
+      for (const k of ["visibility_timeout_seconds", "receive_wait_time_seconds", "message_retention_seconds", "sqs_managed_sse_enabled", "redrive_policy"] as const)
+        assert.deepEqual(high[k], jobs[k], k);
+    });
+
+    it("has no high queue when queue.highPriority is off, and no On-Demand queue without the fallback", () => {
+      const off = synthScope((scope) => new JobQueue(scope, "queue", { config: testConfig({ ...settings, queue: { ...settings.queue, highPriority: { enabled: false } } }) }));
+      assert.deepEqual(Object.values(off.resources("aws_sqs_queue")).map((q) => q.name).sort(), ["spotq-jobs", "spotq-jobs-dlq"]);
+      assert.equal(Object.values(synth.resources("aws_sqs_queue")).some((q) => q.name === "spotq-jobs-ondemand"), false);
+    });
+
+    it("with the On-Demand fallback: <name>-jobs-ondemand, also TLS-only and allowed to dead-letter", () => {
+      const od = synthScope((scope) => new JobQueue(scope, "queue", { config: testConfig({ ...settings, scaling: { onDemandFallback: { afterInterruptions: 2 } } }) }));
+      const q = od.resource("aws_sqs_queue", "ondemand");
+      assert.equal(q.name, "spotq-jobs-ondemand");
+      assert.equal(q.redrive_policy, jobs.redrive_policy.replace(synth.ref("aws_sqs_queue", "dlq", "arn"), od.ref("aws_sqs_queue", "dlq", "arn")));
+      assert.ok(JSON.parse(od.resource("aws_sqs_queue_redrive_allow_policy").redrive_allow_policy).sourceQueueArns.includes(od.ref("aws_sqs_queue", "ondemand", "arn")));
+      assert.ok(Object.values(od.resources("aws_sqs_queue_policy")).some((p) => p.queue_url === od.ref("aws_sqs_queue", "ondemand", "url")));
+    });
   });
 
   it("keeps messages for queue.retentionDays, and dead letters longer", () => {
@@ -51,12 +78,12 @@ describe("infra/constructs/job-queue", () => {
   it("refuses requests without TLS on both queues", async () => {
     const resolver = new ReferenceResolver(synth);
     const allowAll: Policy = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "sqs:*", Resource: "*" }] };
-    for (const hint of ["jobs", "dlq"]) {
+    for (const hint of ["jobs", "dlq", "high"]) {
       const policy = Object.values(synth.resources("aws_sqs_queue_policy")).find((p) => p.queue_url === synth.ref("aws_sqs_queue", hint, "url"));
       assert.ok(policy, `no queue policy on ${hint}`);
       const resourcePolicy = JSON.parse(resolver.resolve(policy.policy)) as Policy;
       const arn = resolver.resolve(synth.ref("aws_sqs_queue", hint, "arn"));
-      assert.equal(arn, `arn:aws:sqs:us-east-1:${ACCOUNT}:${hint === "jobs" ? "spotq-jobs" : "spotq-jobs-dlq"}`);
+      assert.equal(arn, `arn:aws:sqs:us-east-1:${ACCOUNT}:${{ jobs: "spotq-jobs", dlq: "spotq-jobs-dlq", high: "spotq-jobs-high" }[hint]}`);
       const send = (secure: string) => ({ action: "sqs:SendMessage", resource: arn, context: { "aws:SecureTransport": secure } });
       assert.equal(await decide([allowAll], send("false"), resourcePolicy), "ExplicitlyDenied");
       assert.equal(await decide([allowAll], send("true"), resourcePolicy), "Allowed");
@@ -74,6 +101,7 @@ describe("infra/constructs/job-queue", () => {
       const dlqAttrs = await emulators.clients.sqs().send(new GetQueueAttributesCommand({ QueueUrl: resources.dlqUrl, AttributeNames: ["All"] }));
       assert.equal(Number(dlqAttrs.Attributes?.MessageRetentionPeriod), dlq.message_retention_seconds);
       assert.ok(resources.queueUrl.endsWith(`/${jobs.name}`) && resources.dlqUrl.endsWith(`/${dlq.name}`));
+      assert.ok(resources.highQueueUrl?.endsWith(`/${synth.resource("aws_sqs_queue", "high").name}`), resources.highQueueUrl);
     });
   });
 });

@@ -30,7 +30,7 @@ describe("infra/constructs/job-table", () => {
 
   it("has the sharded indexes the API lists jobs by (time, state, a tenant's time and state), projecting only the list filters", () => {
     const gsis = Object.fromEntries((table.global_secondary_index as Record<string, unknown>[]).map((g) => [g.name, g]));
-    const include = { projection_type: "INCLUDE", non_key_attributes: ["name", "tags"] };
+    const include = { projection_type: "INCLUDE", non_key_attributes: ["name", "tags", "priority"] };
     assert.deepEqual(gsis, {
       jobsByTime: { name: "jobsByTime", hash_key: "listKey", range_key: "jobId", ...include },
       jobsByState: { name: "jobsByState", hash_key: "listKey", range_key: "stateSort", ...include },

@@ -91,8 +91,40 @@ const SAMPLES: MetricSample[] = [
 ];
 
 describe("infra/constructs/scaling: alarms and policies from the scaling model", () => {
+  describe("with the high-priority queue (queue.highPriority, on by default): every signal counts both queues", () => {
+    const HIGH = [0, 1, 3];
+    /** Each sample split over the two queues: the model sees their sum (core/scaling sumQueueDepths). */
+    const split = (s: MetricSample, h: number) => ({
+      values: { visible: s.visible, visible_q1: h, inflight: s.notVisible, inflight_q1: h, inservice: s.inService },
+      summed: { ...s, visible: s.visible === undefined && h === 0 ? undefined : (s.visible ?? 0) + h, notVisible: s.notVisible === undefined && h === 0 ? undefined : (s.notVisible ?? 0) + h },
+    });
+    for (const policy of ["deficit", "visible", "target-tracking"] as const) {
+      it(`${policy}: reads each SQS metric of spotq-jobs and spotq-jobs-high, and computes what the model computes from their sum`, () => {
+        const { synth } = scalingOf({ fleet: { maxSize: 6 }, scaling: { policy } });
+        const alarm = policy === "target-tracking" ? undefined : synth.resource("aws_cloudwatch_metric_alarm");
+        const queries: { id: string; expression?: string; queue?: string }[] = alarm
+          ? (alarm.metric_query as Query[]).map((q) => ({ id: q.id, ...(q.expression ? { expression: q.expression } : {}), ...(q.metric?.dimensions.QueueName ? { queue: q.metric.dimensions.QueueName } : {}) }))
+          : (
+              (synth.resource("aws_autoscaling_policy").target_tracking_configuration as { customized_metric_specification: { metrics: { id: string; expression?: string; metric_stat?: { metric: { dimensions: { name: string; value: string }[] } } }[] } })
+                .customized_metric_specification.metrics
+            ).map((m) => ({ id: m.id, ...(m.expression ? { expression: m.expression } : {}), ...(m.metric_stat?.metric.dimensions[0]?.name === "QueueName" ? { queue: m.metric_stat.metric.dimensions[0].value } : {}) }));
+        const queues = queries.filter((q) => q.queue).map((q) => [q.id, q.queue]);
+        assert.ok(queues.some(([id, q]) => id === "visible" && q === "spotq-jobs"), JSON.stringify(queues));
+        assert.ok(queues.some(([id, q]) => id === "visible_q1" && q === "spotq-jobs-high"), JSON.stringify(queues));
+        const expression = queries.at(-1)!.expression!;
+        for (const s of SAMPLES)
+          for (const h of HIGH) {
+            const { values, summed } = split(s, h);
+            const model = policy === "visible" ? (summed.visible ?? 0) : signalValue(policy, summed);
+            assert.equal(evaluateMetricMath(expression, values), model, `${expression} for ${JSON.stringify(values)}`);
+          }
+      });
+    }
+  });
+
   describe('scaling.policy "deficit" (the default)', () => {
-    const { synth, config } = scalingOf({ fleet: { bootSeconds: 540, maxSize: 6 }, scaling: { periodSeconds: 120, evaluationPeriods: 2 } });
+    // The jobs queue alone (queue.highPriority off); both queues: the next describe.
+    const { synth, config } = scalingOf({ queue: { highPriority: { enabled: false } }, fleet: { bootSeconds: 540, maxSize: 6 }, scaling: { periodSeconds: 120, evaluationPeriods: 2 } });
     const alarm = synth.resource("aws_cloudwatch_metric_alarm");
     const policy = synth.resource("aws_autoscaling_policy");
     const queries = alarm.metric_query as Query[];
@@ -154,6 +186,7 @@ describe("infra/constructs/scaling: alarms and policies from the scaling model",
 
   describe('scaling.policy "visible"', () => {
     const { synth } = scalingOf({
+      queue: { highPriority: { enabled: false } },
       fleet: { bootSeconds: 540 },
       scaling: {
         policy: "visible",
@@ -197,7 +230,7 @@ describe("infra/constructs/scaling: alarms and policies from the scaling model",
   });
 
   describe('scaling.policy "target-tracking"', () => {
-    const { synth } = scalingOf({ fleet: { bootSeconds: 300 }, scaling: { policy: "target-tracking", targetBacklogPerInstance: 0.5 } });
+    const { synth } = scalingOf({ queue: { highPriority: { enabled: false } }, fleet: { bootSeconds: 300 }, scaling: { policy: "target-tracking", targetBacklogPerInstance: 0.5 } });
     const policy = synth.resource("aws_autoscaling_policy");
     const tt = policy.target_tracking_configuration;
     const metrics = tt.customized_metric_specification.metrics as { id: string; expression?: string; return_data: boolean; metric_stat?: { stat: string; metric: { namespace: string; metric_name: string; dimensions: { name: string; value: string }[] } } }[];

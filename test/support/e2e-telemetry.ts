@@ -43,6 +43,29 @@ export function workerLogLines(stackDir: string): WorkerLogLine[] {
   );
 }
 
+/** One attempt's job log (`instances/<id>/telemetry/jobs/<jobId>/<attempt>.log`): what the worker and the processor said. */
+export interface AttemptLog {
+  instanceId: string;
+  jobId: string;
+  attempt: number;
+  text: string;
+}
+
+/** Every job attempt's log on every instance the stack ever ran. */
+export function attemptLogs(stackDir: string): AttemptLog[] {
+  const root = path.join(stackDir, "instances");
+  if (!existsSync(root)) return [];
+  const out: AttemptLog[] = [];
+  for (const instanceId of readdirSync(root)) {
+    const jobs = path.join(root, instanceId, "telemetry", "jobs");
+    if (!existsSync(jobs)) continue;
+    for (const jobId of readdirSync(jobs))
+      for (const f of readdirSync(path.join(jobs, jobId)))
+        if (/^\d+\.log$/.test(f)) out.push({ instanceId, jobId, attempt: Number(f.slice(0, -4)), text: readFileSync(path.join(jobs, jobId, f), "utf8") });
+  }
+  return out;
+}
+
 /** The main queue's visible, in-flight and delayed messages. */
 export function queueState(sqs: SQSClient, queueUrl: string): Promise<QueueDepth> {
   return queueDepth(sqs, queueUrl);

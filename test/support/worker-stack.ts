@@ -9,6 +9,7 @@ import { ensureJobQueues, SqsJobQueue } from "../../aws/job-queue.ts";
 import { DynamoJobStore } from "../../aws/job-store.ts";
 import { fleetConfig, type FleetConfig, type FleetConfigInput } from "../../core/fleet-config.ts";
 import { newDispatchId, newJobId, type JobRecord } from "../../core/job.ts";
+import type { JobPriority } from "../../core/priority.ts";
 import type { JobRequest } from "../../core/request.ts";
 import { startAutoScalingServer, type AutoScalingServer } from "../../scripts/local/autoscaling-server.ts";
 import { startImdsServer, type ImdsServer } from "../../scripts/local/imds-server.ts";
@@ -87,6 +88,12 @@ export interface StartWorkerOptions {
   /** Record events into this shared timeline, prefixed with `label`. */
   timeline?: string[];
   label?: string;
+  /**
+   * The deployment's other queues: `spot` gives the worker the high queue (asked first) and the
+   * On-Demand queue (the fallback's hand-backs); `on-demand` makes it an On-Demand group's worker,
+   * serving the On-Demand queue only. Absent: the jobs queue only.
+   */
+  lanes?: "spot" | "on-demand";
   /** Wraps or replaces the worker's ports (a failing store, a fleet stub that records lifecycle calls ...). */
   deps?: (deps: WorkerDeps, w: { instanceId: string; imds: ImdsServer }) => WorkerDeps;
 }
@@ -97,13 +104,17 @@ export interface WorkerTestBed {
   config: FleetConfig;
   store: DynamoJobStore;
   queue: SqsJobQueue;
+  /** `<name>-jobs-high` of this test. */
+  highQueue: SqsJobQueue;
+  /** `<name>-jobs-ondemand` of this test. */
+  onDemandQueue: SqsJobQueue;
   bucket: string;
   s3: S3Client;
   asg: AutoScalingServer;
   /** Starts a worker against this bed; stopped after the test. */
   startWorker(o?: StartWorkerOptions): Promise<TestWorker>;
-  /** Uploads the inputs, writes a QUEUED record and enqueues it, as the API does. */
-  submit(inputs: Record<string, Buffer | string>, request?: Partial<JobRequest>): Promise<{ jobId: string; sourcePrefix: string; targetPrefix: string }>;
+  /** Uploads the inputs, writes a QUEUED record and enqueues it, as the API does (a `high` job on the high queue). */
+  submit(inputs: Record<string, Buffer | string>, request?: Partial<JobRequest>, labels?: { priority?: JobPriority }): Promise<{ jobId: string; sourcePrefix: string; targetPrefix: string }>;
   record(jobId: string): Promise<JobRecord>;
   /** Every object under a prefix, by path relative to it. */
   readFolder(prefix: string): Promise<Map<string, Buffer>>;
@@ -161,14 +172,18 @@ export function useWorkerTestBed(
     const aws = getAws();
     const config = aws.config;
     const name = `w${++queueCounter}-${Date.now().toString(36)}`;
-    const { queueUrl, dlqUrl } = await ensureJobQueues(aws.emulators.clients.sqs(), {
+    const { queueUrl, dlqUrl, highQueueUrl, onDemandQueueUrl } = await ensureJobQueues(aws.emulators.clients.sqs(), {
       name,
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
       maxReceiveCount: bedOptions.maxReceiveCount ?? 100, // the worker's own retry rule is under test, not the redrive safety net
       dlqRetentionDays: 1,
+      high: true,
+      onDemand: true,
     });
     const store = new DynamoJobStore(aws.emulators.clients.dynamo(), { tableName: aws.resources.tableName });
     const queue = new SqsJobQueue(aws.emulators.clients.sqs(), { queueUrl, dlqUrl });
+    const highQueue = new SqsJobQueue(aws.emulators.clients.sqs(), { queueUrl: highQueueUrl!, dlqUrl });
+    const onDemandQueue = new SqsJobQueue(aws.emulators.clients.sqs(), { queueUrl: onDemandQueueUrl!, dlqUrl });
     asg = await startAutoScalingServer({
       group: { name: `${name}-workers`, minSize: 0, maxSize: 10, desiredCapacity: 0 },
     });
@@ -185,6 +200,8 @@ export function useWorkerTestBed(
       config,
       store,
       queue,
+      highQueue,
+      onDemandQueue,
       bucket,
       s3,
       asg: theAsg,
@@ -204,8 +221,11 @@ export function useWorkerTestBed(
           processor: { ...configInput.processor, ...o.config?.processor },
           fleet: { ...configInput.fleet, ...o.config?.fleet },
         });
+        const lanes: Partial<WorkerDeps> =
+          o.lanes === "spot" ? { highQueue, onDemandQueue } : o.lanes === "on-demand" ? { queue: onDemandQueue, queueKind: "ondemand" } : {};
         const deps: WorkerDeps = {
           queue,
+          ...lanes,
           store,
           s3,
           telemetry: new FileTelemetry({ dir: telemetryDir, deployment: cfg.name, instanceId }),
@@ -220,7 +240,7 @@ export function useWorkerTestBed(
         await worker.start();
         return tw;
       },
-      async submit(inputs, request = {}) {
+      async submit(inputs, request = {}, labels = {}) {
         const jobId = newJobId();
         const sourcePrefix = `jobs/${jobId}/in`;
         const targetPrefix = `jobs/${jobId}/out`;
@@ -236,8 +256,9 @@ export function useWorkerTestBed(
         const now = new Date().toISOString();
         // As the API does (api/submit-job.ts): the record names the message's dispatch token.
         const dispatchId = newDispatchId();
-        await store.create({ jobId, state: "QUEUED", request: full, submittedAt: now, updatedAt: now, attempts: 0, interruptions: 0, dispatchId });
-        await queue.send({ jobId, request: full, submittedAt: now, dispatchId });
+        const high = labels.priority === "high";
+        await store.create({ jobId, state: "QUEUED", request: full, submittedAt: now, updatedAt: now, attempts: 0, interruptions: 0, dispatchId, ...(high ? { priority: "high" as const } : {}), queue: high ? "high" : "normal" });
+        await (high ? highQueue : queue).send({ jobId, request: full, submittedAt: now, dispatchId });
         return { jobId, sourcePrefix, targetPrefix };
       },
       async record(jobId) {

@@ -86,5 +86,6 @@ export function interceptStore(inner: JobStore, overrides: Partial<JobStore>): J
     update: overrides.update ?? ((id, e, p) => inner.update(id, e, p)),
     list: (q) => inner.list(q),
     remove: (id) => inner.remove(id),
+    ...(inner.settled ? { settled: () => inner.settled!() } : {}),
   };
 }

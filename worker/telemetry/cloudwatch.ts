@@ -42,7 +42,9 @@ export class CloudWatchTelemetry implements Telemetry {
       flushIntervalMs: this.#o.flushIntervalMs,
       onError: this.#o.onError,
     });
-    await stream.ensure();
+    // Created now but not waited for: the claim's RUNNING write need not follow it (a reader finds no
+    // stream for a moment and shows no lines: aws/job-log-reader.ts), and the first flush waits for it.
+    void stream.ensure();
     return {
       location: { group: stream.group, stream: stream.stream },
       write: (source: LogSource, line: string) => stream.put(formatJobLine(source, line)),

@@ -87,3 +87,17 @@ export function poll(fn, intervalMs) {
     now: () => void tick(),
   };
 }
+
+/**
+ * Parts of a page that re-render only when what they show changed (keeps focus and scroll where
+ * they are): `part(name, value, render)` calls `render()` unless `value` equals the last one shown.
+ */
+export function renderedParts() {
+  const rendered = new Map();
+  return (name, value, render) => {
+    const key = JSON.stringify(value);
+    if (rendered.get(name) === key) return;
+    rendered.set(name, key);
+    render();
+  };
+}

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { queueDepthChart } from "./chart.js";
-import { h, poll, put } from "./dom.js";
+import { h, poll, put, renderedParts } from "./dom.js";
 import { shortId, time } from "./format.js";
 
 const PART_NAMES = {
@@ -40,13 +40,8 @@ export function mountFleet(main, ctx) {
     h("section", { "aria-labelledby": "alarms-h" }, h("h2", { id: "alarms-h" }, "Alarms"), alarms),
   );
 
-  const rendered = new Map();
-  const part = (name, value, render) => {
-    const key = JSON.stringify(value);
-    if (rendered.get(name) === key) return;
-    rendered.set(name, key);
-    render();
-  };
+  /** Each part re-renders only when what it shows changed. */
+  const part = renderedParts();
 
   async function refresh() {
     try {

@@ -2,7 +2,7 @@
 // log of each attempt, followed live while the attempt runs.
 
 import { api, ApiRequestError } from "./api.js";
-import { h, poll, put } from "./dom.js";
+import { h, poll, put, renderedParts } from "./dom.js";
 import { bytes, duration, progressText, stateBadge, time } from "./format.js";
 import { reasonOf, reasonWarns } from "./jobs.js";
 
@@ -49,14 +49,8 @@ export function mountJob(main, ctx, jobId) {
     h("section", { "aria-labelledby": "request-h" }, h("details", {}, h("summary", { id: "request-h" }, "Request (the Medit body)"), request)),
   );
 
-  const rendered = new Map();
-  /** Re-renders a part only when what it shows changed (keeps focus and scroll where they are). */
-  const part = (name, value, render) => {
-    const key = JSON.stringify(value);
-    if (rendered.get(name) === key) return;
-    rendered.set(name, key);
-    render();
-  };
+  /** Each part re-renders only when what it shows changed. */
+  const part = renderedParts();
 
   async function refresh() {
     try {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isJobState } from "../../../core/job-state.ts";
 import { parseTags } from "../../../api/job-labels.ts";
+import { parsePriority, type JobPriority } from "../../../core/priority.ts";
 import { JobsApiClient } from "../api-client.ts";
 import { CliError } from "../cli-error.ts";
 import { cliName } from "../cli-name.ts";
@@ -18,6 +19,16 @@ export interface SubmitOptions {
   name?: string;
   /** `key=value` tags (`Spotq-Job-Tags`), each flag one or more comma-separated pairs. */
   tag?: string[];
+  /** `high` or `normal` (`Spotq-Job-Priority`). */
+  priority?: string;
+}
+
+/** `--priority`, checked here with the API's own rule so a typo fails before the call. */
+export function priorityFlag(v: string | undefined): JobPriority | undefined {
+  if (v === undefined) return undefined;
+  const r = parsePriority(v, "--priority");
+  if (!r.ok) throw new CliError(`--priority: ${r.problems.map((p) => p.reason).join("; ")}`, "for example --priority high", 2);
+  return r.value;
 }
 
 /** The tags of `--tag k=v` flags, checked here with the API's own rules so a typo fails before the call. */
@@ -61,7 +72,8 @@ export function buildRequest(o: SubmitOptions): Record<string, unknown> {
 export async function submit(target: Target, o: SubmitOptions, out: (s: string) => void): Promise<string> {
   const api = new JobsApiClient(target.apiUrl, target.apiKey);
   const tags = tagsOf(o.tag);
-  const r = await api.submit(buildRequest(o), o.idempotencyKey, { ...(o.name !== undefined ? { name: o.name } : {}), ...(tags ? { tags } : {}) });
+  const priority = priorityFlag(o.priority);
+  const r = await api.submit(buildRequest(o), o.idempotencyKey, { ...(o.name !== undefined ? { name: o.name } : {}), ...(tags ? { tags } : {}), ...(priority ? { priority } : {}) });
   out(`submitted ${r.jobId} (${r.state})`);
   out(`  status: ${cliName()} status ${r.jobId}   or   curl ${new URL(r.statusUrl, `${target.apiUrl}/`).href}`);
   return r.jobId;
@@ -72,9 +84,10 @@ export async function status(target: Target, jobId: string, json: boolean, out: 
   out(json ? JSON.stringify(job, null, 2) : jobDetails(job));
 }
 
-export async function list(target: Target, o: { state?: string; limit?: number; next?: string; name?: string; tag?: string[] }, out: (s: string) => void): Promise<void> {
+export async function list(target: Target, o: { state?: string; limit?: number; next?: string; name?: string; tag?: string[]; priority?: string }, out: (s: string) => void): Promise<void> {
   if (o.state !== undefined && !isJobState(o.state))
     throw new CliError(`--state ${o.state}: not a job state`, "use one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING, CANCELLED");
+  priorityFlag(o.priority);
   const { tag, ...rest } = o;
   const page = await new JobsApiClient(target.apiUrl, target.apiKey).list({ ...rest, ...(tag?.length ? { tags: tag } : {}) });
   if (page.jobs.length === 0) out(page.next ? "no matching jobs in this stretch; more may follow" : "no jobs");
@@ -85,6 +98,7 @@ export async function list(target: Target, o: { state?: string; limit?: number; 
       ...(o.state ? [`--state ${o.state}`] : []),
       ...(o.name !== undefined ? [`--name ${q(o.name)}`] : []),
       ...(tag ?? []).map((t) => `--tag ${q(t)}`),
+      ...(o.priority !== undefined ? [`--priority ${o.priority}`] : []),
       ...(o.limit !== undefined ? [`--limit ${o.limit}`] : []),
     ];
     out(`more: ${cliName()} list${flags.map((f) => ` ${f}`).join("")} --next ${page.next}`);

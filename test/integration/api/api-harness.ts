@@ -70,6 +70,7 @@ export function useApiHarness(config: FleetConfigInput = {}): () => ApiHarness {
     const deps: ApiDeps = {
       store: new DynamoJobStore(clients.dynamo(), { tableName: env.resources.tableName }),
       queue: new SqsJobQueue(clients.sqs(), { queueUrl: env.resources.queueUrl, dlqUrl: env.resources.dlqUrl }),
+      ...(env.resources.highQueueUrl ? { highQueue: new SqsJobQueue(clients.sqs(), { queueUrl: env.resources.highQueueUrl, dlqUrl: env.resources.dlqUrl }) } : {}),
       objects: new S3ObjectStore(clients.s3()),
       config: env.config,
       bucket: BUCKET,

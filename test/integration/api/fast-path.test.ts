@@ -6,36 +6,12 @@ import { AwsClients } from "../../../aws/clients.ts";
 import { AutoScalingFleetControl } from "../../../aws/fleet-control.ts";
 import type { FleetControl, GroupState, JobQueue, QueueDepth } from "../../../core/ports.ts";
 import { startAutoScalingServer, type AutoScalingServer } from "../../../scripts/local/autoscaling-server.ts";
+import { RecordingFleet } from "../../support/fake-fleet.ts";
 import { captureLog, fixtureRequest, postJob, useApiHarness } from "./api-harness.ts";
 
 /** Rounds in tests come this often, so a test waits tens of milliseconds, not seconds. */
 const INTERVAL_MS = 40;
 
-/** A group of fixed max that records every raiseDesired and applies it as Auto Scaling would. */
-class CountingFleet implements FleetControl {
-  readonly asked: number[] = [];
-  desired: number;
-  constructor(
-    desired: number,
-    readonly maxSize: number,
-  ) {
-    this.desired = desired;
-  }
-  async raiseDesired(atLeast: number) {
-    this.asked.push(atLeast);
-    const before = this.desired;
-    this.desired = Math.max(before, Math.min(atLeast, this.maxSize));
-    return { before, after: this.desired };
-  }
-  async describeGroup(): Promise<GroupState> {
-    return { name: "g", minSize: 0, maxSize: this.maxSize, desiredCapacity: this.desired, instances: [] };
-  }
-  async protect() {}
-  async terminate() {}
-  async setHealth() {}
-  async completeLifecycleAction() {}
-  async recordLifecycleHeartbeat() {}
-}
 
 /** Auto Scaling refusing the call as it does under load. */
 const throttledFleet: FleetControl = {
@@ -78,7 +54,7 @@ describe("api: the submit's fast path raises desired capacity", () => {
   });
 
   it("asks for as many instances as jobs are queued or running, the new one included", async () => {
-    const fleet = new CountingFleet(0, 10);
+    const fleet = new RecordingFleet(0, 10);
     const fast = coalesce(fleet);
     const app = h().app({ fleet });
 
@@ -97,7 +73,7 @@ describe("api: the submit's fast path raises desired capacity", () => {
     await postJob(h().app(), fixtureRequest());
     const taken = await h().deps.queue.receive({ waitSeconds: 0, visibilitySeconds: 300 });
     assert.ok(taken, "a worker holds one job");
-    const fleet = new CountingFleet(0, 10);
+    const fleet = new RecordingFleet(0, 10);
     coalesce(fleet);
 
     await postJob(h().app({ fleet }), fixtureRequest());
@@ -106,14 +82,14 @@ describe("api: the submit's fast path raises desired capacity", () => {
   });
 
   it("is off when scaling.fastPath is false", async () => {
-    const fleet = new CountingFleet(0, 10);
+    const fleet = new RecordingFleet(0, 10);
     const config = { ...h().deps.config, scaling: { ...h().deps.config.scaling, fastPath: false } };
     assert.equal((await postJob(h().app({ fleet, config }), fixtureRequest())).status, 202);
     assert.deepEqual(fleet.asked, []);
   });
 
   it("does not run for a refused submit or an idempotent replay", async () => {
-    const fleet = new CountingFleet(0, 10);
+    const fleet = new RecordingFleet(0, 10);
     const fast = coalesce(fleet);
     const app = h().app({ fleet });
     assert.equal((await postJob(app, fixtureRequest({ "Use GPU": "yes" }))).status, 400);
@@ -164,7 +140,7 @@ describe("api: the submit's fast path raises desired capacity", () => {
 
   describe("coalesced: at most one round per interval under any submit rate, and a burst still gets its capacity", () => {
     it("a burst of concurrent submits makes a handful of rounds and ends at its backlog", async () => {
-      const fleet = new CountingFleet(0, 1000);
+      const fleet = new RecordingFleet(0, 1000);
       const fast = coalesce(fleet);
       const app = h().app({ fleet });
       const started = Date.now();
@@ -183,7 +159,7 @@ describe("api: the submit's fast path raises desired capacity", () => {
     });
 
     it("one round per interval, whatever the rate (a stub queue, 500 requests)", async () => {
-      const fleet = new CountingFleet(0, 1000);
+      const fleet = new RecordingFleet(0, 1000);
       const queue = queueOfDepth({ visible: 0, inFlight: 0, delayed: 0 });
       const fast = new FastPathCoalescer(fleet, queue, { minIntervalMs: INTERVAL_MS });
       const log = captureLog();
@@ -200,7 +176,7 @@ describe("api: the submit's fast path raises desired capacity", () => {
     });
 
     it("makes no Auto Scaling call while the desired capacity it saw within the interval covers the backlog", async () => {
-      const fleet = new CountingFleet(0, 10);
+      const fleet = new RecordingFleet(0, 10);
       const queue = queueOfDepth({ visible: 4, inFlight: 0, delayed: 0 });
       const fast = new FastPathCoalescer(fleet, queue, { minIntervalMs: 10, knownDesiredTtlMs: 10_000 });
       const log = captureLog();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { ensureJobQueues, SqsJobQueue } from "../../../aws/job-queue.ts";
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { combinedQueueDepth, ensureJobQueues, queueDepths, SqsJobQueue } from "../../../aws/job-queue.ts";
 import { newDispatchId, newJobId, type QueueMessage } from "../../../core/job.ts";
 import { useLocalAws } from "../../support/local-aws.ts";
 
@@ -155,5 +155,46 @@ describe("aws: SqsJobQueue on fauxqs", () => {
       assert.ok(err.message.startsWith(`SQS send message for job ${m.jobId} failed: `), err.message);
       return true;
     });
+  });
+});
+
+describe("aws: the high-priority and On-Demand queues (ensureJobQueues, combinedQueueDepth)", () => {
+  const aws = useLocalAws();
+  let n = 0;
+  const message = (): QueueMessage => ({ jobId: newJobId(), request: REQUEST, submittedAt: new Date().toISOString() });
+
+  it("creates <name>-jobs-high and <name>-jobs-ondemand beside the jobs queue, each redriving into the one DLQ after maxReceiveCount", async () => {
+    const sqs = aws().emulators.clients.sqs();
+    const name = `lanes${++n}`;
+    const urls = await ensureJobQueues(sqs, { name, visibilityTimeoutSeconds: 30, maxReceiveCount: 2, dlqRetentionDays: 1, high: true, onDemand: true });
+    assert.ok(urls.highQueueUrl?.endsWith(`/${name}-jobs-high`), urls.highQueueUrl);
+    assert.ok(urls.onDemandQueueUrl?.endsWith(`/${name}-jobs-ondemand`), urls.onDemandQueueUrl);
+    const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: urls.dlqUrl, AttributeNames: ["QueueArn"] }))).Attributes?.QueueArn;
+    for (const url of [urls.queueUrl, urls.highQueueUrl!, urls.onDemandQueueUrl!]) {
+      const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["All"] }))).Attributes ?? {};
+      assert.equal(a.VisibilityTimeout, "30", url);
+      assert.deepEqual(JSON.parse(a.RedrivePolicy ?? "{}"), { deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }, url);
+    }
+    const plain = await ensureJobQueues(sqs, { name: `lanes${++n}`, visibilityTimeoutSeconds: 30, maxReceiveCount: 2, dlqRetentionDays: 1 });
+    assert.equal(plain.highQueueUrl, undefined);
+    assert.equal(plain.onDemandQueueUrl, undefined);
+  });
+
+  it("counts several queues as one: what the Spot group's fast path and sampler see", async () => {
+    const sqs = aws().emulators.clients.sqs();
+    const urls = await ensureJobQueues(sqs, { name: `lanes${++n}`, visibilityTimeoutSeconds: 30, maxReceiveCount: 5, dlqRetentionDays: 1, high: true, onDemand: true });
+    const normal = new SqsJobQueue(sqs, urls);
+    const high = new SqsJobQueue(sqs, { queueUrl: urls.highQueueUrl!, dlqUrl: urls.dlqUrl });
+    const onDemand = new SqsJobQueue(sqs, { queueUrl: urls.onDemandQueueUrl!, dlqUrl: urls.dlqUrl });
+    await normal.send(message());
+    await normal.send(message(), { delaySeconds: 60 });
+    await high.send(message());
+    await high.send(message());
+    await onDemand.send(message());
+    assert.ok(await high.receive({ waitSeconds: 1 }));
+
+    assert.deepEqual(await combinedQueueDepth([normal, high]).depth(), { visible: 2, inFlight: 1, delayed: 1 });
+    assert.deepEqual(await queueDepths(sqs, [urls.queueUrl, urls.highQueueUrl!]), { visible: 2, inFlight: 1, delayed: 1 });
+    assert.deepEqual(await combinedQueueDepth([onDemand]).depth(), { visible: 1, inFlight: 0, delayed: 0 });
   });
 });

@@ -4,7 +4,7 @@ import { GetCommand, PutCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { backfillIndexKeys, DynamoJobStore, ensureJobTable } from "../../../aws/job-store.ts";
 import { StaleTransitionError } from "../../../core/errors.ts";
 import { JOB_STATES, type JobState } from "../../../core/job-state.ts";
-import { JOB_TABLE, listKeyOf, listShardOf, newJobId, stateSortOf, tenantKeyOf, type JobRecord } from "../../../core/job.ts";
+import { JOB_LIST_INDEXES, JOB_TABLE, listKeyOf, listShardOf, newJobId, stateSortOf, tenantKeyOf, type JobRecord } from "../../../core/job.ts";
 import type { JobListQuery, JobStore } from "../../../core/ports.ts";
 import { SeededRandom } from "../../support/e2e-random.ts";
 import { useLocalAws } from "../../support/local-aws.ts";
@@ -369,6 +369,19 @@ describe("aws: DynamoJobStore on dynalite", () => {
       assert.deepEqual(await ids({ state: "QUEUED", tags: [{ key: "clinic", value: "north" }] }), [5, 1, 0]);
     });
 
+    it("filters by priority; a record from before priorities counts as normal", async () => {
+      const table = "priority-list-jobs";
+      await ensureJobTable(db(), table);
+      const p = new DynamoJobStore(db(), { tableName: table });
+      const jobs = [queued({ priority: "high" }), queued(), queued({ priority: "normal", name: "n" }), queued({ priority: "high", tenant: "lab-a" })];
+      for (const j of jobs) await p.create(j);
+      const list = async (q: Omit<JobListQuery, "limit">) => (await p.list({ limit: 100, ...q })).items.map((j) => jobs.findIndex((m) => m.jobId === j.jobId));
+      assert.deepEqual(await list({ priority: "high" }), [3, 0]);
+      assert.deepEqual(await list({ priority: "normal" }), [2, 1]);
+      assert.deepEqual(await list({ priority: "high", tenant: "lab-a" }), [3]);
+      assert.deepEqual(await list({ priority: "normal", name: "n", state: "QUEUED" }), [2]);
+    });
+
     it("a cursor only narrows the listing it is used on: bounds forged from another tenant's page show none of that tenant's jobs", async () => {
       const pageA = await own.list({ tenant: "lab-a", limit: 1 });
       assert.ok(pageA.next);
@@ -489,6 +502,33 @@ describe("aws: DynamoJobStore on dynalite", () => {
       assert.equal(((await db().send(new GetCommand({ TableName: name, Key: { jobId: `${JOB_TABLE.idempotencyPrefix}old` } }))).Item as { targetJobId?: string })?.targetJobId, old[0]!.jobId);
       await ensureJobTable(db(), name); // the new shape is left alone
       assert.equal((await s.list({ limit: 10 })).items.length, 2);
+    });
+
+    it("rebuilds a table whose indexes project an older list of attributes (before priority), so the priority filter finds its jobs", async () => {
+      const name = "old-projection-jobs";
+      const keys = [JOB_TABLE.partitionKey, JOB_TABLE.listKeyAttribute, JOB_TABLE.tenantKeyAttribute, JOB_TABLE.stateSortAttribute];
+      await db().send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: "PAY_PER_REQUEST",
+          AttributeDefinitions: keys.map((a) => ({ AttributeName: a, AttributeType: "S" as const })),
+          KeySchema: [{ AttributeName: JOB_TABLE.partitionKey, KeyType: "HASH" }],
+          GlobalSecondaryIndexes: JOB_LIST_INDEXES.map((g) => ({
+            IndexName: g.name,
+            KeySchema: [
+              { AttributeName: g.hashKey, KeyType: "HASH" as const },
+              { AttributeName: g.rangeKey, KeyType: "RANGE" as const },
+            ],
+            Projection: { ProjectionType: "INCLUDE" as const, NonKeyAttributes: ["name", "tags"] },
+          })),
+        }),
+      );
+      const high = queued({ priority: "high" });
+      await new DynamoJobStore(db(), { tableName: name }).create(high);
+      await ensureJobTable(db(), name);
+      const d = (await db().send(new DescribeTableCommand({ TableName: name }))).Table!;
+      for (const g of d.GlobalSecondaryIndexes ?? []) assert.deepEqual([...(g.Projection?.NonKeyAttributes ?? [])].sort(), [...JOB_TABLE.listProjection].sort(), g.IndexName);
+      assert.deepEqual((await new DynamoJobStore(db(), { tableName: name }).list({ limit: 10, priority: "high" })).items.map((j) => j.jobId), [high.jobId]);
     });
   });
 });

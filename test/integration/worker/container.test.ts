@@ -44,6 +44,7 @@ describe("worker: the container profile end to end (fauxqs, dynalite, local Auto
     assert.match(preflight.checks.find((c) => c.name === "processor")!.detail, new RegExp(`answers; ${IMAGE.replaceAll(".", "\\.")} pulled`));
     assert.match(preflight.checks.find((c) => c.name === "gpu")!.detail, /sees the GPUs/);
     const { record } = await w.events.waitFor("job_succeeded", (e) => e.jobId === job.jobId);
+    await w.events.waitFor("job_settled", (e) => e.jobId === job.jobId); // the job log is flushed
 
     const outputs = await b.readFolder(job.targetPrefix);
     const expected = expectedOutputs(new Map(Object.entries(inputs).map(([k, v]) => [k, Buffer.from(v)])), { saveSource: true });

@@ -17,6 +17,7 @@ describe("worker: failures, retries, interruptions and cancel", function () {
     assert.equal(retried.error.code, "PROCESS_EXIT");
     const failed = await w.events.waitFor("job_failed", (e) => e.jobId === job.jobId);
     assert.equal(failed.attempt, 2, "maxAttempts is 2");
+    await w.events.waitFor("job_settled", (e) => e.jobId === job.jobId && e.attempt === 2); // its log is flushed
 
     const stored = await b.record(job.jobId);
     assert.equal(stored.state, "FAILED");

@@ -96,6 +96,39 @@ describe("worker: one bad instance cannot drain the queue (instance breaker)", f
     assert.deepEqual(w.events.all("instance_unhealthy"), []);
   });
 
+  it("a poison request does not take a healthy instance out: a crash the job already had on another instance is not counted against this one", async () => {
+    // Found by the fleet chaos e2e: crash jobs retried after crashing elsewhere made three crashes in a
+    // row on healthy instances, which then marked themselves Unhealthy and were replaced.
+    const b = bed();
+    const poison = [];
+    for (let i = 0; i < 2; i++) {
+      const job = await b.submit({ "a.txt": "a" }, { "Fake Medit Behaviour": "crash" });
+      // Its first attempt crashed on another instance (and was charged there).
+      await b.store.update(job.jobId, { state: "QUEUED", attempts: 0 }, {
+        attempts: 1,
+        attemptHistory: [{ attempt: 1, instanceId: "i-0e15e3e2e0e15e3e2", outcome: "FAILED", error: { code: "PROCESS_CRASH", message: "the processor crashed (killed by SIGABRT)" } }],
+      });
+      poison.push(job);
+    }
+    const w = await b.startWorker({ config: { jobs: { maxAttempts: 3 }, fleet: { unhealthyAfterFailures: 2 } } });
+    for (const p of poison) await w.events.waitFor("job_failed", (e) => e.jobId === p.jobId);
+    const good = await b.submit({ "a.txt": "a" });
+    await w.events.waitFor("job_succeeded", (e) => e.jobId === good.jobId);
+
+    assert.deepEqual(w.events.all("instance_unhealthy"), [], "the instance is not judged broken");
+    assert.ok(w.events.all("instance_fault").length >= 4);
+    for (const f of w.events.all("instance_fault")) {
+      assert.deepEqual([f.code, f.fault, f.repeated, f.streak, f.broken], ["PROCESS_CRASH", "request", true, 0, false], JSON.stringify(f));
+    }
+    assert.equal(w.events.all("preflight", (e) => e.trigger === "after-failure").length, w.events.all("instance_fault").length, "the preflight still ran again after each");
+    // The poison jobs still fail after maxAttempts, charged as before.
+    for (const p of poison) {
+      const r = await b.record(p.jobId);
+      assert.equal(r.state, "FAILED");
+      assert.equal(failedAttempts(r.attemptHistory), 3);
+    }
+  });
+
   it("against a group that does not serve SetInstanceHealth (an older local fleet), it terminates itself without decrement instead", async () => {
     const b = bed();
     const g = b.asg.group;

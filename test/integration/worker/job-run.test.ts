@@ -23,6 +23,8 @@ describe("worker: a job from message to results (fauxqs, dynalite, local Auto Sc
     const job = await b.submit(inputs);
     const w = await b.startWorker();
     const { record } = await w.events.waitFor("job_succeeded", (e) => e.jobId === job.jobId);
+    // Metrics, the log flush and the folders' removal follow the delete; the worker reports when they are done.
+    await w.events.waitFor("job_settled", (e) => e.jobId === job.jobId);
 
     const outputs = await b.readFolder(job.targetPrefix);
     const inputMap = new Map(Object.entries(inputs).map(([k, v]) => [k, Buffer.from(v)]));

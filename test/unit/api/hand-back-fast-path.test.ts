@@ -2,36 +2,13 @@ import assert from "node:assert/strict";
 import type { Logger } from "winston";
 import { fastPathFor, raiseCapacityAfterHandBack } from "../../../api/fast-path.ts";
 import type { ApiLog } from "../../../api/log.ts";
-import type { FleetControl, GroupState, JobQueue, QueueDepth } from "../../../core/ports.ts";
+import type { JobQueue, QueueDepth } from "../../../core/ports.ts";
+import { RecordingFleet } from "../../support/fake-fleet.ts";
 
 /** The worker's logger (winston) is what it will pass: it must fit the hook's log. */
 const workerLoggerFits: (l: Logger) => ApiLog = (l) => l;
 void workerLoggerFits;
 
-/** A group that records every raise and applies it as Auto Scaling would. */
-class RecordingFleet implements FleetControl {
-  readonly asked: number[] = [];
-  constructor(
-    public desired: number,
-    readonly maxSize = 10,
-    readonly fail = false,
-  ) {}
-  async raiseDesired(atLeast: number) {
-    this.asked.push(atLeast);
-    if (this.fail) throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
-    const before = this.desired;
-    this.desired = Math.max(before, Math.min(atLeast, this.maxSize));
-    return { before, after: this.desired };
-  }
-  async describeGroup(): Promise<GroupState> {
-    return { name: "g", minSize: 0, maxSize: this.maxSize, desiredCapacity: this.desired, instances: [] };
-  }
-  async protect() {}
-  async terminate() {}
-  async setHealth() {}
-  async completeLifecycleAction() {}
-  async recordLifecycleHeartbeat() {}
-}
 
 const queue = (depth: QueueDepth) => ({ depth: async () => ({ ...depth }) }) as unknown as JobQueue;
 const lines: { level: string; event: string }[] = [];

@@ -11,6 +11,20 @@ describe("api/job-labels: job names and tags from headers", () => {
     assert.deepEqual(parseTags("a=b=c"), { ok: true, value: { a: "b=c" } }, "the first = splits");
   });
 
+  it("takes a priority beside the name and tags, and refuses a bad one naming the header (or the Kafka header)", () => {
+    assert.deepEqual(parseJobLabels({ priority: "High" }), { ok: true, value: { priority: "high" } });
+    assert.deepEqual(parseJobLabels({ priority: "normal", name: "n" }), { ok: true, value: { name: "n", priority: "normal" } });
+    assert.deepEqual(parseJobLabels({ priority: "asap", tags: "x" }), {
+      ok: false,
+      problems: [
+        { field: "Spotq-Job-Tags", reason: '"x" is not key=value' },
+        { field: "Spotq-Job-Priority", reason: 'must be "high" or "normal", got "asap"' },
+      ],
+    });
+    const kafka = parseJobLabels({ priority: "" }, { name: "n", tags: "t", priority: "spotq-job-priority header" });
+    assert.deepEqual(kafka, { ok: false, problems: [{ field: "spotq-job-priority header", reason: 'must be "high" or "normal", got an empty value' }] });
+  });
+
   it("refuses a bad name, naming the header and the reason", () => {
     for (const [name, reason] of [
       ["", /must not be empty/],

@@ -62,10 +62,16 @@ describe("api/list-query", () => {
     assert.equal(parse(`name=x&next=${a}`).ok, false, "nor the operator's");
     const filters = parse(`name=y&next=${a}`, "lab-a");
     assert.equal(filters.ok, false);
-    if (!filters.ok) assert.match(filters.problems[0]!.reason, /other name or tag filters/);
+    if (!filters.ok) assert.match(filters.problems[0]!.reason, /other name, tag or priority filters/);
     // Tag order does not make another listing.
     const t = encodeListCursor({ tags: [{ key: "a" }, { key: "b", value: "1" }] }, undefined, "c");
     assert.equal(parse(`tag=b=1&tag=a&next=${t}`).ok, true);
+    // A priority filter is part of the listing; a cursor of a listing without one still holds (same key as before priorities).
+    const p = encodeListCursor({ priority: "high" }, undefined, "c");
+    assert.equal(parse(`priority=high&next=${p}`).ok, true);
+    assert.equal(parse(`priority=normal&next=${p}`).ok, false);
+    assert.equal(parse(`next=${p}`).ok, false);
+    assert.equal(encodeListCursor({ name: "x" }, undefined, "c"), Buffer.from(JSON.stringify({ s: null, t: null, f: JSON.stringify(["x", null, []]), n: "c" })).toString("base64url"));
   });
 
   it("refuses unknown and repeated parameters, listing every problem", () => {

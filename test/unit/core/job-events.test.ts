@@ -26,9 +26,19 @@ describe("core/job-events: the AWS Batch-like state change", () => {
       source: "s3://b/inbox/c1",
       instanceId: null,
       origin: { kind: "api" },
+      priority: "normal",
       time: base.updatedAt,
       deployment: "spotq",
+      tenant: null,
+      name: null,
+      tags: {},
     });
+    assert.equal(jobStateChange({ ...base, priority: "high" }, null, "spotq").priority, "high", "a high job's events say so");
+  });
+
+  it("names the tenant, the job's name and its tags, so a rule can route a lab's events to the lab", () => {
+    const e = jobStateChange({ ...base, tenant: "north", name: "case 4711", tags: { clinic: "north", urgent: "yes" } }, null, "spotq");
+    assert.deepEqual([e.tenant, e.name, e.tags], ["north", "case 4711", { clinic: "north", urgent: "yes" }]);
   });
 
   it("gives a hand-back the reason of the attempt it ended, and a failure its error", () => {

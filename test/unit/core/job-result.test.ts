@@ -35,6 +35,16 @@ describe("core/job-result: spotq-result.json and the analytics lines", () => {
     assert.equal(l.origin, "s3");
   });
 
+  it("carries the tenant, name and tags in the result file and the line (tags as a JSON object Athena can query)", () => {
+    const labelled: JobRecord = { ...done, tenant: "north", name: "case 4711", tags: { clinic: "north" } };
+    const l = analyticsLine(labelled, "d");
+    assert.deepEqual([l.tenant, l.name, JSON.parse(String(l.tags))], ["north", "case 4711", { clinic: "north" }]);
+    const doc = jobResultDocument(labelled);
+    assert.deepEqual([doc.tenant, doc.name, doc.tags], ["north", "case 4711", { clinic: "north" }]);
+    const plain = analyticsLine(done, "d");
+    assert.deepEqual([plain.tenant, plain.name, plain.tags], [null, null, null]);
+  });
+
   it("partitions a line by the UTC day it finished, one object per job", () => {
     assert.equal(analyticsKey("analytics/jobs/", analyticsLine(done, "d")), `analytics/jobs/dt=2025-03-02/${done.jobId}.json`);
   });

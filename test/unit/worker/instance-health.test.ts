@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { classifyFailure, InstanceBreaker } from "../../../worker/instance-health.ts";
+import { classifyFailure, failedElsewhere, InstanceBreaker } from "../../../worker/instance-health.ts";
 import type { PreflightReport } from "../../../worker/preflight.ts";
 
 const PASS: PreflightReport = { ok: true, checks: [{ name: "gpu", ok: true, detail: "nvidia-smi exited 0", durationMs: 1 }] };
@@ -52,6 +52,31 @@ describe("worker/instance-health: whose fault a failure is, and the instance bre
     const b = new InstanceBreaker({ threshold: 3, recheck: async () => (rechecks++, GPU_GONE) });
     assert.equal((await b.onFailure("A", "INVALID_REQUEST", "exit 2")).broken, false);
     assert.equal(rechecks, 0);
+  });
+
+  it("a failure the job already had, with the same code, on another instance is the request's: not counted, but the preflight still runs again", async () => {
+    let rechecks = 0;
+    const b = new InstanceBreaker({ threshold: 2, recheck: async () => (rechecks++, PASS) });
+    for (const job of ["A", "B", "C"]) {
+      const v = await b.onFailure(job, "PROCESS_CRASH", "SIGABRT", { failedElsewhere: true });
+      assert.deepEqual([v.fault, v.repeated, v.streak, v.broken], ["request", true, 0, false], job);
+    }
+    assert.equal(rechecks, 3);
+    // A first crash still counts; a GPU found gone is still found.
+    assert.equal((await b.onFailure("D", "PROCESS_CRASH", "SIGABRT")).streak, 1);
+    const gone = new InstanceBreaker({ threshold: 3, recheck: async () => GPU_GONE });
+    const v = await gone.onFailure("A", "PROCESS_CRASH", "SIGABRT", { failedElsewhere: true });
+    assert.equal(v.broken, true);
+    assert.equal(v.fault, "request", "charged: the job failed the same way elsewhere");
+  });
+
+  it("failedElsewhere: a FAILED attempt with the same code on another instance", () => {
+    const crash = (instanceId: string, code = "PROCESS_CRASH", outcome: "FAILED" | "LOST" | "INTERRUPTED" = "FAILED") => ({ attempt: 1, instanceId, outcome, error: { code, message: "x" } });
+    assert.equal(failedElsewhere([crash("i-1")], "i-2", "PROCESS_CRASH"), true);
+    assert.equal(failedElsewhere([crash("i-2")], "i-2", "PROCESS_CRASH"), false, "here is not elsewhere");
+    assert.equal(failedElsewhere([crash("i-1", "TRANSFER")], "i-2", "PROCESS_CRASH"), false, "another failure");
+    assert.equal(failedElsewhere([crash("i-1", "INTERRUPTED", "INTERRUPTED"), crash("i-1", "WORKER_LOST", "LOST")], "i-2", "PROCESS_CRASH"), false, "hand-backs and losses say nothing");
+    assert.equal(failedElsewhere([], "i-2", "PROCESS_CRASH"), false);
   });
 
   it("refuses a threshold that is not a positive integer", () => {
