@@ -1,5 +1,6 @@
 import { Hono, type Context } from "hono";
 import type { JobRecord } from "../core/job.ts";
+import type { JobView } from "../core/status-reason.ts";
 import { cancelJob } from "./cancel-job.ts";
 import type { ApiDeps } from "./deps.ts";
 import { ApiError, ApiErrorCode, dependencyFailed, invalidRequest, type ErrorBody } from "./http-errors.ts";
@@ -7,8 +8,10 @@ import { IDEMPOTENCY_HEADER, REPLAYED_HEADER } from "./idempotency.ts";
 import { JOB_NAME_HEADER, JOB_PRIORITY_HEADER, JOB_TAGS_HEADER } from "./job-labels.ts";
 import { readJsonBody } from "./json-body.ts";
 import { encodeListCursor, parseListQuery } from "./list-query.ts";
+import { fleetSnapshotReader } from "./fleet-snapshot.ts";
 import { jsonLineLog, type ApiLog } from "./log.ts";
 import { jobStatusUrl } from "./public-url.ts";
+import { withStatusReasons } from "./read-job.ts";
 import { submitJob } from "./submit-job.ts";
 import { CONSOLE_ROUTES, registerConsoleRoutes } from "./console/routes.ts";
 import { authenticate, callerOf, listScope, readJobFor, type TenancyVariables } from "./tenancy.ts";
@@ -22,9 +25,9 @@ export interface JobAccepted {
   statusUrl: string;
 }
 
-/** The answer to `GET /jobs`: newest first; `next` is present when more pages follow. */
+/** The answer to `GET /jobs`: newest first, each with its status reason; `next` is present when more pages follow. */
 export interface JobList {
-  jobs: JobRecord[];
+  jobs: JobView[];
   next?: string;
 }
 
@@ -41,7 +44,7 @@ const ROUTES = `POST /jobs, GET /jobs, GET /jobs/{id}, DELETE /jobs/{id}, ${CONS
  * api/server.ts (a local HTTP server) alike.
  *
  * - `POST /jobs` → 202 {@link JobAccepted}
- * - `GET /jobs/{id}` → 200 the job record
+ * - `GET /jobs/{id}` → 200 the job record, with its `statusReason` when it waits or runs
  * - `GET /jobs?state=&name=&tag=&limit=&next=` → 200 {@link JobList}
  * - `DELETE /jobs/{id}` → 200 (QUEUED → CANCELLED) or 202 (RUNNING → CANCELLING) {@link JobAccepted}
  * - the web console (`GET /console`) and its routes: `GET /jobs/{id}/logs`, `POST /jobs/{id}/redrive`, `GET /fleet`
@@ -55,6 +58,8 @@ const ROUTES = `POST /jobs, GET /jobs, GET /jobs/{id}, DELETE /jobs/{id}, ${CONS
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   const log = deps.log ?? jsonLineLog();
   const app = new Hono<ApiEnv>({ strict: false });
+  // Status reasons (core/status-reason.ts): one read of the group per 5 s per process, shared by every job read.
+  const fleetSnapshot = fleetSnapshotReader(deps.console?.group ?? deps.fleet, { log });
 
   app.use(async (c, next) => {
     const started = performance.now();
@@ -103,14 +108,16 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
         throw invalidRequest([{ field: "next", reason: "is not a cursor from a previous page of GET /jobs" }]);
       throw dependencyFailed("the jobs table", err);
     }
-    const body: JobList = { jobs: page.items, ...(page.next ? { next: encodeListCursor(filters, scope.tenant, page.next) } : {}) };
+    const jobs = await withStatusReasons(page.items, fleetSnapshot, deps.config);
+    const body: JobList = { jobs, ...(page.next ? { next: encodeListCursor(filters, scope.tenant, page.next) } : {}) };
     return c.json(body, 200);
   });
 
   app.get("/jobs/:id", async (c) => {
     const job = await readJobFor(deps, log, callerOf(c), c.req.param("id"));
     c.set("jobId", job.jobId);
-    return c.json(job, 200);
+    const [view] = await withStatusReasons([job], fleetSnapshot, deps.config);
+    return c.json(view, 200);
   });
 
   app.delete("/jobs/:id", async (c) => {

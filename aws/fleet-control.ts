@@ -1,6 +1,7 @@
 import {
   CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
+  DescribeScalingActivitiesCommand,
   RecordLifecycleActionHeartbeatCommand,
   SetInstanceHealthCommand,
   SetDesiredCapacityCommand,
@@ -9,7 +10,7 @@ import {
   type AutoScalingClient,
 } from "@aws-sdk/client-auto-scaling";
 import { SpotqError } from "../core/errors.ts";
-import type { FleetControl, GroupState, LifecycleActionResult } from "../core/ports.ts";
+import type { FleetControl, GroupActivity, GroupState, LifecycleActionResult } from "../core/ports.ts";
 import { withContext } from "./clients.ts";
 
 export interface AutoScalingFleetControlOptions {
@@ -77,6 +78,36 @@ export class AutoScalingFleetControl implements FleetControl {
       suspendedProcesses: (g.SuspendedProcesses ?? []).flatMap((p) => (p.ProcessName ? [p.ProcessName] : [])),
       tags: Object.fromEntries((g.Tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? ""]] : []))),
     };
+  }
+
+  /** The group's latest scaling activities, newest first (`maxRecords` default 20; AWS allows 1–100). */
+  async describeScalingActivities(options: { maxRecords?: number } = {}): Promise<GroupActivity[]> {
+    let r;
+    try {
+      r = await this.#client.send(new DescribeScalingActivitiesCommand({ AutoScalingGroupName: this.groupName, MaxRecords: options.maxRecords ?? 20 }));
+    } catch (err) {
+      throw withContext(`Auto Scaling describe scaling activities of group ${this.groupName}`, err);
+    }
+    const iso = (d: Date | undefined) => (d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined);
+    return (r.Activities ?? [])
+      .flatMap((a): GroupActivity[] => {
+        const startTime = iso(a.StartTime);
+        if (!a.ActivityId || !startTime) return [];
+        const endTime = iso(a.EndTime);
+        return [
+          {
+            activityId: a.ActivityId,
+            description: a.Description ?? "",
+            ...(a.Cause ? { cause: a.Cause } : {}),
+            startTime,
+            ...(endTime ? { endTime } : {}),
+            statusCode: a.StatusCode ?? "",
+            ...(a.StatusMessage ? { statusMessage: a.StatusMessage } : {}),
+            ...(a.Details ? { details: a.Details } : {}),
+          },
+        ];
+      })
+      .sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime));
   }
 
   async setHealth(instanceId: string, status: "Healthy" | "Unhealthy"): Promise<void> {

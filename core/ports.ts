@@ -137,6 +137,26 @@ export interface GroupState {
   tags?: Record<string, string>;
 }
 
+/**
+ * One scaling activity of the group, as `DescribeScalingActivities` returns it (newest first). A
+ * launch that failed is `Failed` (or `Cancelled`) with EC2's reason in `statusMessage`
+ * (InsufficientInstanceCapacity, the vCPU quota, ...).
+ */
+export interface GroupActivity {
+  activityId: string;
+  /** `Launching a new EC2 instance: i-…`, `Launching a new EC2 instance.  Status Reason: …`, `Terminating EC2 instance: i-…` */
+  description: string;
+  cause?: string;
+  /** ISO 8601. */
+  startTime: string;
+  endTime?: string;
+  /** `Successful`, `Failed`, `Cancelled`, `InProgress`, `PreInService`, `MidLifecycleAction`, ... */
+  statusCode: string;
+  statusMessage?: string;
+  /** JSON text, e.g. `{"Subnet ID":"…","Availability Zone":"us-east-1a"}`. */
+  details?: string;
+}
+
 /** How a lifecycle action ends: CONTINUE lets the transition go on; ABANDON (launch) terminates the instance. */
 export type LifecycleActionResult = "CONTINUE" | "ABANDON";
 
@@ -155,6 +175,12 @@ export interface FleetControl {
   completeLifecycleAction(hookName: string, instanceId: string, result: LifecycleActionResult): Promise<void>;
   /** RecordLifecycleActionHeartbeat: restarts the hook's heartbeat timeout. */
   recordLifecycleHeartbeat(hookName: string, instanceId: string): Promise<void>;
+  /**
+   * The group's most recent scaling activities, newest first (`DescribeScalingActivities`): why
+   * launches fail. Optional, so stand-ins that never need it stay small; the API's status reasons
+   * say "not read" without it.
+   */
+  describeScalingActivities?(options?: { maxRecords?: number }): Promise<GroupActivity[]>;
 }
 
 /** Instance metadata (IMDSv2). */

@@ -144,8 +144,9 @@ export function apiConsolePolicy(s: ApiConsoleScope): PolicyDocument {
     {
       Sid: "ConsoleReadFleet",
       Effect: "Allow",
-      // Describe calls of Auto Scaling cannot be scoped to a resource.
-      Action: "autoscaling:DescribeAutoScalingGroups",
+      // Describe calls of Auto Scaling cannot be scoped to a resource. The activities say why
+      // launches fail, for the jobs' status reasons (api/fleet-snapshot.ts).
+      Action: ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"],
       Resource: "*",
     },
   );

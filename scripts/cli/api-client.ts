@@ -1,4 +1,5 @@
 import type { JobRecord } from "../../core/job.ts";
+import type { JobView } from "../../core/status-reason.ts";
 import type { Problem } from "../../core/errors.ts";
 import { CliError } from "./cli-error.ts";
 
@@ -65,11 +66,12 @@ export class JobsApiClient {
     });
   }
 
-  get(jobId: string): Promise<JobRecord> {
+  /** The job, with its `statusReason` while it waits or runs (from an API that derives one). */
+  get(jobId: string): Promise<JobView> {
     return this.#call("GET", `/jobs/${encodeURIComponent(jobId)}`);
   }
 
-  list(query: ListQueryInput = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
+  list(query: ListQueryInput = {}): Promise<{ jobs: JobView[]; next?: string }> {
     const qs = new URLSearchParams();
     for (const k of ["state", "limit", "next", "name", "priority"] as const) if (query[k] !== undefined) qs.set(k, String(query[k]));
     for (const t of query.tags ?? []) qs.append("tag", t);

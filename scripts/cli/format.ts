@@ -1,5 +1,6 @@
 import type { JobRecord } from "../../core/job.ts";
 import { TERMINAL_STATES } from "../../core/job-state.ts";
+import type { JobView, StatusReason, StatusReasonCode } from "../../core/status-reason.ts";
 import { cliName } from "./cli-name.ts";
 
 /** `1m 05s` style durations. */
@@ -34,8 +35,49 @@ export function jobElapsedMs(job: JobRecord, now = Date.now()): number {
   return Number.isFinite(end) ? end - start : now - start;
 }
 
-/** One line about a job's current standing, for `wait` and `status`. */
-export function jobLine(job: JobRecord, now = Date.now()): string {
+/**
+ * A few words for each status reason (core/status-reason.ts), for one-line views (`list`, the
+ * line of `wait` and `status`). A healthy RUNNING job needs none: its line says it all.
+ */
+const REASON_LABELS: Record<StatusReasonCode, string | undefined> = {
+  RETRY_BACKOFF: "retry after backoff",
+  LAUNCH_SUSPENDED: "launches suspended",
+  SPOT_CAPACITY_SHORT: "Spot capacity short",
+  LAUNCH_QUOTA: "launch quota reached",
+  LAUNCH_FAILING: "launches failing",
+  FLEET_AT_MAX: "fleet at max",
+  WAITING_FOR_SCALE_OUT: "waiting for scale-out",
+  INSTANCE_STARTING: "instance starting",
+  WAITING_FOR_WORKER: "instance idle, taken at next poll",
+  RETURNED_TO_QUEUE: "instance lost, back in queue",
+  FLEET_UNKNOWN: "fleet unreadable",
+  RUNNING: undefined,
+  HEARTBEAT_STALE: "no heartbeat",
+  INSTANCE_GONE: "instance gone",
+  INSTANCE_TERMINATING: "instance terminating",
+  INSTANCE_UNHEALTHY: "instance unhealthy",
+  CANCEL_REQUESTED: "cancel requested",
+};
+
+/**
+ * The short form of a job's status reason: `(fleet at max)`, or `(WARNING: instance gone)` when
+ * something is wrong; undefined for a healthy running job, a finished job, or an API without reasons.
+ * An unknown code (a newer API) shows as itself.
+ */
+export function reasonShort(reason: StatusReason | undefined): string | undefined {
+  if (!reason) return undefined;
+  const label = reason.code in REASON_LABELS ? REASON_LABELS[reason.code] : reason.code.toLowerCase().replace(/_/g, " ");
+  if (label === undefined) return undefined;
+  return reason.level === "warning" ? `(WARNING: ${label})` : `(${label})`;
+}
+
+/** The full status reason, for `status` and `wait`: `WARNING: ` first when something is wrong. */
+export function reasonText(reason: StatusReason): string {
+  return `${reason.level === "warning" ? "WARNING: " : ""}${reason.message}`;
+}
+
+/** One line about a job's current standing, for `wait`, `status` and `list`, with its status reason's short form. */
+export function jobLine(job: JobView, now = Date.now()): string {
   const elapsed = formatDuration(jobElapsedMs(job, now));
   const finished = TERMINAL_STATES.includes(job.state);
   const parts = [`${job.jobId}  ${job.state.padEnd(10)}`, `${finished ? "took" : "elapsed"} ${elapsed}`];
@@ -50,13 +92,16 @@ export function jobLine(job: JobRecord, now = Date.now()): string {
     const pct = p.bytesTotal ? ` ${Math.floor(((p.bytesDone ?? 0) / p.bytesTotal) * 100)}%` : "";
     parts.push(`${p.phase}${pct}`);
   }
+  const why = TERMINAL_STATES.includes(job.state) ? undefined : reasonShort(job.statusReason);
+  if (why) parts.push(why);
   if (job.error && job.state !== "SUCCEEDED") parts.push(`last error ${job.error.code}: ${job.error.message}`);
   return parts.join("  ");
 }
 
 /** The human view of a job record for `spotq status`; without its first line (the {@link jobLine}) when `headline` is false. */
-export function jobDetails(job: JobRecord, o: { headline?: boolean; now?: number } = {}): string {
+export function jobDetails(job: JobView, o: { headline?: boolean; now?: number } = {}): string {
   const lines = o.headline === false ? [] : [jobLine(job, o.now)];
+  if (job.statusReason && !TERMINAL_STATES.includes(job.state)) lines.push(`  reason   ${reasonText(job.statusReason)}`);
   if (job.name !== undefined) lines.push(`  name     ${job.name}`);
   const tags = Object.entries(job.tags ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   if (tags.length) lines.push(`  tags     ${tags.map(([k, v]) => `${k}=${v}`).join(", ")}`);

@@ -60,14 +60,15 @@ export const COMMAND_HELP: Record<string, string> = {
   --wait                        then wait as \`wait\` does (same exit codes)
 example: submit test/fixtures/medit-request.json --source s3://spotq-local/samples/scan-4711 --target s3://spotq-local/results/scan-4711 --wait`,
   status: `Shows a job: state, how long it took, instance, timings, bytes, outputs, log location, each attempt.
-  --json   the whole record as JSON`,
-  wait: `Waits for a job to finish, showing its state, instance and elapsed time.
+While it waits or runs, "reason" says why (fleet at max, launches failing, instance starting or gone, cancel requested, ...).
+  --json   the whole record as JSON (the reason in statusReason)`,
+  wait: `Waits for a job to finish, showing its state, instance, elapsed time and why it waits (each new reason on a line).
   --timeout SECONDS   give up after this long (exit 4; the job goes on)
 exit codes: 0 SUCCEEDED, 1 FAILED, 3 CANCELLED, 4 timeout`,
   logs: `Prints the log of a job attempt: the processor's stdout and stderr (marked) and the worker's notes.
   --attempt N   that attempt (default: the latest)
   --follow      keep printing as lines are written, into the next attempt, until the job finishes`,
-  list: `Lists jobs, newest first, a page at a time.
+  list: `Lists jobs, newest first, a page at a time; a job that waits or runs shows why in short, e.g. (fleet at max), (WARNING: instance gone).
   --state STATE   QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING or CANCELLED
   --name N        jobs of that name; N* for names starting with N
   --tag k=v       jobs tagged k=v (--tag k: with any value); repeat: all must match

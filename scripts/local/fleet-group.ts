@@ -116,6 +116,8 @@ export interface GroupInstanceRecord {
   /** The active lifecycle action, while in a wait state. */
   action?: LifecycleAction;
   terminationReason?: TerminationReason;
+  /** Its launch's scaling activity, while the launch is not over (InService, or gone). */
+  launchActivity?: ScalingActivity;
   /** It completed its launch (CONTINUE, or InService without a launch hook). */
   booted: boolean;
   /** Capacity Rebalancing: a rebalance recommendation came; its replacement, once launched. */
@@ -134,7 +136,13 @@ export interface ScalingActivity {
   cause: string;
   startTime: Date;
   endTime?: Date;
-  statusCode: "InProgress" | "Successful" | "Failed";
+  /**
+   * A launch is `PreInService` (or `MidLifecycleAction` in the launch hook) until the instance is
+   * InService (`Successful`), `Failed` when EC2 refused it, `Cancelled` when the instance left
+   * before it was in service (boot failed, launch hook ABANDON); a termination is `InProgress`
+   * until the instance is gone.
+   */
+  statusCode: "PreInService" | "MidLifecycleAction" | "InProgress" | "Successful" | "Failed" | "Cancelled";
   statusMessage?: string;
   progress: number;
   details: string;
@@ -744,6 +752,8 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     const inst = this.#instances.get(instanceId);
     if (!inst) return;
     this.#instances.delete(instanceId);
+    if (inst.launchActivity) this.#endActivity(inst.launchActivity, "Cancelled", `Instance ${instanceId} left before it was in service.`);
+    inst.launchActivity = undefined;
     const activity = this.#terminations.get(instanceId);
     if (activity) {
       activity.statusCode = "Successful";
@@ -923,6 +933,7 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
       defaultResult: spec.defaultResult,
     };
     inst.lifecycleState = transition === LAUNCHING ? LIFECYCLE.pendingWait : LIFECYCLE.terminatingWait;
+    if (transition === LAUNCHING && inst.launchActivity) inst.launchActivity.statusCode = "MidLifecycleAction";
     this.emit("lifecycle_action", { instanceId: inst.instanceId, hookName: spec.name, transition, phase: "started", deadline: inst.action.deadline });
   }
 
@@ -962,12 +973,16 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     inst.lifecycleState = LIFECYCLE.inService;
     inst.inServiceAt = this.#clock();
     inst.booted = true;
-    this.#recordActivity({
-      description: `Launching a new EC2 instance: ${inst.instanceId}`,
-      cause: `At ${awsTime(inst.launchedAt)} an instance was started in response to a difference between desired and actual capacity.`,
-      statusCode: "Successful",
-      details: { "Availability Zone": inst.availabilityZone },
-    });
+    const launch = inst.launchActivity;
+    if (launch) this.#endActivity(launch, "Successful");
+    else
+      this.#recordActivity({
+        description: `Launching a new EC2 instance: ${inst.instanceId}`,
+        cause: `At ${awsTime(inst.launchedAt)} an instance was started in response to a difference between desired and actual capacity.`,
+        statusCode: "Successful",
+        details: { "Availability Zone": inst.availabilityZone },
+      });
+    inst.launchActivity = undefined;
     this.emit("instance_in_service", { instanceId: inst.instanceId });
   }
 
@@ -977,6 +992,11 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     if (existing) return existing;
     inst.action = undefined;
     this.#unlinkReplacement(inst);
+    if (inst.launchActivity) {
+      // It leaves before it was in service: its launch is over too.
+      this.#endActivity(inst.launchActivity, "Cancelled", `Instance ${instanceId} left before it was in service: ${cause}.`);
+      inst.launchActivity = undefined;
+    }
     inst.terminationReason = reason;
     inst.targetLifecycleState = "Terminated";
     inst.lifecycleState = LIFECYCLE.terminating;
@@ -1052,6 +1072,13 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     return { before, after: value };
   }
 
+  #endActivity(activity: ScalingActivity, statusCode: "Successful" | "Cancelled", statusMessage?: string): void {
+    activity.statusCode = statusCode;
+    activity.progress = 100;
+    activity.endTime = new Date(this.#clock());
+    if (statusMessage) activity.statusMessage = statusMessage;
+  }
+
   #recordActivity(a: { description: string; cause: string; statusCode: ScalingActivity["statusCode"]; statusMessage?: string; details: Record<string, string> }): ScalingActivity {
     const now = new Date(this.#clock());
     const activity: ScalingActivity = {
@@ -1060,10 +1087,10 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
       description: a.description,
       cause: a.cause,
       startTime: now,
-      ...(a.statusCode !== "InProgress" ? { endTime: now } : {}),
+      ...(a.statusCode === "Successful" || a.statusCode === "Failed" || a.statusCode === "Cancelled" ? { endTime: now } : {}),
       statusCode: a.statusCode,
       ...(a.statusMessage ? { statusMessage: a.statusMessage } : {}),
-      progress: a.statusCode === "InProgress" ? 0 : 100,
+      progress: a.statusCode === "Successful" || a.statusCode === "Failed" || a.statusCode === "Cancelled" ? 100 : 0,
       details: JSON.stringify(a.details),
     };
     this.#activities.push(activity);
@@ -1212,6 +1239,12 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     this.#launchRetry = undefined;
     const instanceId = this.#newId();
     const rec = this.#newRecord(instanceId, pool, now);
+    rec.launchActivity = this.#recordActivity({
+      description: `Launching a new EC2 instance: ${instanceId}`,
+      cause,
+      statusCode: "PreInService",
+      details: { "Availability Zone": pool.availabilityZone, "Instance Type": pool.instanceType },
+    });
     if (options.replaces) rec.replaces = { instanceId: options.replaces.instanceId, why: purpose === "az-rebalance" ? "az-rebalance" : "capacity-rebalance" };
     this.#instances.set(instanceId, rec);
     this.emit("instance_launched", { instanceId, instance: rec, purpose });

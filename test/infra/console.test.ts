@@ -24,13 +24,15 @@ describe("infra: the web console on AWS", function () {
       fastPathOff = rolePolicies(synthStack(testConfig({ scaling: { fastPath: false } })), "api_role");
     });
 
-    it("reads a job attempt's log, the deployment's alarms, the queue's metrics and the group (also with the fast path off)", async () => {
+    it("reads a job attempt's log, the deployment's alarms, the queue's metrics, the group and its scaling activities (also with the fast path off)", async () => {
       const reads = [
         req("logs:GetLogEvents", stream("/spotq/spotq/jobs", "01M8SPQJAG1EJE8TBNVKY2S4XN/1")),
         req("cloudwatch:DescribeAlarms", alarm("spotq-backlog-deficit")),
         req("cloudwatch:DescribeAlarms", alarm("spotq-dlq-not-empty")),
         req("cloudwatch:GetMetricData", "*"),
         req("autoscaling:DescribeAutoScalingGroups", "*"),
+        // Why launches fail, for the jobs' status reasons (issue 11 §4).
+        req("autoscaling:DescribeScalingActivities", "*"),
       ];
       await assertAllowed(api, ...reads);
       await assertAllowed(fastPathOff, ...reads);

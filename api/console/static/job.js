@@ -4,7 +4,7 @@
 import { api, ApiRequestError } from "./api.js";
 import { h, poll, put, renderedParts } from "./dom.js";
 import { bytes, duration, progressText, stateBadge, time } from "./format.js";
-import { reasonOf } from "./jobs.js";
+import { reasonOf, reasonWarns } from "./jobs.js";
 
 const TIMING_PARTS = [
   { key: "queueWaitMs", label: "Queue wait" },
@@ -78,8 +78,10 @@ export function mountJob(main, ctx, jobId) {
     part("reason", [j.statusReason, j.error, j.progress, j.state], () => {
       const text = reasonOf(j);
       reason.hidden = !text;
-      reason.className = `reason-box${j.error && j.state !== "RUNNING" ? " is-error" : ""}`;
-      put(reason, j.statusReason ? h("strong", {}, "Status: ") : j.error ? h("strong", {}, "Error: ") : h("strong", {}, "Now: "), text);
+      reason.className = `reason-box${reasonWarns(j) ? " is-warning" : j.error && j.state !== "RUNNING" ? " is-error" : ""}`;
+      if (j.statusReason?.code) reason.dataset.reason = j.statusReason.code;
+      else delete reason.dataset.reason;
+      put(reason, h("strong", {}, reasonWarns(j) ? "Warning: " : j.statusReason ? "Status: " : j.error ? "Error: " : "Now: "), text);
     });
     part("actions", j.state, () => renderActions(j));
     part("facts", [j.submittedAt, j.startedAt, j.finishedAt, j.attempts, j.interruptions, j.instanceId, j.exitCode, j.bytes, j.progress, j.idempotencyKey, j.request, j.name, j.tags, j.logs], () =>

@@ -10,12 +10,20 @@ const PAGE = 20;
 /** Polls refresh at most this many of the loaded jobs (the API's largest page). */
 const REFRESH_MAX = 100;
 
-/** Why a job is where it is: the status reason once records carry one (issue 11 §4), else its error. */
+/**
+ * Why a job is where it is, as text: the API's status reason while it waits or runs (issue 11 §4:
+ * `{ code, level, message }`), else its error, else its phase.
+ */
 export function reasonOf(job) {
-  if (job.statusReason) return job.statusReason;
+  if (job.statusReason) return typeof job.statusReason === "string" ? job.statusReason : job.statusReason.message ?? "";
   if (job.error) return `${job.error.code}: ${job.error.message}`;
   if (job.progress && job.state === "RUNNING") return `${job.progress.phase}…`;
   return "";
+}
+
+/** A status reason that says something is wrong or blocked (the job may wait far longer than usual). */
+export function reasonWarns(job) {
+  return job.statusReason?.level === "warning";
 }
 
 /**
@@ -35,7 +43,13 @@ export const JOB_COLUMNS = [
   },
   { header: "Attempts", cell: (j) => String(j.attempts ?? 0), className: "num" },
   { header: "Instance", cell: (j) => (j.instanceId ? h("span", { class: "mono" }, j.instanceId) : "") },
-  { header: "Reason", cell: (j) => h("span", { class: "reason" }, reasonOf(j)) },
+  {
+    header: "Reason",
+    cell: (j) =>
+      reasonWarns(j)
+        ? h("span", { class: "reason is-warning", "data-reason": j.statusReason.code }, h("strong", {}, "Warning: "), reasonOf(j))
+        : h("span", { class: "reason", ...(j.statusReason?.code ? { "data-reason": j.statusReason.code } : {}) }, reasonOf(j)),
+  },
 ];
 
 /**

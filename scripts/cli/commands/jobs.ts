@@ -5,7 +5,7 @@ import { parsePriority, type JobPriority } from "../../../core/priority.ts";
 import { JobsApiClient } from "../api-client.ts";
 import { CliError } from "../cli-error.ts";
 import { cliName } from "../cli-name.ts";
-import { formatDuration, jobDetails, jobLine } from "../format.ts";
+import { formatDuration, jobDetails, jobLine, reasonShort, reasonText } from "../format.ts";
 import type { Target } from "../target.ts";
 
 export interface SubmitOptions {
@@ -114,9 +114,11 @@ export async function cancel(target: Target, jobId: string, out: (s: string) => 
 export const WAIT_EXIT = { SUCCEEDED: 0, FAILED: 1, CANCELLED: 3, TIMEOUT: 4 } as const;
 
 /**
- * Polls a job until it finishes, redrawing one live line (state, instance, elapsed, phase) on a
- * terminal, or printing a line at each change otherwise (not for the clock alone). At the end it
- * prints the job's details once: the final state line, then the rest. Returns the exit code.
+ * Polls a job until it finishes, redrawing one live line (state, instance, elapsed, phase, the
+ * status reason's short form) on a terminal, or printing a line at each change otherwise (not for
+ * the clock alone). Each time the status reason changes to one worth saying (not a healthy
+ * RUNNING), its full text is printed once on its own line (above the live line on a terminal). At
+ * the end it prints the job's details once: the final state line, then the rest. Returns the exit code.
  */
 export async function wait(
   target: Target,
@@ -131,13 +133,21 @@ export async function wait(
   // What a change is: the line without its clock.
   const withoutClock = (line: string) => line.replace(/ {2}(elapsed|took) [^ ]+( [0-9]+[ms])?/, "");
   let last: string | undefined;
+  let lastReason: string | undefined;
   for (;;) {
     const job = await api.get(jobId);
     const line = jobLine(job);
     const state = job.state;
     const finished = state === "SUCCEEDED" || state === "FAILED" || state === "CANCELLED";
-    if (tty) write(`\r\x1b[2K${line}${finished ? "\n" : ""}`);
-    else if (withoutClock(line) !== last) out(line);
+    const reason = finished ? undefined : job.statusReason;
+    const reasonKey = reason && reasonShort(reason) ? `${state} ${reason.code}` : undefined;
+    const reasonLine = reason && reasonKey && reasonKey !== lastReason ? `  reason   ${reasonText(reason)}` : undefined;
+    lastReason = reasonKey;
+    if (tty) write(`${reasonLine ? `\r\x1b[2K${reasonLine}\n` : ""}\r\x1b[2K${line}${finished ? "\n" : ""}`);
+    else {
+      if (withoutClock(line) !== last) out(line);
+      if (reasonLine) out(reasonLine);
+    }
     last = withoutClock(line);
     if (finished) {
       const rest = jobDetails(job, { headline: false });

@@ -3,12 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { JobRecord } from "../../../core/job.ts";
+import type { JobView } from "../../../core/status-reason.ts";
 import { cliName } from "../../../scripts/cli/cli-name.ts";
-import { formatBytes, jobDetails, jobElapsedMs, jobLine } from "../../../scripts/cli/format.ts";
+import { formatBytes, jobDetails, jobElapsedMs, jobLine, reasonShort } from "../../../scripts/cli/format.ts";
 import { ProgressBar } from "../../../scripts/cli/progress-bar.ts";
 
 const submittedAt = "2026-01-01T10:00:00.000Z";
-function job(patch: Partial<JobRecord>): JobRecord {
+function job(patch: Partial<JobView>): JobView {
   return { jobId: "01M8SKSG2F16FHS3MRD1DQDTM6", state: "QUEUED", request: {} as JobRecord["request"], submittedAt, updatedAt: submittedAt, attempts: 0, interruptions: 0, ...patch };
 }
 const at = (iso: string) => Date.parse(iso);
@@ -32,6 +33,30 @@ describe("scripts/cli/format", () => {
     assert.deepEqual(details.slice(1, 4), ["  name     case 4711", "  tags     clinic=north, urgent=yes", "  tenant   lab-a"]);
     const plain = jobDetails(job({}), { now: at("2026-01-01T10:00:03Z") });
     assert.doesNotMatch(plain, /name|tags|tenant/);
+  });
+
+  it("shows why a job waits or runs: the short form in its line, the full reason in its details; nothing once finished or when healthy", () => {
+    const now = at("2026-01-01T10:00:03Z");
+    const queued = job({ statusReason: { code: "FLEET_AT_MAX", level: "info", message: "Waiting for capacity: the fleet is at its maximum size (2 of 2 instances, all busy); the job starts when one of them finishes" } });
+    assert.match(jobLine(queued, now), /^01M8SKSG2F16FHS3MRD1DQDTM6 {2}QUEUED {4} {2}elapsed 3s {2}\(fleet at max\)$/);
+    assert.equal(jobDetails(queued, { now }).split("\n")[1], "  reason   Waiting for capacity: the fleet is at its maximum size (2 of 2 instances, all busy); the job starts when one of them finishes");
+
+    const gone = job({
+      state: "RUNNING",
+      instanceId: "i-0abc",
+      statusReason: { code: "INSTANCE_GONE", level: "warning", message: "Instance i-0abc is gone from the group; the job returns to the queue within the visibility timeout (by 10:15:00 UTC)" },
+    });
+    assert.match(jobLine(gone, now), / {2}on i-0abc {2}\(WARNING: instance gone\)$/, "a RUNNING job whose instance is gone does not look healthy");
+    assert.match(jobDetails(gone, { now }), /\n {2}reason {3}WARNING: Instance i-0abc is gone from the group; /);
+
+    const healthy = job({ state: "RUNNING", instanceId: "i-0abc", statusReason: { code: "RUNNING", level: "info", message: "Running on i-0abc since 10:00:01 UTC; last heartbeat at 10:00:02 UTC" } });
+    assert.doesNotMatch(jobLine(healthy, now), /\(/, "a healthy job's line needs no reason");
+    assert.match(jobDetails(healthy, { now }), /\n {2}reason {3}Running on i-0abc since/, "its details still say when it last reported");
+
+    const newer = job({ statusReason: { code: "SOME_NEW_REASON" as never, level: "info", message: "x" } });
+    assert.match(jobLine(newer, now), /\(some new reason\)$/, "a code from a newer API shows as itself");
+    assert.equal(reasonShort(undefined), undefined);
+    assert.doesNotMatch(jobDetails(job({ state: "SUCCEEDED", statusReason: queued.statusReason }), { now }), /reason/, "finished: no reason, whatever the API sent");
   });
 
   it("shows sizes and speeds with at most one decimal", () => {
