@@ -105,9 +105,9 @@ function median(xs: number[]): number {
 }
 
 /** `123 [110–140]`: the median and the range over the rounds. */
-function spreadText(xs: number[], digits: number): string {
-  if (xs.length === 1) return xs[0]!.toFixed(digits);
-  return `${median(xs).toFixed(digits)} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
+function spreadText(xs: number[], digits: number, unit = ""): string {
+  if (xs.length === 1) return `${xs[0]!.toFixed(digits)}${unit}`;
+  return `${median(xs).toFixed(digits)}${unit} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
 }
 
 async function main(): Promise<void> {
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
     ...paths.map(([name]) => {
       const bs = of(name);
       const ratios = bs.map((b) => b.perSecond / floorOf(b.round).perSecond);
-      return `| ${name} | ${spreadText(bs.map((b) => b.perSecond), 0)} | ${spreadText(bs.map((b) => b.p50), 1)} | ${spreadText(bs.map((b) => b.p95), 1)} | ${spreadText(bs.map((b) => b.p99), 1)} | ${name === FLOOR ? "1.00×" : `${spreadText(ratios, 2)}×`} |`;
+      return `| ${name} | ${spreadText(bs.map((b) => b.perSecond), 0)} | ${spreadText(bs.map((b) => b.p50), 1)} | ${spreadText(bs.map((b) => b.p95), 1)} | ${spreadText(bs.map((b) => b.p99), 1)} | ${name === FLOOR ? "1.00×" : spreadText(ratios, 2, "×")} |`;
     }),
     "",
     `Fast path, desired capacity from 0 in each round: ${of(FAST)
