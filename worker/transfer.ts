@@ -30,6 +30,8 @@ const S3_MAX_PART = 5 * 1024 * MiB;
  * connection's 85–90 MB/s: they are spread among the large ones (see orderUnits).
  */
 const LATENCY_BOUND_BYTES = 1 * MiB;
+/** Whole objects up to this size are gathered in memory and written with one call instead of a stream. */
+const GATHER_BYTES = 256 * 1024;
 
 /** Tuning of folder transfers. */
 export interface TransferOptions {
@@ -342,20 +344,26 @@ export class FolderTransfer {
     };
   }
 
-  /** A whole object: the file is opened while the request waits for its first byte, then written as the bytes arrive. */
+  /**
+   * A whole object: the file is opened while the request waits for its first byte. A small body
+   * (up to a socket read or a few) is gathered and written in one call; a larger one is streamed.
+   */
   async #getWhole(bucket: string, o: RemoteObject & { local: string }, signal?: AbortSignal): Promise<void> {
-    const opening = open(o.local, "w");
-    let handle: FileHandle | undefined;
+    const [got, opened] = await Promise.allSettled([
+      this.#call(`S3 get s3://${bucket}/${o.key}`, signal, (opts) => this.#s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key, IfMatch: o.etag }), opts)),
+      open(o.local, "w"),
+    ]);
     try {
-      const [r, fh] = await Promise.all([
-        this.#call(`S3 get s3://${bucket}/${o.key}`, signal, (opts) => this.#s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key, IfMatch: o.etag }), opts)),
-        opening,
-      ]);
-      handle = fh;
-      const written = await writeStreamAt(r.Body as Readable, fh, 0, signal);
+      if (got.status === "rejected") throw got.reason;
+      const body = got.value.Body as Readable & { transformToByteArray(): Promise<Uint8Array> };
+      if (opened.status === "rejected") {
+        body.destroy();
+        throw opened.reason;
+      }
+      const written = o.size <= GATHER_BYTES ? await writeAllAt(opened.value, await body.transformToByteArray()) : await writeStreamAt(body, opened.value, 0, signal);
       if (written !== o.size) throw new TransferError("TRANSFER", `s3://${bucket}/${o.key}: received ${written} bytes, expected ${o.size}`);
     } finally {
-      await (handle ?? (await opening.catch(() => undefined)))?.close();
+      if (opened.status === "fulfilled") await opened.value.close();
     }
   }
 
@@ -432,6 +440,13 @@ async function writeStreamAt(body: Readable, handle: FileHandle, position: numbe
   const out = createWriteStream("", { fd: handle.fd, start: position, autoClose: false });
   await pipeline(body, out, { signal });
   return out.bytesWritten;
+}
+
+/** Writes all of `data` at the start of `handle`; returns the bytes written. */
+async function writeAllAt(handle: FileHandle, data: Uint8Array): Promise<number> {
+  let done = 0;
+  while (done < data.length) done += (await handle.write(data, done, data.length - done, done)).bytesWritten;
+  return done;
 }
 
 /**
