@@ -38,7 +38,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -152,7 +152,29 @@ interface Sample {
   round: number;
   down?: number;
   up?: number;
+  /** CPU seconds of the client, the emulator and the link together, per direction. */
+  downCpu?: number;
+  upCpu?: number;
 }
+
+/**
+ * CPU seconds used so far by this process and the given child processes (Linux: /proc/<pid>/stat),
+ * so a table can show what a transfer cost besides how long it took on a shared machine.
+ */
+function cpuSeconds(pids: number[]): number {
+  const self = process.cpuUsage();
+  let total = (self.user + self.system) / 1e6;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    } catch {
+      return NaN;
+    }
+  }
+  return total;
+}
+const CLOCK_TICKS = process.platform === "linux" ? Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100 : 100;
 
 async function main(): Promise<void> {
   const totalMiB = Number(process.env.BENCH_MIB ?? 1024);
@@ -164,12 +186,12 @@ async function main(): Promise<void> {
   }
   const emulator = await startEmulatorProcess();
   const stops: (() => Promise<void>)[] = [() => emulator.stop()];
-  const links: { profile: LinkProfile; url: string; stats?: () => LinkStats }[] = [];
-  if (LINKS.includes("loopback")) links.push({ profile: LOOPBACK_LINK, url: emulator.url });
+  const links: { profile: LinkProfile; url: string; pids: number[]; stats?: () => LinkStats }[] = [];
+  if (LINKS.includes("loopback")) links.push({ profile: LOOPBACK_LINK, url: emulator.url, pids: [emulator.pid] });
   if (LINKS.includes("s3")) {
     const link = await startLinkProcess(emulator.url, S3_LINK);
     stops.unshift(() => link.close());
-    links.push({ profile: S3_LINK, url: link.url, stats: () => link.stats() });
+    links.push({ profile: S3_LINK, url: link.url, pids: [emulator.pid, link.pid], stats: () => link.stats() });
   }
   const work = await mkdtemp(path.join(os.tmpdir(), "spotq-bench-"));
   const load0 = os.loadavg();
@@ -212,23 +234,27 @@ async function main(): Promise<void> {
             if (direction === "down") {
               const dir = path.join(work, `down-${round}`);
               settleDisk();
+              const cpu = cpuSeconds(link.pids);
               const t = performance.now();
               await c.download(s3, "src", dir);
               sample.down = (performance.now() - t) / 1000;
+              sample.downCpu = cpuSeconds(link.pids) - cpu;
               await verifyFolder(dir, files);
               await rm(dir, { recursive: true, force: true });
             } else {
               const prefix = `up/${round}`;
               settleDisk();
+              const cpu = cpuSeconds(link.pids);
               const t = performance.now();
               await c.upload(s3, source, prefix);
               sample.up = (performance.now() - t) / 1000;
+              sample.upCpu = cpuSeconds(link.pids) - cpu;
               await verifyPrefix(s3, prefix, files);
               await deletePrefix(s3, prefix);
             }
             aws.destroy();
             console.error(
-              `round ${round + 1}/${rounds} ${link.profile.name} ${direction === "down" ? "download" : "upload"} ${c.name}: ${(direction === "down" ? sample.down : sample.up)!.toFixed(2)} s (load ${os.loadavg()[0]!.toFixed(1)})`,
+              `round ${round + 1}/${rounds} ${link.profile.name} ${direction === "down" ? "download" : "upload"} ${c.name}: ${(direction === "down" ? sample.down : sample.up)!.toFixed(2)} s, CPU ${(direction === "down" ? sample.downCpu : sample.upCpu)!.toFixed(2)} s (load ${os.loadavg()[0]!.toFixed(1)})`,
             );
           }
         samples.push(...inRound.values());
@@ -246,13 +272,13 @@ async function main(): Promise<void> {
       )
       .join("; ");
     console.log(
-      `\nLinks: ${linkText}. ${folder}; ${CONCURRENCY} requests in flight for every client; median of ${rounds} rounds [min–max]; ratios are each client's time over the baseline's in the same round and link (median of the per-round ratios [min–max]); ${os.cpus().length} shared CPUs (load ${load0[0]!.toFixed(1)} → ${load1[0]!.toFixed(1)}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}` +
+      `\nLinks: ${linkText}. ${folder}; ${CONCURRENCY} requests in flight for every client; median of ${rounds} rounds [min–max]; ratios are each client's time over the baseline's in the same round and link (median of the per-round ratios [min–max]); CPU s: median CPU time of the client, the emulator and the link together; ${os.cpus().length} shared CPUs (load ${load0[0]!.toFixed(1)} → ${load1[0]!.toFixed(1)}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}` +
         (Object.keys(SPOTQ_OPTIONS).length ? `; spotq options ${JSON.stringify(SPOTQ_OPTIONS)}` : ""),
     );
     for (const dir of DIRECTIONS) {
       console.log(`\n**${dir === "down" ? "Download" : "Upload"}**\n`);
-      console.log("| link | client | time s | MiB/s | time vs s3-sync-client | time vs plain loop |");
-      console.log("| --- | --- | ---: | ---: | ---: | ---: |");
+      console.log("| link | client | time s | MiB/s | CPU s | time vs s3-sync-client | time vs plain loop |");
+      console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
       for (const link of links)
         for (const c of clients) {
           const mine = samples.filter((s) => s.link === link.profile.name && s.client === c.name);
@@ -264,7 +290,10 @@ async function main(): Promise<void> {
             const rs = mine.map((s) => s[dir]! / samples.find((x) => x.link === s.link && x.client === b.name && x.round === s.round)![dir]!);
             return spreadText(rs, 2);
           };
-          console.log(`| ${link.profile.name} | ${c.name} | ${spreadText(times, 2)} | ${(mib / median(times)).toFixed(0)} | ${ratio("sync")} | ${ratio("plain")} |`);
+          const cpu = mine.map((s) => (dir === "down" ? s.downCpu : s.upCpu)!);
+          console.log(
+            `| ${link.profile.name} | ${c.name} | ${spreadText(times, 2)} | ${(mib / median(times)).toFixed(0)} | ${median(cpu).toFixed(1)} | ${ratio("sync")} | ${ratio("plain")} |`,
+          );
         }
     }
     for (const link of links) if (link.stats) console.error(`${link.profile.name}: ${JSON.stringify(link.stats())}`);
@@ -372,7 +401,7 @@ function median(xs: number[]): number {
 }
 
 /** fauxqs in a child process (this same file with --serve-s3); closing its stdin stops it. */
-async function startEmulatorProcess(): Promise<{ url: string; stop(): Promise<void> }> {
+async function startEmulatorProcess(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--serve-s3"], {
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -385,6 +414,7 @@ async function startEmulatorProcess(): Promise<{ url: string; stop(): Promise<vo
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     async stop() {
       const exited = new Promise((r) => child.once("exit", r));
       child.stdin!.end();

@@ -273,7 +273,7 @@ export class FolderTransfer {
                 const checksum = crc32Base64(body);
                 const r = await this.#call(`S3 put s3://${req.bucket}/${key}`, req.signal, (o) =>
                   this.#s3.send(
-                    unsignedPayload(new PutObjectCommand({ Bucket: req.bucket, Key: key, Body: body, ContentLength: body.length, ChecksumCRC32: checksum })),
+                    sentAtOnce(new PutObjectCommand({ Bucket: req.bucket, Key: key, Body: body, ContentLength: body.length, ChecksumCRC32: checksum })),
                     o,
                   ),
                 );
@@ -298,7 +298,7 @@ export class FolderTransfer {
               const sent = crc32Base64(body);
               const r = await this.#call(`S3 upload part ${u.part} of s3://${req.bucket}/${key}`, req.signal, (o) =>
                 this.#s3.send(
-                  unsignedPayload(
+                  sentAtOnce(
                     new UploadPartCommand({ Bucket: req.bucket, Key: key, UploadId: uploadId, PartNumber: u.part, Body: body, ContentLength: body.length, ChecksumCRC32: sent }),
                   ),
                   o,
@@ -508,19 +508,35 @@ function checkEcho(what: string, sent: string, stored: string | undefined): void
     throw new TransferError("TRANSFER", `${what}: S3 stored CRC32 ${stored}, but the file's is ${sent}`, { permanent: true });
 }
 
+type Headers = { request: { headers: Record<string, string> } };
+
 /**
- * Sends a body without a SHA-256 of it in the signature (`UNSIGNED-PAYLOAD`): the signed CRC32
- * header already lets S3 reject a damaged body, and hashing every byte twice cost about a third of
- * the client's CPU on uploads. The AWS SDK does the same for streamed bodies
- * (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`).
+ * How an upload body is sent:
+ * - without a SHA-256 of it in the signature (`UNSIGNED-PAYLOAD`): the signed CRC32 header already
+ *   lets S3 reject a damaged body, and hashing every byte a second time cost about a third of the
+ *   client's CPU on uploads. The AWS SDK does the same for streamed bodies
+ *   (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`).
+ * - without `Expect: 100-continue` (the SDK's default for bodies of 2 MiB and more): the handshake
+ *   costs a round trip to S3 before the first byte of every part, and pays off only when S3 refuses
+ *   a request from its headers (credentials, wrong region), an error path for the worker, not its
+ *   steady state. Streamed bodies (aws-chunked, of unknown length) go without it too.
  */
-function unsignedPayload<C extends { middlewareStack: { add(m: unknown, o: unknown): void } }>(command: C): C {
+function sentAtOnce<C extends { middlewareStack: { add(m: unknown, o: unknown): void } }>(command: C): C {
   command.middlewareStack.add(
-    (next: (args: { request: { headers: Record<string, string> } }) => Promise<unknown>) => (args: { request: { headers: Record<string, string> } }) => {
+    (next: (args: Headers) => Promise<unknown>) => (args: Headers) => {
       args.request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
       return next(args);
     },
     { step: "build", name: "spotqUnsignedPayload" },
+  );
+  // After the build step, where the SDK adds the header; `expect` is never signed, so it can go.
+  command.middlewareStack.add(
+    (next: (args: Headers) => Promise<unknown>) => (args: Headers) => {
+      delete args.request.headers.Expect;
+      delete args.request.headers.expect;
+      return next(args);
+    },
+    { step: "finalizeRequest", name: "spotqNoExpectContinue" },
   );
   return command;
 }

@@ -135,23 +135,30 @@ describe("worker/transfer against the local S3 (fauxqs)", function () {
     await assert.rejects(t.download({ bucket: aws().resources.bucket, prefix, dir: await tempDir(), platform: "posix", signal: abort.signal }), /interrupted/);
   });
 
-  it("uploads every body with its CRC32 and an unsigned payload hash, checks the CRC32 S3 stored, and needs no listing afterwards", async () => {
+  it("uploads every body with its CRC32, an unsigned payload hash and no 100-continue handshake, checks the CRC32 S3 stored, and needs no listing afterwards", async () => {
     const dir = await tempDir();
     const big = randomBytes(11 * MiB + 5);
     const small = randomBytes(70_000);
     await writeFile(path.join(dir, "big.bin"), big);
     await writeFile(path.join(dir, "small.bin"), small);
     const s3 = aws().emulators.clients.s3();
-    const sent: { command: string; crc?: string; payloadHash?: string; stored?: string }[] = [];
+    const sent: { command: string; crc?: string; payloadHash?: string; expect?: string; stored?: string }[] = [];
     s3.middlewareStack.add(
       (next, ctx) => async (args) => {
         const headers = (args.request as { headers: Record<string, string> }).headers;
         const r = await next(args);
-        const out = r.output as { ChecksumCRC32?: string };
-        sent.push({ command: String(ctx.commandName), crc: headers["x-amz-checksum-crc32"], payloadHash: headers["x-amz-content-sha256"], stored: out.ChecksumCRC32 });
+        const answer = (r.response as { headers: Record<string, string> }).headers;
+        sent.push({
+          command: String(ctx.commandName),
+          crc: headers["x-amz-checksum-crc32"],
+          payloadHash: headers["x-amz-content-sha256"],
+          expect: headers.Expect ?? headers.expect,
+          stored: answer["x-amz-checksum-crc32"],
+        });
         return r;
       },
-      { step: "finalizeRequest", name: "recordBodies" },
+      // The last step before the request goes out: what is recorded is what is sent.
+      { step: "deserialize", name: "recordBodies" },
     );
     try {
       const prefix = `transfer/${++n}/out`;
@@ -160,7 +167,10 @@ describe("worker/transfer against the local S3 (fauxqs)", function () {
       assert.equal(bodies.length, 4, "one PUT and three parts");
       const parts = [big.subarray(0, 5 * MiB), big.subarray(5 * MiB, 10 * MiB), big.subarray(10 * MiB)];
       assert.deepEqual(bodies.map((b) => b.crc).sort(), [small, ...parts].map(crc32Base64).sort());
-      for (const b of bodies) assert.equal(b.payloadHash, "UNSIGNED-PAYLOAD", `${b.command} hashed its body for the signature`);
+      for (const b of bodies) {
+        assert.equal(b.payloadHash, "UNSIGNED-PAYLOAD", `${b.command} hashed its body for the signature`);
+        assert.equal(b.expect, undefined, `${b.command} waited for 100-continue`);
+      }
       const complete = sent.find((c) => c.command === "CompleteMultipartUploadCommand")!;
       assert.equal(complete.stored, compositeCrc32(parts.map(crc32Base64)));
       assert.equal(sent.filter((c) => c.command === "ListObjectsV2Command").length, 0, "no listing after the upload");
