@@ -33,9 +33,11 @@ import {
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  S3Client,
   UploadPartCommand,
-  type S3Client,
 } from "@aws-sdk/client-s3";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { Agent as HttpAgent } from "node:http";
 import { spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { createReadStream, createWriteStream, readFileSync } from "node:fs";
@@ -210,15 +212,16 @@ async function main(): Promise<void> {
     // loading, JIT and the first connections do not land on whichever client happens to run first.
     for (const link of links)
       for (const c of clients) {
-        const aws = new AwsClients({ region: "us-east-1", endpoints: { s3: link.url } });
-        await c.download(aws.s3(), "src/frames/0", path.join(work, "warm"));
-        await c.upload(aws.s3(), path.join(work, "warm"), "warm");
-        await deletePrefix(aws.s3(), "warm");
+        const { s3, destroy } = benchS3(link.url);
+        await c.download(s3, "src/frames/0", path.join(work, "warm"));
+        await c.upload(s3, path.join(work, "warm"), "warm");
+        await deletePrefix(s3, "warm");
         await rm(path.join(work, "warm"), { recursive: true, force: true });
-        aws.destroy();
+        destroy();
       }
 
     const samples: Sample[] = [];
+    const failures: string[] = [];
     for (let round = 0; round < rounds; round++) {
       // Rotate the order each round so no link or client always runs first (cold) or last; the
       // clients of one link and direction run back to back, so a ratio compares neighbours in time.
@@ -228,34 +231,39 @@ async function main(): Promise<void> {
         const inRound = new Map(order.map((c) => [c.name, { link: link.profile.name, client: c.name, round } as Sample]));
         for (const direction of DIRECTIONS)
           for (const c of order) {
-            const aws = new AwsClients({ region: "us-east-1", endpoints: { s3: link.url } });
-            const s3 = aws.s3();
+            const { s3, destroy } = benchS3(link.url);
             const sample = inRound.get(c.name)!;
-            if (direction === "down") {
-              const dir = path.join(work, `down-${round}`);
-              settleDisk();
-              const cpu = cpuSeconds(link.pids);
-              const t = performance.now();
-              await c.download(s3, "src", dir);
-              sample.down = (performance.now() - t) / 1000;
-              sample.downCpu = cpuSeconds(link.pids) - cpu;
-              await verifyFolder(dir, files);
+            const dir = path.join(work, `down-${round}`);
+            const prefix = `up/${round}`;
+            settleDisk();
+            const cpu = cpuSeconds(link.pids);
+            const t = performance.now();
+            try {
+              // A hung library promise must not hang the whole run.
+              await within(direction === "down" ? c.download(s3, "src", dir) : c.upload(s3, source, prefix), RUN_LIMIT_MS);
+              const seconds = (performance.now() - t) / 1000;
+              const used = cpuSeconds(link.pids) - cpu;
+              if (direction === "down") {
+                [sample.down, sample.downCpu] = [seconds, used];
+                await verifyFolder(dir, files);
+              } else {
+                [sample.up, sample.upCpu] = [seconds, used];
+                await verifyPrefix(s3, prefix, files);
+              }
+              console.error(
+                `round ${round + 1}/${rounds} ${link.profile.name} ${direction === "down" ? "download" : "upload"} ${c.name}: ${seconds.toFixed(2)} s, CPU ${used.toFixed(2)} s (load ${os.loadavg()[0]!.toFixed(1)})`,
+              );
+            } catch (err) {
+              // Counted as a failed run (left out of the medians and of that round's ratios), not hidden.
+              if (direction === "down") [sample.down, sample.downCpu] = [NaN, NaN];
+              else [sample.up, sample.upCpu] = [NaN, NaN];
+              failures.push(`round ${round + 1} ${link.profile.name} ${direction} ${c.name}: ${(err as Error).message}`);
+              console.error(`round ${round + 1}/${rounds} ${link.profile.name} ${direction} ${c.name}: FAILED: ${(err as Error).message}`);
+            } finally {
               await rm(dir, { recursive: true, force: true });
-            } else {
-              const prefix = `up/${round}`;
-              settleDisk();
-              const cpu = cpuSeconds(link.pids);
-              const t = performance.now();
-              await c.upload(s3, source, prefix);
-              sample.up = (performance.now() - t) / 1000;
-              sample.upCpu = cpuSeconds(link.pids) - cpu;
-              await verifyPrefix(s3, prefix, files);
-              await deletePrefix(s3, prefix);
+              await deletePrefix(s3, prefix).catch(() => undefined);
+              destroy();
             }
-            aws.destroy();
-            console.error(
-              `round ${round + 1}/${rounds} ${link.profile.name} ${direction === "down" ? "download" : "upload"} ${c.name}: ${(direction === "down" ? sample.down : sample.up)!.toFixed(2)} s, CPU ${(direction === "down" ? sample.downCpu : sample.upCpu)!.toFixed(2)} s (load ${os.loadavg()[0]!.toFixed(1)})`,
-            );
           }
         samples.push(...inRound.values());
       }
@@ -281,25 +289,58 @@ async function main(): Promise<void> {
       console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
       for (const link of links)
         for (const c of clients) {
-          const mine = samples.filter((s) => s.link === link.profile.name && s.client === c.name);
+          const mine = samples.filter((s) => s.link === link.profile.name && s.client === c.name && Number.isFinite(s[dir]));
           const times = mine.map((s) => s[dir]!);
           const ratio = (baseline: "sync" | "plain") => {
             const b = clients.find((x) => x.baseline === baseline);
             if (!b) return "–";
             if (b === c) return "1.00";
-            const rs = mine.map((s) => s[dir]! / samples.find((x) => x.link === s.link && x.client === b.name && x.round === s.round)![dir]!);
-            return spreadText(rs, 2);
+            const rs = mine
+              .map((s) => s[dir]! / (samples.find((x) => x.link === s.link && x.client === b.name && x.round === s.round)?.[dir] ?? NaN))
+              .filter(Number.isFinite);
+            return rs.length ? spreadText(rs, 2) : "–";
           };
           const cpu = mine.map((s) => (dir === "down" ? s.downCpu : s.upCpu)!);
+          const n = mine.length < rounds ? ` (${mine.length} of ${rounds} rounds)` : "";
           console.log(
-            `| ${link.profile.name} | ${c.name} | ${spreadText(times, 2)} | ${(mib / median(times)).toFixed(0)} | ${median(cpu).toFixed(1)} | ${ratio("sync")} | ${ratio("plain")} |`,
+            times.length
+              ? `| ${link.profile.name} | ${c.name}${n} | ${spreadText(times, 2)} | ${(mib / median(times)).toFixed(0)} | ${median(cpu).toFixed(1)} | ${ratio("sync")} | ${ratio("plain")} |`
+              : `| ${link.profile.name} | ${c.name} | failed every round | | | | |`,
           );
         }
     }
+    if (failures.length) console.log(`\nFailed runs (left out above):\n${failures.map((f) => `- ${f}`).join("\n")}`);
     for (const link of links) if (link.stats) console.error(`${link.profile.name}: ${JSON.stringify(link.stats())}`);
   } finally {
     await rm(work, { recursive: true, force: true });
     for (const stop of stops) await stop();
+  }
+}
+
+/** A timed run that has not ended after this long is counted as failed. */
+const RUN_LIMIT_MS = 10 * 60_000;
+
+/**
+ * The S3 client every benchmarked client gets: the worker's settings (aws/clients.ts: keep-alive
+ * pool of 64, 5 min request timeout), but 60 s to connect instead of 5, for all alike: on a loaded
+ * shared machine a client's event loop can stall past 5 s, and that is not what is measured.
+ */
+function benchS3(url: string): { s3: S3Client; destroy(): void } {
+  const base = new AwsClients({ region: "us-east-1", endpoints: { s3: url } }).config("s3");
+  const s3 = new S3Client({
+    ...base,
+    forcePathStyle: true,
+    requestHandler: new NodeHttpHandler({ httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }), connectionTimeout: 60_000, requestTimeout: 300_000 }),
+  });
+  return { s3, destroy: () => s3.destroy() };
+}
+
+async function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not done after ${ms / 1000} s`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -432,5 +473,8 @@ if (process.argv.includes("--serve-s3")) {
   process.stdin.resume();
   process.stdin.on("end", () => void server.stop().then(() => process.exit(0)));
 } else {
+  // A library's lost promise (seen from s3-sync-client under heavy load) is reported, not fatal:
+  // the run it belongs to fails through RUN_LIMIT_MS or its own error.
+  process.on("unhandledRejection", (err) => console.error(`unhandled rejection: ${(err as Error)?.message ?? String(err)}`));
   await main();
 }
