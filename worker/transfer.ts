@@ -30,8 +30,6 @@ const S3_MAX_PART = 5 * 1024 * MiB;
  * connection's 85–90 MB/s: they are spread among the large ones (see orderUnits).
  */
 const LATENCY_BOUND_BYTES = 1 * MiB;
-/** Whole objects up to this size are gathered in memory and written with one call instead of a stream. */
-const GATHER_BYTES = 256 * 1024;
 
 /** Tuning of folder transfers. */
 export interface TransferOptions {
@@ -345,26 +343,17 @@ export class FolderTransfer {
   }
 
   /**
-   * A whole object, written as it arrives; a small body (up to a few socket reads) is gathered and
-   * written in one call. (Opening the file while the request waited for its first byte saved nothing
-   * measurable and cost a little CPU: the file is opened when the bytes are there.)
+   * A whole object, streamed to its file as it arrives. (Gathering small bodies and writing them in
+   * one call, or opening the file while the request waits for its first byte, both cost more CPU
+   * than they saved: see docs/transfer.md.)
    */
   async #getWhole(bucket: string, o: RemoteObject & { local: string }, signal?: AbortSignal): Promise<void> {
     const r = await this.#call(`S3 get s3://${bucket}/${o.key}`, signal, (opts) =>
       this.#s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key, IfMatch: o.etag }), opts),
     );
-    const body = r.Body as Readable & { transformToByteArray(): Promise<Uint8Array> };
-    let written: number;
-    if (o.size <= GATHER_BYTES) {
-      const bytes = await body.transformToByteArray();
-      await writeFile(o.local, bytes);
-      written = bytes.length;
-    } else {
-      const out = createWriteStream(o.local);
-      await pipeline(body, out, { signal });
-      written = out.bytesWritten;
-    }
-    if (written !== o.size) throw new TransferError("TRANSFER", `s3://${bucket}/${o.key}: received ${written} bytes, expected ${o.size}`);
+    const out = createWriteStream(o.local);
+    await pipeline(r.Body as Readable, out, { signal });
+    if (out.bytesWritten !== o.size) throw new TransferError("TRANSFER", `s3://${bucket}/${o.key}: received ${out.bytesWritten} bytes, expected ${o.size}`);
   }
 
   async #getRange(bucket: string, o: RemoteObject & { local: string }, u: TransferUnit, handle: FileHandle, signal?: AbortSignal): Promise<void> {
