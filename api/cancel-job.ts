@@ -3,7 +3,8 @@ import { JobState } from "../core/job-state.ts";
 import type { JobRecord } from "../core/job.ts";
 import type { JobStore } from "../core/ports.ts";
 import { ApiError, ApiErrorCode, dependencyFailed } from "./http-errors.ts";
-import { readJob } from "./read-job.ts";
+import type { ApiLog } from "./log.ts";
+import { readJobFor, type Caller } from "./tenancy.ts";
 
 /** How many times a cancel re-reads the job after losing a race with a worker. */
 const MAX_RACES = 5;
@@ -14,12 +15,12 @@ const MAX_RACES = 5;
  * and its worker stops the processor at its next heartbeat and records CANCELLED.
  * Any other state is a 409 naming it. Each write is conditional on the state just read; when a
  * worker moved the job in between, the job is read again and the answer follows its new state.
- * Throws ApiError (404, 409, 503).
+ * Another tenant's job is a 404, as an unknown id. Throws ApiError (404, 409, 503).
  */
-export async function cancelJob(store: JobStore, rawId: string): Promise<JobRecord> {
+export async function cancelJob(store: JobStore, log: ApiLog, caller: Caller, rawId: string): Promise<JobRecord> {
   let jobId = rawId;
   for (let race = 0; race < MAX_RACES; race++) {
-    const job = await readJob(store, rawId);
+    const job = await readJobFor({ store }, log, caller, rawId);
     jobId = job.jobId;
     const to = job.state === JobState.QUEUED ? JobState.CANCELLED : job.state === JobState.RUNNING ? JobState.CANCELLING : undefined;
     if (!to) throw notCancellable(job);

@@ -8,7 +8,9 @@ export const ApiErrorCode = {
   bodyTooLarge: "BODY_TOO_LARGE",
   /** 415: the body is not sent as JSON. */
   unsupportedMediaType: "UNSUPPORTED_MEDIA_TYPE",
-  /** 404: no such job, or no such route. */
+  /** 403: no tenant's API key (or principal) came with the request; as API Gateway answers a missing key. */
+  forbidden: "FORBIDDEN",
+  /** 404: no such job (or another tenant's), or no such route. */
   notFound: "NOT_FOUND",
   /** 405: the route exists, the method does not. */
   methodNotAllowed: "METHOD_NOT_ALLOWED",
@@ -26,7 +28,7 @@ export const ApiErrorCode = {
 export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
 
 /** Status codes the API answers errors with. */
-export type ErrorStatus = 400 | 404 | 405 | 409 | 413 | 415 | 422 | 500 | 503;
+export type ErrorStatus = 400 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 500 | 503;
 
 /** The JSON body of every error answer. */
 export interface ErrorBody {

@@ -7,7 +7,9 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json$/i;
  * Reads a request body as JSON, refusing (each with a 4xx naming `body` or `Content-Type`):
  * a body over `maxBytes` (413, checked on Content-Length first and again while reading, so a
  * lying or absent Content-Length cannot get more in), a media type other than JSON (415; a
- * missing Content-Type is accepted), an empty body and text that is not JSON (400).
+ * missing Content-Type is accepted), an empty body and text that is not JSON (400), and an object
+ * that names a key twice (400 naming the key: JSON.parse would silently keep the last value, so
+ * `{"Use GPU": false, …, "Use GPU": true}` would run on a GPU the sender may have meant to turn off).
  */
 export async function readJsonBody(req: Request, maxBytes: number): Promise<unknown> {
   const tooLarge = (size: string) =>
@@ -51,9 +53,69 @@ export async function readJsonBody(req: Request, maxBytes: number): Promise<unkn
   // A BOM is legal at the start of a UTF-8 text but not in JSON.parse's grammar; TextDecoder drops it.
   const text = new TextDecoder("utf-8").decode(Buffer.concat(chunks));
   if (text.trim() === "") throw invalidRequest([{ field: "body", reason: "is empty; send the job request as a JSON object" }]);
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     throw invalidRequest([{ field: "body", reason: `is not valid JSON: ${(err as Error).message}` }]);
   }
+  const duplicates = duplicateKeys(text);
+  if (duplicates.length > 0)
+    throw invalidRequest(duplicates.map((field) => ({ field, reason: "appears more than once in the JSON object; send each key once" })));
+  return value;
+}
+
+/**
+ * The keys that an object of a JSON text names more than once, each as its dotted path from the
+ * top (`Use GPU`, `Notes.a`), in the order their second occurrence appears. One pass over the text,
+ * which must already be valid JSON (JSON.parse accepted it): only strings, brackets, commas and
+ * colons matter, and a key is a string right after `{` or `,` inside an object.
+ */
+export function duplicateKeys(text: string): string[] {
+  interface Frame {
+    kind: "object" | "array";
+    keys: Set<string>;
+    /** The path of this container, and its current key (objects) for its children. */
+    path: string[];
+    key?: string;
+    expectKey: boolean;
+  }
+  const stack: Frame[] = [];
+  const found: string[] = [];
+  const reported = new Set<string>();
+  const childPath = (): string[] => {
+    const top = stack.at(-1);
+    if (!top) return [];
+    return top.kind === "object" ? [...top.path, top.key ?? ""] : [...top.path, "[]"];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const top = stack.at(-1);
+      if (top?.kind === "object" && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) {
+          const field = [...top.path, key].filter((p) => p !== "[]").join(".");
+          if (!reported.has(field)) {
+            reported.add(field);
+            found.push(field);
+          }
+        }
+        top.keys.add(key);
+        top.key = key;
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === "{" || c === "[") {
+      stack.push({ kind: c === "{" ? "object" : "array", keys: new Set(), path: childPath(), expectKey: c === "{" });
+    } else if (c === "}" || c === "]") {
+      stack.pop();
+    } else if (c === ",") {
+      const top = stack.at(-1);
+      if (top?.kind === "object") top.expectKey = true;
+    }
+  }
+  return found;
 }

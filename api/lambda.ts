@@ -15,3 +15,7 @@ const honoHandler = handle(app);
 export async function handler(event: LambdaEvent, context: LambdaContext) {
   return honoHandler(withoutStageSegment(event), context);
 }
+
+// The trigger functions (issue 10) deploy this same bundle with handler `index.s3TriggerHandler` /
+// `index.kafkaTriggerHandler`, each under a role of its own that may only submit.
+export { kafkaTriggerHandler, s3TriggerHandler } from "./trigger-lambda.ts";

@@ -41,12 +41,15 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const port = options.port ?? (env.SPOTQ_PORT ? parsePort(env.SPOTQ_PORT) : DEFAULT_API_PORT);
   const host = options.host ?? env.SPOTQ_HOST ?? "127.0.0.1";
   const app = createApi(deps);
+  // The deps this server composed run their background work while it serves (the console's sampler).
+  if (!options.deps) deps.console?.start?.();
 
   const server = serve({ fetch: app.fetch, port, hostname: host });
   await new Promise<void>((resolve, reject) => {
     if (server.listening) return resolve();
     server.once("listening", resolve);
     server.once("error", (err) => {
+      if (!options.deps) deps.console?.close?.();
       ownClients?.destroy();
       reject(new Error(`the API cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
     });
@@ -61,6 +64,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      if (!options.deps) deps.console?.close?.();
       ownClients?.destroy();
     },
   };

@@ -112,7 +112,41 @@ export class AutoScalingFleetControl implements FleetControl {
     }
   }
 
-  async raiseDesired(atLeast: number): Promise<{ before: number; after: number }> {
+  /**
+   * Raises desired capacity to `atLeast` (capped at max), never lowering it. Auto Scaling has no
+   * conditional SetDesiredCapacity, so this is a read (describe) then a write (set). Within this
+   * process the rounds never interleave: calls made while a round runs join one batch that runs
+   * next, with the largest `atLeast` asked, and share its result. So concurrent callers here can
+   * never lower desired capacity, and N concurrent callers cost at most two rounds. Across
+   * processes (many Lambda containers) a lowering needs two rounds' describe-to-set windows
+   * (tens of milliseconds) to overlap with different targets: docs/scaling.md has the bound.
+   */
+  raiseDesired(atLeast: number): Promise<{ before: number; after: number }> {
+    const open = this.#batch;
+    if (open) {
+      open.atLeast = Math.max(open.atLeast, atLeast);
+      return open.result;
+    }
+    const batch = { atLeast, result: undefined as unknown as Promise<{ before: number; after: number }> };
+    batch.result = (async () => {
+      await this.#round;
+      // From here on, new callers start the next batch.
+      this.#batch = undefined;
+      const run = this.#raiseOnce(batch.atLeast);
+      this.#round = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      return run;
+    })();
+    this.#batch = batch;
+    return batch.result;
+  }
+
+  #round: Promise<void> = Promise.resolve();
+  #batch: { atLeast: number; result: Promise<{ before: number; after: number }> } | undefined;
+
+  async #raiseOnce(atLeast: number): Promise<{ before: number; after: number }> {
     const g = await this.describeGroup();
     const target = Math.min(atLeast, g.maxSize);
     if (target <= g.desiredCapacity) return { before: g.desiredCapacity, after: g.desiredCapacity };

@@ -33,6 +33,7 @@ export class SqsJobQueue implements JobQueue {
     this.#onMalformed = options.onMalformed ?? (() => undefined);
   }
 
+  /** Sends the message as it is: a writer stamps `dispatchId` (core/job.ts newDispatchId) and records the same token. */
   async send(message: QueueMessage, options: { delaySeconds?: number } = {}): Promise<string> {
     try {
       const r = await this.#sqs.send(
@@ -160,6 +161,7 @@ export function parseQueueMessage(body: string | undefined): QueueMessage | stri
   if (!isJobId(m.jobId)) return "message has no valid jobId";
   if (!m.request || typeof m.request !== "object") return "message has no request";
   if (typeof m.submittedAt !== "string") return "message has no submittedAt";
+  if (m.dispatchId !== undefined && (typeof m.dispatchId !== "string" || m.dispatchId === "")) return "message has a dispatchId that is not a non-empty string";
   return m as QueueMessage;
 }
 

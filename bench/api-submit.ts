@@ -31,7 +31,7 @@ import { DynamoJobStore } from "../aws/job-store.ts";
 import { SqsJobQueue } from "../aws/job-queue.ts";
 import { S3ObjectStore } from "../aws/object-store.ts";
 import { defaultFleetConfig } from "../core/fleet-config.ts";
-import { JOB_TABLE, newJobId, type JobRecord } from "../core/job.ts";
+import { JOB_TABLE, jobIndexAttributes, newJobId, type JobRecord } from "../core/job.ts";
 import { provision, startEmulators } from "../scripts/local/emulators.ts";
 import { startAutoScalingServer } from "../scripts/local/autoscaling-server.ts";
 
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     await dynamo.send(
       new PutCommand({
         TableName: resources.tableName,
-        Item: { ...record, [JOB_TABLE.listKeyAttribute]: JOB_TABLE.listKeyValue },
+        Item: { ...record, ...jobIndexAttributes(record) },
         ConditionExpression: "attribute_not_exists(#pk)",
         ExpressionAttributeNames: { "#pk": JOB_TABLE.partitionKey },
       }),

@@ -32,8 +32,27 @@ export function jobFolders(platform: WorkerPlatform, workRoot: string, jobId: st
 }
 
 /**
- * The config.json the processor reads: the request with the two S3 paths replaced by the local
- * folders of this job (Windows paths on Windows). Every other key passes through unchanged, in order.
+ * Where a containerised processor (`processor.container`) sees the job's folders: the worker mounts
+ * the source folder (with config.json in it) read-only at `/spotq/source` and the target folder
+ * writable at `/spotq/target`. config.json and the argument template are rendered with these paths,
+ * the same way as with the instance's own folders.
+ */
+export const CONTAINER_FOLDERS: Readonly<JobFolders> = Object.freeze({
+  root: "/spotq",
+  source: "/spotq/source",
+  target: "/spotq/target",
+  config: "/spotq/source/config.json",
+});
+
+/** The job's folders as the processor sees them: the instance's own, or the container's mount points. */
+export function processorFolders(host: JobFolders, inContainer: boolean): JobFolders {
+  return inContainer ? { ...CONTAINER_FOLDERS } : host;
+}
+
+/**
+ * The config.json the processor reads: the request with the two S3 paths replaced by the
+ * folders of this job as the processor sees them (Windows paths on Windows, the mount points in a
+ * container: {@link processorFolders}). Every other key passes through unchanged, in order.
  */
 export function renderConfigJson(request: JobRequest, folders: Pick<JobFolders, "source" | "target">): string {
   const out: Record<string, unknown> = {};

@@ -4,6 +4,7 @@ export * from "./request.ts";
 export * from "./job-state.ts";
 export * from "./job.ts";
 export * from "./config-json.ts";
+export * from "./container-image.ts";
 export * from "./fleet-config.ts";
 export * from "./ports.ts";
 export * from "./runtime.ts";

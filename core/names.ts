@@ -18,6 +18,13 @@ export function resourceNames(name: string) {
     jobLogGroup: `/spotq/${name}/jobs`,
     /** A log stream per instance: the worker daemon's own log. */
     workerLogGroup: `/spotq/${name}/workers`,
+    /**
+     * Evidence of each instance's boot, shipped by the instance itself: the bootstrap transcript
+     * (stream `<instanceId>`) and the worker service's output file (stream `<instanceId>/service`).
+     */
+    bootLogGroup: `/spotq/${name}/boot`,
+    /** The Lambda the boot breaker's alarm invokes: suspends Launch, tags the group, notifies. */
+    bootBreakerFunction: `${name}-boot-breaker`,
   } as const;
 }
 
@@ -38,6 +45,14 @@ export const METRICS = {
   /** An attempt failed and the job will be retried. */
   jobsRetried: "JobsRetried",
   jobsInterrupted: "JobsInterrupted",
+  /** An instance left before it was booted (user data failed, worker exit 2 or 3, a crash loop before the launch hook completed): counted by the boot breaker. */
+  bootstrapFailed: "BootstrapFailed",
+  /** A booted worker crashed more than the service manager restarts (CONTRACTS §4) and its instance left. */
+  workerCrashLoop: "WorkerCrashLoop",
+  /** A job state change whose event could not be published (the transition stands). */
+  jobEventsNotPublished: "JobEventsNotPublished",
+  /** A finished job whose result file or analytics line could not be written. */
+  jobResultsNotWritten: "JobResultsNotWritten",
 } as const;
 
 /** The tag on the group and its instances that the worker role's IAM conditions rely on. */

@@ -7,8 +7,30 @@ export interface Expected {
   state: JobState | readonly JobState[];
   /** The record's attempt counter must equal this (guards against stale workers). */
   attempts?: number;
+  /** The record's dispatch token must equal this (a claim racing an adoption, CONTRACTS §5). */
+  dispatchId?: string;
 }
 
+/** What `JobStore.list` lists: newest first, every filter applied together. */
+export interface JobListQuery {
+  state?: JobState;
+  limit: number;
+  /** The cursor of the previous page of the same query. */
+  next?: string;
+  /** Only this tenant's jobs (its own index); absent: every job. */
+  tenant?: string;
+  /** Only jobs of exactly this name. */
+  name?: string;
+  /** Only jobs whose name starts with this. */
+  namePrefix?: string;
+  /** Only jobs carrying each of these tags (with this value, or any value when `value` is absent). */
+  tags?: readonly { key: string; value?: string }[];
+}
+
+/**
+ * A page of a listing. It may hold fewer than `limit` jobs while `next` is still given: a filtered
+ * listing stops after reading a bounded number of index items, and says where to go on.
+ */
 export interface JobListPage {
   items: JobRecord[];
   /** Opaque cursor for the next page, absent on the last page. */
@@ -28,8 +50,8 @@ export interface JobStore {
   transition(jobId: string, expected: Expected, to: JobState, patch?: Partial<JobRecord>): Promise<JobRecord>;
   /** Applies `patch` without a state change (progress, heartbeat), only if it matches `expected`. */
   update(jobId: string, expected: Expected, patch: Partial<JobRecord>): Promise<JobRecord>;
-  /** Newest first; `state` filters. */
-  list(query: { state?: JobState; limit: number; next?: string }): Promise<JobListPage>;
+  /** Newest first; `state`, `tenant`, `name`/`namePrefix` and `tags` filter. */
+  list(query: JobListQuery): Promise<JobListPage>;
   /** Removes a record (and its idempotency key), e.g. when enqueueing failed. */
   remove(jobId: string): Promise<void>;
 }

@@ -19,6 +19,12 @@ export const ENV = {
   bucket: "SPOTQ_BUCKET",
   /** The Auto Scaling group's name. */
   group: "SPOTQ_GROUP",
+  /**
+   * API Lambda with tenants and API keys: JSON `{ "<API Gateway key id>": "<tenant name>" }`, set by
+   * infra from the keys it creates, so the Lambda maps `requestContext.identity.apiKeyId` to a
+   * tenant without ever holding a key's value.
+   */
+  tenantKeyIds: "SPOTQ_TENANT_KEY_IDS",
   /** Worker: where job folders are created. */
   workRoot: "SPOTQ_WORK_ROOT",
   /** Worker: `cloudwatch` (default) or `files`. */
@@ -27,6 +33,10 @@ export const ENV = {
   telemetryDir: "SPOTQ_TELEMETRY_DIR",
   /** Worker: a fixed instance id (local fleet); otherwise read from IMDS. */
   instanceId: "SPOTQ_INSTANCE_ID",
+  /** Worker: the file whose appearance asks it to hand its job back and exit 0 (Windows has no SIGTERM for a service's child). */
+  stopFile: "SPOTQ_STOP_FILE",
+  /** Service manager: how long it waits after creating the stop file before it kills the worker's tree. */
+  stopGraceSeconds: "SPOTQ_STOP_GRACE_SECONDS",
 } as const;
 
 /** Reads a required variable, or throws naming it. */

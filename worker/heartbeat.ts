@@ -37,7 +37,9 @@ export class Heartbeat {
   readonly #o: HeartbeatOptions;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
-  #inFlight: Promise<void> = Promise.resolve();
+  /** Every beat and progress write runs on this chain, one at a time, so an older progress never lands after a newer one. */
+  #chain: Promise<void> = Promise.resolve();
+  #progressQueued = false;
   #lastExtended: number;
   #stopped = false;
 
@@ -57,17 +59,34 @@ export class Heartbeat {
     this.#schedule();
   }
 
-  /** Stops beating and waits for a beat in flight, so no write follows the caller's own. */
+  /** Stops beating and waits for the beat or progress write in flight, so no write follows the caller's own. */
   async stop(): Promise<void> {
     this.#running = false;
     clearTimeout(this.#timer);
-    await this.#inFlight;
+    await this.#chain;
   }
 
-  /** One beat now (also what the timer runs). */
+  /**
+   * The progress changed in a way worth showing now (a new phase): writes it to the record without
+   * waiting for the next beat, conditional on this attempt like every beat's write. Returns at once:
+   * the job never waits on this write; writes queued behind a slow one collapse into one.
+   */
+  progressChanged(): void {
+    if (!this.#running || this.#stopped || this.#progressQueued) return;
+    this.#progressQueued = true;
+    this.#chain = this.#chain
+      .then(async () => {
+        this.#progressQueued = false;
+        await this.#writeRecord();
+      })
+      .catch((err: Error) => this.#o.onWarning?.(err));
+  }
+
+  /** One beat now (also what the timer runs): extend the message, then write progress. */
   async beat(): Promise<void> {
     const o = this.#o;
     if (this.#stopped) return;
+    // SQS returns a message 12 h after its receive whatever the heartbeat asks: never ask past that.
     const left = SQS_MAX_VISIBILITY_SECONDS - Math.ceil((Date.now() - o.receivedAt) / 1000) - 1;
     const seconds = Math.min(o.visibilitySeconds, left);
     if (seconds > 0) {
@@ -82,6 +101,13 @@ export class Heartbeat {
           return this.#stop("lost", `no heartbeat reached SQS for longer than the visibility timeout: ${e.message}`);
       }
     }
+    await this.#writeRecord();
+  }
+
+  /** The conditional progress write: refused means cancelled (CANCELLING at this attempt) or lost (anything else). */
+  async #writeRecord(): Promise<void> {
+    const o = this.#o;
+    if (this.#stopped) return;
     try {
       const progress = o.progress();
       await this.#store.update(o.jobId, { state: "RUNNING", attempts: o.attempt }, progress ? { progress } : {});
@@ -106,9 +132,12 @@ export class Heartbeat {
 
   #schedule(): void {
     this.#timer = setTimeout(() => {
-      this.#inFlight = this.beat().finally(() => {
-        if (this.#running) this.#schedule();
-      });
+      this.#chain = this.#chain
+        .then(() => this.beat())
+        .catch((err: Error) => this.#o.onWarning?.(err))
+        .finally(() => {
+          if (this.#running) this.#schedule();
+        });
     }, this.#o.intervalMs);
   }
 }

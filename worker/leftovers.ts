@@ -51,7 +51,9 @@ export async function sweepLeftovers(
     let killedPid: number | undefined;
     try {
       const rec = JSON.parse(await readFile(path.join(folder, PROCESSOR_FILE), "utf8")) as ProcessorRecord;
-      if (Math.abs(rec.bootTime - bootTime()) < 10_000 && isAlive(rec.pid)) {
+      // The processor may be gone (e.g. killed by a broken pipe once its worker died) while its helpers
+      // still run in its process group: on POSIX the group is what is checked and killed.
+      if (Math.abs(rec.bootTime - bootTime()) < 10_000 && (isAlive(rec.pid) || (platform !== "win32" && isAlive(-rec.pid)))) {
         await runKillAction(killPlan(platform, rec.pid).force);
         killedPid = rec.pid;
       }
@@ -63,7 +65,7 @@ export async function sweepLeftovers(
   }
 }
 
-/** Whether a process with this pid runs (EPERM: it runs, as another user). */
+/** Whether a process with this pid runs (a negative pid: any process of that process group) (EPERM: it runs, as another user). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -7,26 +7,42 @@
  * SPOTQ_QUEUE_URL, SPOTQ_DLQ_URL, SPOTQ_BUCKET, SPOTQ_GROUP (optional: no protection or idle
  * termination without it), SPOTQ_WORK_ROOT, SPOTQ_TELEMETRY (cloudwatch | files) and
  * SPOTQ_TELEMETRY_DIR, SPOTQ_INSTANCE_ID (else IMDS), AWS_EC2_METADATA_SERVICE_ENDPOINT,
- * SPOTQ_ENDPOINT_<SERVICE>, SPOTQ_LOG_LEVEL.
+ * SPOTQ_ENDPOINT_<SERVICE>, SPOTQ_LOG_LEVEL, SPOTQ_STOP_FILE (a graceful stop on Windows, CONTRACTS §9).
  *
- * Exit codes: 0 after any orderly stop (SIGTERM/SIGINT, Spot notice, rebalance, idle self-termination);
- * 2 for a bad configuration or environment; 1 for anything unexpected (the service manager restarts it).
+ * Exit codes (CONTRACTS §4): 0 after any orderly stop (signal, stop file, Spot notice, rebalance,
+ * idle self-termination, terminate hook, marked Unhealthy): no restart; 1 for anything unexpected
+ * (restart with backoff); 2 for a bad configuration or environment (the message names the variable
+ * or key): no restart, a failed boot; 3 when the preflight failed (the launch hook was completed
+ * ABANDON): no restart, a failed boot.
  */
+import { announcedWorkerStore } from "../aws/announcer-wiring.ts";
 import { AwsClients } from "../aws/clients.ts";
 import { AutoScalingFleetControl } from "../aws/fleet-control.ts";
 import { Imdsv2Metadata, IMDS_ENDPOINT_ENV } from "../aws/instance-metadata.ts";
 import { SqsJobQueue } from "../aws/job-queue.ts";
 import { DynamoJobStore } from "../aws/job-store.ts";
+import { platformOf } from "../core/config-json.ts";
 import { SpotqError } from "../core/errors.ts";
 import { deploymentFromEnv, ENV, fleetConfigFromEnv, requireEnv } from "../core/runtime.ts";
 import { attachEventLog } from "./event-log.ts";
 import { CloudWatchTelemetry } from "./telemetry/cloudwatch.ts";
 import { FileTelemetry } from "./telemetry/files.ts";
+import { gracefulStop, StopFileWatcher } from "./stop-file.ts";
 import { createWorkerLogger } from "./telemetry/logger.ts";
 import type { Telemetry } from "./telemetry/telemetry.ts";
 import { Worker } from "./worker.ts";
 
-export const EXIT = { stopped: 0, unexpected: 1, badConfig: 2 } as const;
+/** The worker's exit codes and what the service manager does with each (CONTRACTS §4). */
+export const EXIT = {
+  /** An orderly stop: no restart. */
+  stopped: 0,
+  /** A crash: restart with backoff. */
+  unexpected: 1,
+  /** Bad config or environment: no restart; the instance leaves (a failed boot). */
+  badConfig: 2,
+  /** The preflight failed (GPU, processor, disk, licence): no restart; a failed boot. */
+  preflightFailed: 3,
+} as const;
 
 async function main(env: NodeJS.ProcessEnv): Promise<number> {
   let config, names;
@@ -54,6 +70,11 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
   }
   const log = createWorkerLogger(telemetry, { instanceId, level: env.SPOTQ_LOG_LEVEL });
 
+  const fleet = names.groupName ? new AutoScalingFleetControl(clients.autoscaling(), { groupName: names.groupName }) : undefined;
+  // Job events, result file and analytics line after each transition (issue 10; aws/announcer-wiring.ts).
+  const store = announcedWorkerStore(new DynamoJobStore(clients.dynamo(), { tableName: names.tableName, recordRetentionDays: config.jobs.recordRetentionDays }), {
+    env, clients, config, bucket: names.bucket, ...(fleet ? { fleet } : {}), warn: (m) => log.warn(m), ...(kind === "cloudwatch" ? { metrics: clients.cloudwatch() } : {}),
+  });
   const worker = new Worker(
     {
       queue: new SqsJobQueue(clients.sqs(), {
@@ -61,10 +82,10 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
         dlqUrl: names.dlqUrl,
         onMalformed: (messageId, reason) => log.warn(`message ${messageId} is not a job (${reason}): sent to the DLQ`),
       }),
-      store: new DynamoJobStore(clients.dynamo(), { tableName: names.tableName, recordRetentionDays: config.jobs.recordRetentionDays }),
+      store,
       s3: clients.s3(),
       telemetry,
-      ...(names.groupName ? { fleet: new AutoScalingFleetControl(clients.autoscaling(), { groupName: names.groupName }) } : {}),
+      ...(fleet ? { fleet } : {}),
       ...(metadata ? { metadata } : {}),
     },
     { instanceId, config, ...(env[ENV.workRoot] ? { workRoot: env[ENV.workRoot] } : {}) },
@@ -72,15 +93,27 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
   attachEventLog(worker, log);
   if (!names.groupName) log.warn(`${ENV.group} is not set: no scale-in protection and no idle termination`);
 
+  const graceful = gracefulStop(platformOf(process.platform), env);
   const onSignal = (signal: NodeJS.Signals) => {
     log.info(`${signal} received: handing back any job and stopping`);
     void worker.stop("shutdown");
   };
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
+  for (const signal of graceful.signals) process.once(signal, onSignal);
+  if (graceful.warning) log.warn(graceful.warning);
+  let stopFile: StopFileWatcher | undefined;
+  if (graceful.stopFile) {
+    stopFile = new StopFileWatcher(graceful.stopFile, {
+      onStop: () => {
+        log.info(`stop file ${graceful.stopFile} appeared (service stop): handing back any job and stopping`);
+        void worker.stop("shutdown");
+      },
+    });
+    if (stopFile.start()) log.info(`removed a stale stop file ${graceful.stopFile} left by the last stop`);
+  }
 
   await worker.start();
-  await worker.done;
+  const reason = await worker.done;
+  stopFile?.stop();
   await telemetry.close();
   await new Promise<void>((resolve) => {
     log.on("finish", () => resolve());
@@ -88,7 +121,7 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
     setTimeout(resolve, 2_000).unref();
   });
   clients.destroy();
-  return EXIT.stopped;
+  return reason === "preflight-failed" ? EXIT.preflightFailed : EXIT.stopped;
 }
 
 main(process.env).then(

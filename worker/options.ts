@@ -33,6 +33,24 @@ export interface WorkerOptions {
   killGraceSeconds?: number;
   /** Wait after a failed poll (SQS, Auto Scaling unreachable) before the next. @default 5 */
   errorBackoffSeconds?: number;
+  /**
+   * First wait after Auto Scaling refused to terminate this idle instance for a reason other than
+   * the minimum size (AccessDenied, throttling); doubled after each refusal up to
+   * `terminateRetryMaxSeconds`. The worker keeps serving meanwhile. @default 30
+   */
+  terminateRetrySeconds?: number;
+  /** @default 3600 */
+  terminateRetryMaxSeconds?: number;
+  /** The terminate hook's heartbeat timeout. @default config.fleet.lifecycleHooks.terminateTimeoutSeconds */
+  terminateHookTimeoutSeconds?: number;
+  /** How often a job finishing under the terminate hook heartbeats it. @default a third of terminateHookTimeoutSeconds */
+  lifecycleHeartbeatSeconds?: number;
+  /**
+   * After asking Auto Scaling to terminate this instance (idle, rebalance, unhealthy), how long to
+   * wait for IMDS to show the target lifecycle state Terminated, to complete the terminate hook at
+   * once rather than leave it to its timeout. Not waited for when IMDS does not serve the state. @default 120
+   */
+  lifecycleWaitSeconds?: number;
   transfer?: Partial<TransferOptions>;
 }
 
@@ -64,13 +82,28 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     spotPollSeconds: o.spotPollSeconds ?? 5,
     killGraceSeconds: o.killGraceSeconds ?? 5,
     errorBackoffSeconds: o.errorBackoffSeconds ?? 5,
+    terminateRetrySeconds: o.terminateRetrySeconds ?? 30,
+    terminateRetryMaxSeconds: o.terminateRetryMaxSeconds ?? 3600,
+    terminateHookTimeoutSeconds: o.terminateHookTimeoutSeconds ?? c.fleet.lifecycleHooks.terminateTimeoutSeconds,
+    lifecycleHeartbeatSeconds: o.lifecycleHeartbeatSeconds ?? (o.terminateHookTimeoutSeconds ?? c.fleet.lifecycleHooks.terminateTimeoutSeconds) / 3,
+    lifecycleWaitSeconds: o.lifecycleWaitSeconds ?? 120,
     transfer: { ...DEFAULT_TRANSFER_OPTIONS, ...o.transfer },
   };
   const problems: Problem[] = [];
   if (!r.instanceId) problems.push({ field: "instanceId", reason: "is required" });
-  const positive = ["visibilityTimeoutSeconds", "heartbeatSeconds", "idleTimeoutSeconds", "jobTimeoutSeconds", "spotPollSeconds"] as const;
+  const positive = [
+    "visibilityTimeoutSeconds",
+    "heartbeatSeconds",
+    "idleTimeoutSeconds",
+    "jobTimeoutSeconds",
+    "spotPollSeconds",
+    "terminateRetrySeconds",
+    "terminateRetryMaxSeconds",
+    "terminateHookTimeoutSeconds",
+    "lifecycleHeartbeatSeconds",
+  ] as const;
   for (const k of positive) if (!(r[k] > 0)) problems.push({ field: k, reason: `must be positive, got ${r[k]}` });
-  for (const k of ["killGraceSeconds", "errorBackoffSeconds"] as const)
+  for (const k of ["killGraceSeconds", "errorBackoffSeconds", "lifecycleWaitSeconds"] as const)
     if (!(r[k] >= 0)) problems.push({ field: k, reason: `must be 0 or more, got ${r[k]}` });
   if (!(r.receiveWaitSeconds >= 0 && r.receiveWaitSeconds <= 20))
     problems.push({ field: "receiveWaitSeconds", reason: `must be from 0 to 20 (SQS's long-poll limit), got ${r.receiveWaitSeconds}` });
@@ -78,6 +111,11 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     problems.push({
       field: "heartbeatSeconds",
       reason: `must be less than visibilityTimeoutSeconds (${r.visibilityTimeoutSeconds}), or the message becomes visible between beats`,
+    });
+  if (r.lifecycleHeartbeatSeconds >= r.terminateHookTimeoutSeconds)
+    problems.push({
+      field: "lifecycleHeartbeatSeconds",
+      reason: `must be less than terminateHookTimeoutSeconds (${r.terminateHookTimeoutSeconds}), or the terminate hook times out between heartbeats`,
     });
   if (r.visibilityTimeoutSeconds > 43_200)
     problems.push({ field: "visibilityTimeoutSeconds", reason: `must be at most 43200 (SQS's 12 h), got ${r.visibilityTimeoutSeconds}` });

@@ -25,6 +25,13 @@ export interface ProcessorRun {
   signal?: AbortSignal;
   /** Told the pid once the process runs (the worker records it to clean up after its own crash). */
   onSpawn?: (pid: number) => void;
+  /**
+   * Stops what the process runs before its tree is killed, on timeout or abort: a `docker run`
+   * client's container is not in the client's process tree, so killing the tree would leave it
+   * running (worker/container.ts: `docker stop`, then `docker kill`). `exited` resolves once the
+   * process has ended; a process still running when this settles gets the tree kill.
+   */
+  stopFirst?: (exited: Promise<void>) => Promise<void>;
 }
 
 /** How a run ended. */
@@ -46,7 +53,8 @@ const PIPE_DRAIN_MS = 2_000;
 /**
  * Spawns the processor without a shell, streams its stdout and stderr line by line, and kills its
  * whole process tree on timeout or abort (SIGTERM then SIGKILL to the process group on POSIX,
- * `taskkill /T /F` on Windows). Never rejects: every ending is described by the outcome.
+ * `taskkill /T /F` on Windows), after `stopFirst` when the run has one. Never rejects: every ending
+ * is described by the outcome.
  */
 export function runProcessor(run: ProcessorRun): Promise<ProcessorOutcome> {
   const started = Date.now();
@@ -69,15 +77,27 @@ export function runProcessor(run: ProcessorRun): Promise<ProcessorOutcome> {
     let killed: ProcessorOutcome["killed"];
     let forceTimer: NodeJS.Timeout | undefined;
     let settled = false;
+    let hasExited = false;
+    let markExited!: () => void;
+    const exited = new Promise<void>((r) => (markExited = r));
 
-    const kill = (why: NonNullable<ProcessorOutcome["killed"]>) => {
-      if (killed || pid === undefined || settled) return;
-      killed = why;
+    const killTree = () => {
+      if (pid === undefined || hasExited) return;
       const plan = killPlan(run.platform, pid);
       if (plan.polite) {
         void runKillAction(plan.polite);
         forceTimer = setTimeout(() => void runKillAction(plan.force), grace);
       } else void runKillAction(plan.force);
+    };
+    const kill = (why: NonNullable<ProcessorOutcome["killed"]>) => {
+      if (killed || pid === undefined || settled) return;
+      killed = why;
+      if (run.stopFirst)
+        void run
+          .stopFirst(exited)
+          .catch(() => undefined)
+          .then(killTree);
+      else killTree();
     };
     const timeout = setTimeout(() => kill("timeout"), run.timeoutMs);
     const onAbort = () => kill("aborted");
@@ -106,6 +126,8 @@ export function runProcessor(run: ProcessorRun): Promise<ProcessorOutcome> {
       if (pid === undefined) finish({ exitCode: null, signal: null, startError: err });
     });
     child.once("exit", (code, signal) => {
+      hasExited = true;
+      markExited();
       // The processor is gone but its descendants may not be: end the rest of the group (POSIX), so
       // nothing keeps the GPU or the job folder busy. On Windows the tree is already unreachable by pid.
       if (pid !== undefined && run.platform !== "win32") void runKillAction(killPlan(run.platform, pid).force);

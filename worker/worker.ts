@@ -1,12 +1,17 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { EventEmitter } from "node:events";
 import { mkdir } from "node:fs/promises";
-import type { FleetControl, InstanceMetadata, JobQueue, JobStore, ReceivedJob } from "../core/ports.ts";
+import { resourceNames } from "../core/names.ts";
+import type { FleetControl, InstanceMetadata, JobQueue, JobStore, LifecycleActionResult, ReceivedJob } from "../core/ports.ts";
+import { raiseCapacityAfterHandBack } from "../api/fast-path.ts";
 import type { StopReason, WorkerEvents } from "./events.ts";
 import { decideIdle } from "./idle-policy.ts";
+import { InstanceBreaker } from "./instance-health.ts";
 import { JobRun } from "./job-run.ts";
 import { sweepLeftovers } from "./leftovers.ts";
+import { isNoLifecycleAction, isUnsupportedCall, planTerminateHook } from "./lifecycle.ts";
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.ts";
+import { describePreflightFailures, runPreflight, type PreflightReport } from "./preflight.ts";
 import { SpotWatcher, type SpotNotice } from "./spot-watcher.ts";
 import type { Telemetry } from "./telemetry/telemetry.ts";
 import { FolderTransfer } from "./transfer.ts";
@@ -17,23 +22,40 @@ export interface WorkerDeps {
   store: JobStore;
   s3: S3Client;
   telemetry: Telemetry;
-  /** The instance's Auto Scaling group; without it there is no scale-in protection and no idle termination. */
+  /** The instance's Auto Scaling group; without it there is no scale-in protection, no idle termination and no lifecycle hooks. */
   fleet?: FleetControl;
-  /** IMDS; without it there are no Spot notices. */
+  /** IMDS; without it there are no Spot notices and no target lifecycle state. */
   metadata?: InstanceMetadata;
+  /** The preflight (worker/preflight.ts from `fleet.preflight`); tests replace it. */
+  preflight?: () => Promise<PreflightReport>;
 }
 
 type LoopState = "idle" | "starting" | "waiting" | "polling" | "stopped";
 
+/** Why the worker takes no new jobs while it lets the current one finish. */
+type Draining = "rebalance" | "terminating";
+
 /**
  * The daemon on a fleet instance: one job at a time.
+ *
+ * Start: sweep what a crashed predecessor left, run the preflight (a failure completes the launch
+ * hook ABANDON and stops with `preflight-failed`), start watching IMDS, complete the launch hook
+ * CONTINUE (the definition of "booted"), then poll.
  *
  * Each turn of the poll loop (rescheduled with setTimeout, so stopping is a flag and a cleared
  * timer) lifts scale-in protection, checks idleness, long-polls for one message, protects the
  * instance and runs the job (worker/job-run.ts). Idle past the idle timeout, it terminates its
- * own instance with the decrement rule of worker/idle-policy.ts. A Spot notice, a rebalance
- * recommendation or {@link Worker.stop} (SIGTERM) stops it taking work and hands a running job
- * back at once.
+ * own instance with the decrement rule of worker/idle-policy.ts.
+ *
+ * What IMDS says (DESIGN §4, CONTRACTS §2–3):
+ * - Spot interruption notice, or {@link Worker.stop} (SIGTERM, the stop file): stop taking work
+ *   and hand a running job back at once;
+ * - rebalance recommendation: take no new job, finish the current one; then, with capacity
+ *   rebalancing on, wait for the group's terminate hook (it launched the one replacement); with it
+ *   off, terminate the instance without decrement (the one replacement);
+ * - target lifecycle state Terminated (the terminate hook holds the instance): with a Spot notice
+ *   up, hand back at once; otherwise finish the job if the hook's time allows (heartbeating the
+ *   hook), else hand back; then complete the hook CONTINUE.
  */
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly options: ResolvedWorkerOptions;
@@ -41,9 +63,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly done: Promise<StopReason>;
   readonly #deps: WorkerDeps;
   readonly #transfer: FolderTransfer;
+  readonly #hooks: { launch: string; terminate: string };
+  readonly #breaker: InstanceBreaker;
   #resolveDone!: (reason: StopReason) => void;
   #state: LoopState = "idle";
   #stopReason: StopReason | undefined;
+  /** Aborted once a stop is requested: cuts short the worker's own waits. */
+  readonly #stopping = new AbortController();
+  /** Aborted by a shutdown that comes while the worker waits for its terminate hook. */
+  readonly #leaving = new AbortController();
   #timer: NodeJS.Timeout | undefined;
   #pollAbort: AbortController | undefined;
   #current: JobRun | undefined;
@@ -51,6 +79,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #protected: boolean | undefined;
   #idleSince = Date.now();
   #finishing: Promise<void> | undefined;
+  #draining: Draining | undefined;
+  /** Set once the breaker judged the instance broken: it stops after the current job. */
+  #unhealthy: string | undefined;
+  /** IMDS showed the target lifecycle state Terminated: the terminate hook holds the instance. */
+  #terminatingSeen = false;
+  #onTerminated: (() => void) | undefined;
+  /** Timers of a job finishing under the terminate hook: its heartbeat and the hand-back deadline. */
+  #hookTimers: NodeJS.Timeout[] = [];
+  #terminateRefusals = 0;
+  /** No idle termination before this (ms epoch): set after Auto Scaling refused one. */
+  #nextTerminateAt = 0;
 
   /** Checks the options (e.g. "heartbeatSeconds must be less than visibilityTimeoutSeconds") before anything runs. */
   constructor(deps: WorkerDeps, options: WorkerOptions) {
@@ -58,6 +97,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.options = resolveWorkerOptions(options);
     this.#deps = deps;
     this.#transfer = new FolderTransfer(deps.s3, this.options.transfer);
+    const names = resourceNames(this.options.config.name);
+    this.#hooks = { launch: names.launchHook, terminate: names.terminateHook };
+    this.#breaker = new InstanceBreaker({
+      threshold: this.options.config.fleet.unhealthyAfterFailures,
+      recheck: () => this.#preflight("after-failure"),
+    });
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
@@ -66,18 +111,33 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.#current ? { jobId: this.#current.jobId, attempt: this.#current.attempt } : undefined;
   }
 
-  /** Cleans up after an earlier worker on this instance, checks for notices, and starts polling. */
+  /**
+   * Cleans up after an earlier worker on this instance, runs the preflight, checks for notices,
+   * completes the launch hook and starts polling.
+   */
   async start(): Promise<void> {
     if (this.#state !== "idle") throw new Error("the worker was already started");
     this.#state = "starting";
     const o = this.options;
-    await mkdir(o.workRoot, { recursive: true });
-    await sweepLeftovers(o.workRoot, o.platform, (e) => this.emit("leftover_removed", e));
     this.emit("started", { instanceId: o.instanceId, workRoot: o.workRoot });
+    await mkdir(o.workRoot, { recursive: true }).catch(() => undefined); // a failure is the preflight's to report
+    await sweepLeftovers(o.workRoot, o.platform, (e) => this.emit("leftover_removed", e));
+    const report = await this.#preflight("boot");
+    if (!report.ok) {
+      // A failed boot: the group must not count this instance, so the launch hook is abandoned.
+      const why = describePreflightFailures(report);
+      this.#warn(`preflight failed, taking no work: ${why}`);
+      if (o.config.fleet.debugKeepFailedInstances) this.#warn("fleet.debugKeepFailedInstances is on: the launch hook is left as it is and the instance kept");
+      else await this.#completeLifecycle(this.#hooks.launch, "ABANDON");
+      this.#requestStop("preflight-failed");
+      void this.#finish();
+      return;
+    }
     if (this.#deps.metadata) {
       this.#watcher = new SpotWatcher(this.#deps.metadata, {
         intervalMs: o.spotPollSeconds * 1000,
         onNotice: (n) => this.#onNotice(n),
+        onTargetLifecycle: (state) => this.#onTargetLifecycle(state),
         onError: (error) => this.#warn(`instance metadata: ${error.message}`, error),
       });
       // A notice already posted (e.g. a worker restarted after one) stops it before any work.
@@ -92,16 +152,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.#warn(`Auto Scaling describe at start: ${(error as Error).message}`, error as Error);
       }
     }
+    // Booted: the preflight passed, so the group may count this instance, before the first poll.
+    if (!this.#stopReason) await this.#completeLaunchContinue();
     this.#idleSince = Date.now();
     if (this.#stopReason) void this.#finish();
     else this.#schedule(0);
   }
 
   /**
-   * Stops taking work; a running job is handed back (processor killed, record QUEUED, message
-   * visible at once). Resolves once the worker has stopped.
+   * Stops taking work; a running job is handed back (processor killed, record QUEUED, a fresh
+   * message visible at once). Resolves once the worker has stopped.
    */
   stop(reason: StopReason = "shutdown"): Promise<StopReason> {
+    // A shutdown while the worker waits for its terminate hook cuts the wait short.
+    if (this.#stopReason && reason === "shutdown") this.#leaving.abort();
     this.#requestStop(reason);
     return this.done;
   }
@@ -109,6 +173,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #requestStop(reason: StopReason): void {
     if (this.#stopReason || this.#state === "stopped") return;
     this.#stopReason = reason;
+    this.#stopping.abort();
     this.emit("stopping", { reason });
     this.#pollAbort?.abort(new Error(`worker stopping: ${reason}`));
     this.#current?.interrupt(`worker stopping: ${reason}`);
@@ -118,9 +183,70 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
+  /** Takes no new job, lets the current one finish; the poll loop decides what follows (#whileIdle). */
+  #drain(reason: Draining, detail: string): void {
+    if (this.#stopReason || this.#draining === "terminating" || this.#draining === reason) return;
+    this.#draining = reason;
+    // The poll in flight is left to end (at most receiveWaitSeconds): aborted, SQS may still hand it a
+    // message that then stays invisible for the visibility timeout; received, it goes straight back.
+    this.emit("draining", { reason, detail });
+  }
+
   #onNotice(n: SpotNotice): void {
     this.emit("spot_notice", n);
-    this.#requestStop(n.kind === "spot-interruption" ? "spot-interruption" : "rebalance");
+    if (n.kind === "spot-interruption") return this.#requestStop("spot-interruption");
+    this.#drain(
+      "rebalance",
+      this.options.config.fleet.capacityRebalance
+        ? "rebalance recommendation: finishing the current job, then waiting for capacity rebalancing to terminate this instance"
+        : "rebalance recommendation: finishing the current job, then terminating this instance without decrement (one replacement)",
+    );
+  }
+
+  #onTargetLifecycle(state: string): void {
+    this.emit("target_lifecycle", { state });
+    if (state !== "Terminated") return;
+    this.#terminatingSeen = true;
+    this.#onTerminated?.();
+    if (this.#stopReason) return;
+    // A Spot reclaim: the instance is gone in two minutes whatever the hook says.
+    if (this.#watcher?.interruptionSeen) return this.#requestStop("spot-interruption");
+    const run = this.#current;
+    if (!run) return this.#requestStop("instance-terminating");
+    const o = this.options;
+    const plan = planTerminateHook({
+      heartbeatTimeoutSeconds: o.terminateHookTimeoutSeconds,
+      jobTimeoutSeconds: o.jobTimeoutSeconds,
+      phase: run.phase,
+      processSeconds: run.processSeconds,
+      marginSeconds: Math.min(o.terminateHookTimeoutSeconds / 2, 60) + o.killGraceSeconds,
+    });
+    if (plan.action === "hand-back") {
+      this.#warn(`terminate hook: handing job ${run.jobId} back: ${plan.reason}`);
+      return this.#requestStop("instance-terminating");
+    }
+    this.#drain("terminating", `terminate hook: finishing job ${run.jobId}: ${plan.reason}`);
+    const self = o.instanceId;
+    const fleet = this.#deps.fleet;
+    if (fleet) {
+      const beat = setInterval(() => {
+        fleet.recordLifecycleHeartbeat(this.#hooks.terminate, self).then(
+          () => this.emit("lifecycle_action", { hook: this.#hooks.terminate, result: "heartbeat", outcome: "completed" }),
+          (error: Error) => {
+            const gone = isNoLifecycleAction(error) && !isUnsupportedCall(error);
+            this.emit("lifecycle_action", { hook: this.#hooks.terminate, result: "heartbeat", outcome: gone ? "no-action" : "failed", message: error.message });
+            // The action ended (timed out, or completed elsewhere): the instance goes now, so the job goes back now.
+            if (gone) this.#requestStop("instance-terminating");
+          },
+        );
+      }, o.lifecycleHeartbeatSeconds * 1000);
+      this.#hookTimers.push(beat);
+    }
+    const deadline = setTimeout(() => {
+      this.#warn(`terminate hook: job ${run.jobId} still runs near the hook's end: handing it back`);
+      this.#requestStop("instance-terminating");
+    }, Math.min(plan.handBackAfterMs, 2 ** 31 - 1));
+    this.#hookTimers.push(deadline);
   }
 
   #schedule(delayMs: number): void {
@@ -134,9 +260,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     try {
       await this.#whileIdle();
       if (this.#stopReason) return;
+      if (this.#draining) {
+        // Takes no work; looks again at the next IMDS poll's pace.
+        delayMs = this.options.spotPollSeconds * 1000;
+        return;
+      }
       const received = await this.#receive();
       if (!received) return;
-      if (this.#stopReason) {
+      if (this.#stopReason || this.#draining) {
         // Received as the stop came: it goes straight back.
         await this.#deps.queue.release(received.receiptHandle, 0);
         return;
@@ -148,6 +279,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         delayMs = this.options.errorBackoffSeconds * 1000;
       }
     } finally {
+      if (this.#unhealthy && !this.#stopReason) this.#requestStop("unhealthy");
       if (this.#stopReason) void this.#finish();
       else this.#schedule(delayMs);
     }
@@ -170,10 +302,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  /** Between jobs: scale-in protection off, and the idle rule once idle long enough. */
+  /** Between jobs: scale-in protection off; what a drain leads to; the idle rule once idle long enough. */
   async #whileIdle(): Promise<void> {
     const fleet = this.#deps.fleet;
-    if (!fleet) return;
+    if (this.#draining === "terminating") return this.#requestStop("instance-terminating");
+    if (!fleet) {
+      if (this.#draining === "rebalance") this.#requestStop("rebalance");
+      return;
+    }
     const self = this.options.instanceId;
     if (this.#protected !== false) {
       try {
@@ -184,6 +320,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.#warn(`could not lift scale-in protection: ${(error as Error).message}`, error as Error);
       }
     }
+    if (this.#draining === "rebalance" && this.options.config.fleet.capacityRebalance && !this.#watcher?.lifecycleServed) {
+      // Capacity rebalancing terminates this instance once its replacement is in service; IMDS that does
+      // not serve the target lifecycle state cannot say so, the group can.
+      const decision = decideIdle(await fleet.describeGroup(), self);
+      if (decision.action === "leave") return this.#requestStop("instance-terminating");
+    }
+    if (Date.now() < this.#nextTerminateAt) return;
+    if (this.#draining === "rebalance" && !this.options.config.fleet.capacityRebalance) {
+      // Capacity rebalancing is off: this worker asks for the one replacement itself, once idle.
+      await this.#terminateSelf(false, "rebalance");
+      return;
+    }
     const idleSeconds = (Date.now() - this.#idleSince) / 1000;
     if (idleSeconds < this.options.idleTimeoutSeconds) return;
     const decision = decideIdle(await fleet.describeGroup(), self);
@@ -193,19 +341,39 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.#idleSince = Date.now();
       return;
     }
+    if (await this.#terminateSelf(decision.decrement, "idle-terminated")) this.emit("idle_terminate", { decrement: decision.decrement });
+  }
+
+  /**
+   * TerminateInstanceInAutoScalingGroup for this instance, then stop with `reason`. A refusal for the
+   * minimum size (another worker's decrement got there first) means stay; any other refusal
+   * (AccessDenied, throttling) is logged and asked again after a doubling, capped wait, while the
+   * worker keeps serving, so a missing permission never turns into a call every few seconds.
+   */
+  async #terminateSelf(decrement: boolean, reason: "idle-terminated" | "rebalance"): Promise<boolean> {
+    const self = this.options.instanceId;
     try {
-      await fleet.terminate(self, decision.decrement);
+      await this.#deps.fleet!.terminate(self, decrement);
     } catch (error) {
-      // Another worker's decrement got there first and the group is now at its minimum: stay.
-      if ((error as Error).name === "ValidationError") {
-        this.emit("idle_check", { idleSeconds, decision: { action: "stay", reason: `Auto Scaling refused: ${(error as Error).message}` } });
+      const e = error as Error;
+      if (decrement && e.name === "ValidationError" && /min(imum)? ?size/i.test(e.message)) {
+        this.emit("idle_check", {
+          idleSeconds: (Date.now() - this.#idleSince) / 1000,
+          decision: { action: "stay", reason: `Auto Scaling refused: ${e.message}` },
+        });
         this.#idleSince = Date.now();
-        return;
+        return false;
       }
-      throw error;
+      const o = this.options;
+      const attempt = ++this.#terminateRefusals;
+      const retryInSeconds = Math.min(o.terminateRetryMaxSeconds, o.terminateRetrySeconds * 2 ** (attempt - 1));
+      this.#nextTerminateAt = Date.now() + retryInSeconds * 1000;
+      this.emit("terminate_refused", { error: `${e.name}: ${e.message}`, retryInSeconds, attempt });
+      return false;
     }
-    this.emit("idle_terminate", { decrement: decision.decrement });
-    this.#requestStop("idle-terminated");
+    this.#terminateRefusals = 0;
+    this.#requestStop(reason);
+    return true;
   }
 
   async #handle(received: ReceivedJob): Promise<void> {
@@ -236,6 +404,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
       telemetry,
       options: this.options,
       emit: (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
+      onFailure: async (jobId, failure) => {
+        const threshold = this.options.config.fleet.unhealthyAfterFailures;
+        const verdict = await this.#breaker.onFailure(jobId, failure.code, failure.message);
+        this.emit("instance_fault", { jobId, code: failure.code, fault: verdict.fault, streak: verdict.streak, threshold, broken: verdict.broken, ...(verdict.reason ? { reason: verdict.reason } : {}) });
+        if (verdict.broken) this.#unhealthy ??= verdict.reason;
+        return verdict;
+      },
+      onSuccess: () => this.#breaker.onSuccess(),
+      onHandBack: (jobId) => this.#capacityAfterHandBack(jobId),
     });
     this.#current = run;
     if (this.#stopReason) run.interrupt(`worker stopping: ${this.#stopReason}`);
@@ -244,6 +421,72 @@ export class Worker extends EventEmitter<WorkerEvents> {
     } finally {
       this.#current = undefined;
       this.#idleSince = Date.now();
+      for (const t of this.#hookTimers.splice(0)) clearTimeout(t);
+    }
+  }
+
+  async #preflight(trigger: "boot" | "after-failure"): Promise<PreflightReport> {
+    const o = this.options;
+    const report = this.#deps.preflight ? await this.#deps.preflight() : await runPreflight(o.config, { workRoot: o.workRoot, platform: o.platform });
+    this.emit("preflight", { ok: report.ok, trigger, checks: report.checks });
+    return report;
+  }
+
+  /**
+   * CompleteLifecycleAction for this instance. A refusal that means there is nothing to complete
+   * (no such hook on the group, the instance not waiting on it, an endpoint without the call) is
+   * reported as `no-action` and is not an error: the worker runs on groups without hooks.
+   */
+  async #completeLifecycle(hook: string, result: LifecycleActionResult): Promise<"completed" | "no-action" | "failed"> {
+    const fleet = this.#deps.fleet;
+    if (!fleet) return "no-action";
+    try {
+      await fleet.completeLifecycleAction(hook, this.options.instanceId, result);
+      this.emit("lifecycle_action", { hook, result, outcome: "completed" });
+      return "completed";
+    } catch (error) {
+      const e = error as Error;
+      const outcome = isNoLifecycleAction(e) ? "no-action" : "failed";
+      this.emit("lifecycle_action", { hook, result, outcome, message: `${e.name}: ${e.message}` });
+      return outcome;
+    }
+  }
+
+  /**
+   * Completes the launch hook CONTINUE before the first poll. A call that fails for another reason
+   * (throttling, a network blip) is tried again with a doubling wait, within the hook's timeout:
+   * taking work before the group counts the instance would risk an ABANDON mid-job.
+   */
+  async #completeLaunchContinue(): Promise<void> {
+    const deadline = Date.now() + this.options.config.fleet.lifecycleHooks.launchTimeoutSeconds * 1000;
+    for (let attempt = 0; !this.#stopReason; attempt++) {
+      if ((await this.#completeLifecycle(this.#hooks.launch, "CONTINUE")) !== "failed") return;
+      const waitMs = Math.min(30_000, Math.max(100, this.options.errorBackoffSeconds * 1000) * 2 ** attempt);
+      if (Date.now() + waitMs > deadline) {
+        this.#warn(`could not complete the launch hook ${this.#hooks.launch} within its timeout: polling anyway`);
+        return;
+      }
+      await this.#wait(waitMs, this.#stopping.signal);
+    }
+  }
+
+  /**
+   * A handed-back job gets capacity now (issue 9 §3), through the same coalesced fast path as a
+   * submit: the group replaces this instance anyway when it leaves without decrement, but not when
+   * it decremented desired capacity or launches are suspended. Never throws.
+   */
+  async #capacityAfterHandBack(jobId: string): Promise<void> {
+    const fleet = this.#deps.fleet;
+    if (!fleet) return;
+    const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    try {
+      const outcome = await raiseCapacityAfterHandBack({ queue: this.#deps.queue, fleet, config: this.options.config }, log, { jobId });
+      if (!outcome) return;
+      if ("failed" in outcome) this.emit("hand_back_capacity", { jobId, wanted: outcome.wanted, failed: outcome.reason });
+      else if ("coalesced" in outcome) this.emit("hand_back_capacity", { jobId });
+      else this.emit("hand_back_capacity", { jobId, wanted: outcome.wanted, before: outcome.before, after: outcome.after });
+    } catch (error) {
+      this.emit("hand_back_capacity", { jobId, failed: (error as Error).message });
     }
   }
 
@@ -252,19 +495,72 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const reason = this.#stopReason ?? "shutdown";
       this.#state = "stopped";
       clearTimeout(this.#timer);
+      for (const t of this.#hookTimers.splice(0)) clearTimeout(t);
+      let askedToTerminate = reason === "idle-terminated" || reason === "rebalance";
+      if (reason === "unhealthy") askedToTerminate = await this.#leaveUnhealthy();
+      // This worker asked the group to terminate the instance: its terminate hook (if any) is completed now, not at its timeout.
+      if (askedToTerminate && this.#deps.fleet) await this.#awaitTerminated();
+      if (this.#terminatingSeen || reason === "instance-terminating") await this.#completeLifecycle(this.#hooks.terminate, "CONTINUE");
       await this.#watcher?.stop();
-      if (reason === "rebalance" && this.#deps.fleet) {
-        // The group should run this work elsewhere: hand the instance back without shrinking the group.
-        try {
-          await this.#deps.fleet.terminate(this.options.instanceId, false);
-        } catch (error) {
-          this.#warn(`could not hand the instance back after a rebalance recommendation: ${(error as Error).message}`, error as Error);
-        }
-      }
       this.emit("stopped", { reason });
       this.#resolveDone(reason);
     })();
     return this.#finishing;
+  }
+
+  /** Marks the instance Unhealthy (the group replaces it); without that call, terminates it without decrement. True when the group was asked to. */
+  async #leaveUnhealthy(): Promise<boolean> {
+    const reason = this.#unhealthy ?? "judged broken";
+    const fleet = this.#deps.fleet;
+    const self = this.options.instanceId;
+    if (this.options.config.fleet.debugKeepFailedInstances) {
+      this.emit("instance_unhealthy", { reason, marked: "kept" });
+      return false;
+    }
+    if (!fleet) {
+      this.emit("instance_unhealthy", { reason, marked: "none" });
+      return false;
+    }
+    try {
+      await fleet.setHealth(self, "Unhealthy");
+      this.emit("instance_unhealthy", { reason, marked: "health" });
+      return true;
+    } catch (error) {
+      this.#warn(`SetInstanceHealth Unhealthy failed (${(error as Error).message}): terminating without decrement instead`, error as Error);
+    }
+    try {
+      await fleet.terminate(self, false);
+      this.emit("instance_unhealthy", { reason, marked: "terminate" });
+      return true;
+    } catch (error) {
+      this.#warn(`could not leave the group either: ${(error as Error).message}`, error as Error);
+      this.emit("instance_unhealthy", { reason, marked: "none" });
+      return false;
+    }
+  }
+
+  /** Waits (bounded) for IMDS to show the target lifecycle state Terminated, when IMDS serves it at all. */
+  async #awaitTerminated(): Promise<void> {
+    if (this.#terminatingSeen || !this.#watcher?.lifecycleServed) return;
+    const seen = new Promise<void>((resolve) => (this.#onTerminated = resolve));
+    const waited = await Promise.race([seen.then(() => true), this.#wait(this.options.lifecycleWaitSeconds * 1000, this.#leaving.signal).then(() => false)]);
+    this.#onTerminated = undefined;
+    if (!waited && !this.#terminatingSeen)
+      this.#warn(`IMDS did not show the target lifecycle state Terminated within ${this.options.lifecycleWaitSeconds} s: leaving the terminate hook (if any) to its timeout`);
+  }
+
+  /** Resolves after `ms`, or at once when `signal` aborts. */
+  #wait(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   #warn(message: string, error?: Error): void {

@@ -122,6 +122,23 @@ export function dashboardBody(s: DashboardSources): { widgets: Widget[] } {
       ),
       metricWidget(W, 2 * H, "Data moved (bytes)", [spotq(METRICS.bytesIn, { label: "downloaded" }), spotq(METRICS.bytesOut, { label: "uploaded" })], "Sum", 300),
       { type: "alarm", x: 2 * W, y: 2 * H, width: W, height: H, properties: { title: "Alarms", alarms: s.alarmArns } },
+      metricWidget(
+        0,
+        3 * H,
+        "Failed boots and crash loops",
+        [spotq(METRICS.bootstrapFailed, { label: "failed boots (breaker counts these)" }), spotq(METRICS.workerCrashLoop, { label: "crash loops after boot" })],
+        "Sum",
+        300,
+      ),
+      // Issue 10: job events and result files that could not be delivered (the transitions stood).
+      metricWidget(
+        W,
+        3 * H,
+        "Job events and results not delivered",
+        [spotq(METRICS.jobEventsNotPublished, { label: "events not published" }), spotq(METRICS.jobResultsNotWritten, { label: "results not written" })],
+        "Sum",
+        300,
+      ),
     ],
   };
 }

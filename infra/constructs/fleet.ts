@@ -3,8 +3,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AutoscalingGroup } from "@cdktf/provider-aws/lib/autoscaling-group";
+import { AutoscalingLifecycleHook } from "@cdktf/provider-aws/lib/autoscaling-lifecycle-hook";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { DataAwsAmi } from "@cdktf/provider-aws/lib/data-aws-ami";
+import { DataAwsSsmParameter } from "@cdktf/provider-aws/lib/data-aws-ssm-parameter";
 import { DataAwsSubnet } from "@cdktf/provider-aws/lib/data-aws-subnet";
 import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
@@ -15,13 +17,17 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { Construct } from "constructs";
 import { ValidationError } from "../../core/errors.ts";
-import type { FleetConfig } from "../../core/fleet-config.ts";
+import { ECS_GPU_AMI_PARAMETER, withoutApiKeys, type FleetConfig } from "../../core/fleet-config.ts";
 import { GROUP_TAG, resourceNames } from "../../core/names.ts";
 import { BUNDLE_FILES } from "../bundling.ts";
-import { AssetType, Fn, TerraformAsset } from "../cdktf.ts";
+import { ECS_AMI_NODE_REASON } from "../deploy-config.ts";
+import { AssetType, Fn, TerraformAsset, Token } from "../cdktf.ts";
+import { nodeArchivePath, nodeArchiveProblem } from "../node-archive.ts";
 import { renderBootTemplate } from "../user-data/boot-template.ts";
 import { BOOT_VARIABLES, type BootVariable } from "../user-data/template.ts";
-import { USER_DATA_LIMIT_BYTES, type WorkerBoot } from "../user-data/worker-boot.ts";
+import { SERVICE_WRAPPER_SOURCE } from "../user-data/windows-service.ts";
+import { USER_DATA_LIMIT_BYTES, bootVariables, type WorkerBoot } from "../user-data/worker-boot.ts";
+import { ContainerRegistry } from "./container-registry.ts";
 import { assumeRolePolicy, policyJson } from "./policy-document.ts";
 import { groupArnPattern, type AwsEnv, type BucketRef, type GroupRef, type LogGroupRef, type QueuesRef, type TableRef } from "./refs.ts";
 import { terraformLiteral } from "./terraform-string.ts";
@@ -41,6 +47,25 @@ export const GROUP_METRICS = [
 /** An upper bound of any resolved name or URL the user data template receives (for the size check). */
 const RESOLVED_VALUE_ALLOWANCE = 160;
 
+/**
+ * One fixed key per artifact. A deploy overwrites it in place (Terraform updates an object whose
+ * content changed; it deletes one whose key changed, with all its versions), the versioned bucket
+ * keeps the previous versions, and each launch template version names the version id and the
+ * SHA-256 its instances fetch: a deploy never deletes what a booting instance still fetches.
+ */
+export const ARTIFACT_KEYS = {
+  worker: "worker/worker.mjs",
+  config: "worker/spotq.config.json",
+  /** C# source of the Windows service wrapper (infra/user-data/windows-service.ts). */
+  service: "worker/spotq-worker-service.cs",
+  /** The pinned Node.js release (fleet.artifacts.node): a zip for Windows, a tar.gz for Linux. */
+  nodeWindows: "worker/node.zip",
+  nodeLinux: "worker/node.tar.gz",
+} as const;
+
+/** The Auto Scaling processes the fleet keeps suspended: workers terminate themselves with decrement, and AZ rebalancing would then kill busy ones. */
+export const SUSPENDED_PROCESSES = ["AZRebalance"] as const;
+
 export interface FleetProps {
   config: FleetConfig;
   env: AwsEnv;
@@ -50,6 +75,8 @@ export interface FleetProps {
   artifactsBucket: BucketRef;
   queues: QueuesRef;
   table: TableRef;
+  /** Folder that relative paths in the config (the pinned Node.js archive) are resolved against: the config file's. @default process.cwd() */
+  configDir?: string;
 }
 
 /**
@@ -57,7 +84,8 @@ export interface FleetProps {
  * ingress, a launch template (the config's AMI, IMDSv2 only, encrypted gp3 root volume, user data
  * that installs the worker as a service), and the Auto Scaling group (min from the config, 0 by
  * default; mixed instances with price-capacity-optimized Spot and capacity rebalance; new
- * instances protected from scale-in).
+ * instances protected from scale-in; a concrete launch template version rolled out by instance
+ * refresh; AZRebalance suspended) with its launch and terminate lifecycle hooks.
  */
 export class Fleet extends Construct {
   readonly group: AutoscalingGroup;
@@ -70,17 +98,34 @@ export class Fleet extends Construct {
   readonly instanceProfile: IamInstanceProfile;
   readonly jobLogGroup: CloudwatchLogGroup;
   readonly workerLogGroup: CloudwatchLogGroup;
+  /** Each instance's boot evidence: the bootstrap transcript and the worker service's output. */
+  readonly bootLogGroup: CloudwatchLogGroup;
   readonly workerBundle: S3Object;
   readonly workerConfig: S3Object;
+  /** The Windows service wrapper's source (Windows fleets). */
+  readonly serviceWrapper?: S3Object;
+  /** The pinned Node.js archive (fleet.artifacts.node). */
+  readonly nodeArchive?: S3Object;
+  /** Pending:Wait until the worker's preflight passed (CONTINUE) or its boot failed (ABANDON, the default on timeout). */
+  readonly launchHook: AutoscalingLifecycleHook;
+  /** Terminating:Wait while the worker finishes or hands back its job (CONTINUE, the default on timeout). */
+  readonly terminateHook: AutoscalingLifecycleHook;
   /** The user data as a Terraform template (`${queue_url}` and the like filled at apply time). */
   readonly userDataTemplate: string;
+  /** processor.container: the image repository (created, or an existing one referenced). */
+  readonly registry?: ContainerRegistry;
+  /** The AMI the launch template boots: `fleet.amiId`, or (container profile) the ECS GPU AMI's SSM parameter value. */
+  readonly imageId: string;
 
   constructor(scope: Construct, id: string, props: FleetProps) {
     super(scope, id);
     const { config, env } = props;
     const names = resourceNames(config.name);
     const f = config.fleet;
-    if (!f.amiId) throw new ValidationError("cannot build the fleet", [{ field: "fleet.amiId", reason: "is required to deploy" }]);
+    const container = config.processor.container;
+    if (!f.amiId && !container) throw new ValidationError("cannot build the fleet", [{ field: "fleet.amiId", reason: "is required to deploy" }]);
+    if (!f.amiId && !f.artifacts.node)
+      throw new ValidationError("cannot build the fleet", [{ field: "fleet.artifacts.node", reason: ECS_AMI_NODE_REASON }]);
     if (f.subnetIds.length === 0) throw new ValidationError("cannot build the fleet", [{ field: "fleet.subnetIds", reason: "is required to deploy" }]);
     const bundleFile = join(props.workerBundleDir, BUNDLE_FILES.worker);
     if (!existsSync(bundleFile))
@@ -91,24 +136,51 @@ export class Fleet extends Construct {
     // Logs: a stream per job attempt, and one per instance for the daemon itself.
     this.jobLogGroup = new CloudwatchLogGroup(this, "job-logs", { name: names.jobLogGroup, retentionInDays: config.monitoring.logRetentionDays });
     this.workerLogGroup = new CloudwatchLogGroup(this, "worker-logs", { name: names.workerLogGroup, retentionInDays: config.monitoring.logRetentionDays });
+    this.bootLogGroup = new CloudwatchLogGroup(this, "boot-logs", { name: names.bootLogGroup, retentionInDays: config.monitoring.logRetentionDays });
 
-    // Artifacts under content-addressed keys: a new bundle or config is a new launch template version.
-    const workerKey = `worker/${sha256(readFileSync(bundleFile)).slice(0, 16)}/${BUNDLE_FILES.worker}`;
-    const configJson = JSON.stringify(config, null, 2);
-    const configKey = `config/${sha256(configJson).slice(0, 16)}.json`;
+    // Artifacts: fixed keys updated in place; the launch template names each one's version id and SHA-256.
+    const bundleBytes = readFileSync(bundleFile);
     const bundleAsset = new TerraformAsset(this, "worker-bundle-file", { path: bundleFile, type: AssetType.FILE });
     this.workerBundle = new S3Object(this, "worker-bundle", {
       bucket: props.artifactsBucket.name,
-      key: workerKey,
+      key: ARTIFACT_KEYS.worker,
       source: bundleAsset.path,
+      // What makes Terraform upload a changed file (the key stays).
+      sourceHash: sha256(bundleBytes),
       contentType: "text/javascript",
     });
+    // Workers need no tenant's API key value.
+    const configJson = JSON.stringify(withoutApiKeys(config), null, 2);
     this.workerConfig = new S3Object(this, "worker-config", {
       bucket: props.artifactsBucket.name,
-      key: configKey,
+      key: ARTIFACT_KEYS.config,
       content: terraformLiteral(configJson),
       contentType: "application/json",
     });
+    if (f.platform === "windows")
+      this.serviceWrapper = new S3Object(this, "service-wrapper", {
+        bucket: props.artifactsBucket.name,
+        key: ARTIFACT_KEYS.service,
+        content: terraformLiteral(SERVICE_WRAPPER_SOURCE),
+        contentType: "text/plain",
+      });
+    const nodeFile = nodeArchivePath(config, props.configDir ?? process.cwd());
+    const pinnedNode = f.artifacts.node;
+    if (nodeFile && pinnedNode) {
+      // Checked at synth: the archive uploaded is exactly the release the config pins.
+      const problem = nodeArchiveProblem(nodeFile, pinnedNode.sha256);
+      if (problem) throw new ValidationError("cannot ship Node.js to the workers", [{ field: "fleet.artifacts.node", reason: problem }]);
+      const nodeAsset = new TerraformAsset(this, "node-archive-file", { path: nodeFile, type: AssetType.FILE });
+      this.nodeArchive = new S3Object(this, "node-archive", {
+        bucket: props.artifactsBucket.name,
+        key: f.platform === "windows" ? ARTIFACT_KEYS.nodeWindows : ARTIFACT_KEYS.nodeLinux,
+        source: nodeAsset.path,
+        sourceHash: pinnedNode.sha256,
+        contentType: "application/octet-stream",
+      });
+    }
+
+    if (container) this.registry = new ContainerRegistry(this, "registry", { profile: container, env, deployment: config.name });
 
     this.ref = { name: names.group, arn: groupArnPattern(env, names.group) };
     this.role = new IamRole(this, "role", {
@@ -128,7 +200,12 @@ export class Fleet extends Construct {
           table: props.table,
           artifactsBucket: props.artifactsBucket,
           group: this.ref,
-          logGroups: [logRef(this.jobLogGroup), logRef(this.workerLogGroup)],
+          logGroups: [logRef(this.jobLogGroup), logRef(this.workerLogGroup), logRef(this.bootLogGroup)],
+          ...(config.processor.session === "interactive" && config.processor.autoLogon
+            ? { autoLogonParameterArn: ssmParameterArn(env, config.processor.autoLogon.passwordParameter) }
+            : {}),
+          sessionManager: f.sessionManager,
+          ...(this.registry ? { containerRepositoryArn: this.registry.repositoryArn } : {}),
         }),
       ),
     });
@@ -141,7 +218,8 @@ export class Fleet extends Construct {
       vpcId: subnet.vpcId,
     });
     // Terraform removes the default allow-all egress rule of a new group; the worker needs only HTTPS
-    // (AWS APIs, S3, nodejs.org). IMDS, DNS and NTP are link-local and not filtered by groups.
+    // (AWS APIs and S3; Node.js comes from the artifacts bucket). IMDS, DNS and NTP are link-local
+    // and not filtered by groups.
     for (const [key, cidr] of [
       ["https-ipv4", { cidrIpv4: "0.0.0.0/0" }],
       ["https-ipv6", { cidrIpv6: "::/0" }],
@@ -151,17 +229,33 @@ export class Fleet extends Construct {
         ipProtocol: "tcp",
         fromPort: 443,
         toPort: 443,
-        description: "HTTPS to AWS APIs and nodejs.org",
+        description: "HTTPS to AWS APIs and S3",
         ...cidr,
       });
 
+    // The AMI: the config's, or for a container profile without one, the ECS GPU-optimised Amazon
+    // Linux 2023 AMI (Docker, the NVIDIA driver and container toolkit) that AWS currently recommends.
+    // Read at plan time: a newer recommendation is a new launch template version, rolled out by an
+    // instance refresh; pin fleet.amiId to choose when.
+    let amiName: string;
+    if (f.amiId) {
+      this.imageId = f.amiId;
+      amiName = f.amiId;
+    } else {
+      const parameter = new DataAwsSsmParameter(this, "ecs-gpu-ami", { name: ECS_GPU_AMI_PARAMETER });
+      // An AMI id is no secret: insecure_value keeps the plan readable.
+      this.imageId = parameter.insecureValue;
+      amiName = `the ECS GPU-optimised AMI (${ECS_GPU_AMI_PARAMETER})`;
+    }
     const ami = new DataAwsAmi(this, "ami", {
-      filter: [{ name: "image-id", values: [f.amiId] }],
+      filter: [{ name: "image-id", values: [this.imageId] }],
+      // A deprecated AMI still launches; the lookup must not fail the plan for it.
+      includeDeprecated: true,
       lifecycle: {
         postcondition: [
           f.platform === "windows"
-            ? { condition: '${self.platform == "windows"}', errorMessage: `fleet.platform is "windows" but ${f.amiId} is not a Windows AMI` }
-            : { condition: '${self.platform != "windows"}', errorMessage: `fleet.platform is "linux" but ${f.amiId} is a Windows AMI` },
+            ? { condition: '${self.platform == "windows"}', errorMessage: `fleet.platform is "windows" but ${amiName} is not a Windows AMI` }
+            : { condition: '${self.platform != "windows"}', errorMessage: `fleet.platform is "linux" but ${amiName} is a Windows AMI` },
         ],
       },
     });
@@ -169,13 +263,26 @@ export class Fleet extends Construct {
     const boot: WorkerBoot = {
       platform: f.platform,
       region: env.region,
+      deployment: config.name,
       nodeMajor: f.nodeMajor,
-      workerKey,
-      configKey,
+      artifacts: {
+        worker: { key: ARTIFACT_KEYS.worker, sha256: sha256(bundleBytes), version: BOOT_VARIABLES.workerVersion },
+        config: { key: ARTIFACT_KEYS.config, sha256: sha256(configJson), version: BOOT_VARIABLES.configVersion },
+        ...(this.serviceWrapper ? { service: { key: ARTIFACT_KEYS.service, sha256: sha256(SERVICE_WRAPPER_SOURCE), version: BOOT_VARIABLES.serviceVersion } } : {}),
+        ...(this.nodeArchive && pinnedNode
+          ? { node: { key: f.platform === "windows" ? ARTIFACT_KEYS.nodeWindows : ARTIFACT_KEYS.nodeLinux, sha256: pinnedNode.sha256, version: BOOT_VARIABLES.nodeVersion, release: pinnedNode.version } }
+          : {}),
+      },
       ...(f.workRoot ? { workRoot: f.workRoot } : {}),
+      debugKeepFailedInstances: f.debugKeepFailedInstances,
+      stopGraceSeconds: f.stopGraceSeconds,
+      session: config.processor.session,
+      ...(config.processor.autoLogon ? { autoLogon: config.processor.autoLogon } : {}),
+      ...(container ? { container: { gpus: container.gpus !== undefined } } : {}),
     };
     this.userDataTemplate = renderBootTemplate(boot);
-    const worstCase = Buffer.byteLength(this.userDataTemplate) + Object.keys(BOOT_VARIABLES).length * RESOLVED_VALUE_ALLOWANCE;
+    const variables = bootVariables(boot);
+    const worstCase = Buffer.byteLength(this.userDataTemplate) + variables.length * RESOLVED_VALUE_ALLOWANCE;
     if (worstCase > USER_DATA_LIMIT_BYTES)
       throw new ValidationError("the worker user data is too large", [
         { field: "fleet.workRoot", reason: `user data would reach ${worstCase} bytes; EC2 accepts ${USER_DATA_LIMIT_BYTES}` },
@@ -186,7 +293,7 @@ export class Fleet extends Construct {
     mkdirSync(templateDir, { recursive: true });
     writeFileSync(templateFile, this.userDataTemplate);
     const userDataAsset = new TerraformAsset(this, "user-data-template", { path: templateFile, type: AssetType.FILE });
-    const userDataValues: Record<BootVariable, string> = {
+    const allValues: Partial<Record<BootVariable, string>> = {
       artifacts_bucket: props.artifactsBucket.name,
       table: props.table.name,
       queue_url: props.queues.jobs.url,
@@ -194,13 +301,18 @@ export class Fleet extends Construct {
       bucket: props.dataBucket.name,
       // The literal name: the group's own attribute would make the template depend on the group.
       group: names.group,
+      worker_version: this.workerBundle.versionId,
+      config_version: this.workerConfig.versionId,
+      ...(this.serviceWrapper ? { service_version: this.serviceWrapper.versionId } : {}),
+      ...(this.nodeArchive ? { node_version: this.nodeArchive.versionId } : {}),
     };
+    const userDataValues = Object.fromEntries(variables.map((v) => [v, allValues[v]!]));
 
     const tags = { Name: `${config.name}-worker`, [GROUP_TAG]: names.group };
     this.launchTemplate = new LaunchTemplate(this, "launch-template", {
       name: `${config.name}-worker`,
       description: `spotq/${config.name}: GPU worker`,
-      imageId: f.amiId,
+      imageId: this.imageId,
       updateDefaultVersion: true,
       iamInstanceProfile: { arn: this.instanceProfile.arn },
       vpcSecurityGroupIds: [this.securityGroup.id],
@@ -229,6 +341,8 @@ export class Fleet extends Construct {
       capacityRebalance: f.capacityRebalance,
       // A booting or busy instance is never picked for scale-in; the worker lifts it only while idle.
       protectFromScaleIn: true,
+      // Workers terminate themselves with decrement; AZ rebalancing would then terminate busy ones elsewhere.
+      suspendedProcesses: [...SUSPENDED_PROCESSES],
       defaultInstanceWarmup: f.bootSeconds,
       healthCheckType: "EC2",
       healthCheckGracePeriod: f.bootSeconds,
@@ -244,17 +358,57 @@ export class Fleet extends Construct {
           spotAllocationStrategy: f.spotAllocationStrategy,
         },
         launchTemplate: {
-          launchTemplateSpecification: { launchTemplateId: this.launchTemplate.id, version: "$Latest" },
+          // A concrete version, never $Latest: a new version is a change Terraform rolls out with an
+          // instance refresh, and the worker can tell a stale instance by its version.
+          launchTemplateSpecification: { launchTemplateId: this.launchTemplate.id, version: Token.asString(this.launchTemplate.latestVersion) },
           override: f.instanceTypes.map((instanceType) => ({ instanceType })),
         },
       },
+      ...(f.instanceRefresh.enabled
+        ? {
+            instanceRefresh: {
+              strategy: "Rolling",
+              preferences: {
+                minHealthyPercentage: f.instanceRefresh.minHealthyPercentage,
+                maxHealthyPercentage: f.instanceRefresh.maxHealthyPercentage,
+                // Instances already on the new template and types are left alone.
+                skipMatching: true,
+                // Busy workers are protected: never replaced mid-job (they retire when idle).
+                scaleInProtectedInstances: f.instanceRefresh.scaleInProtectedInstances,
+                standbyInstances: "Ignore",
+              },
+            },
+          }
+        : {}),
       tag: Object.entries(tags).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
       // Desired capacity belongs to the scaling policies, the API's fast path and idle workers.
       lifecycle: { ignoreChanges: ["desired_capacity"] },
       // Instances must not boot before their permissions exist.
       dependsOn: [this.rolePolicy],
     });
+
+    // CONTRACTS §2. Separate resources (a group's initial_lifecycle_hook only applies at creation);
+    // with minSize 0 no instance launches before they exist.
+    this.launchHook = new AutoscalingLifecycleHook(this, "launch-hook", {
+      name: names.launchHook,
+      autoscalingGroupName: this.group.name,
+      lifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING",
+      heartbeatTimeout: f.lifecycleHooks.launchTimeoutSeconds,
+      defaultResult: "ABANDON",
+    });
+    this.terminateHook = new AutoscalingLifecycleHook(this, "terminate-hook", {
+      name: names.terminateHook,
+      autoscalingGroupName: this.group.name,
+      lifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING",
+      heartbeatTimeout: f.lifecycleHooks.terminateTimeoutSeconds,
+      defaultResult: "CONTINUE",
+    });
   }
+}
+
+/** The ARN of an SSM parameter by its name (with or without the leading slash). */
+export function ssmParameterArn(env: AwsEnv, name: string): string {
+  return `arn:${env.partition}:ssm:${env.region}:${env.accountId}:parameter/${name.replace(/^\//, "")}`;
 }
 
 function logRef(g: CloudwatchLogGroup): LogGroupRef {

@@ -4,7 +4,6 @@ import { SqsQueueRedriveAllowPolicy } from "@cdktf/provider-aws/lib/sqs-queue-re
 import { Construct } from "constructs";
 import { maxReceiveCount, type FleetConfig } from "../../core/fleet-config.ts";
 import { resourceNames } from "../../core/names.ts";
-import { JOBS_QUEUE_RETENTION_DAYS } from "../deploy-config.ts";
 import { policyDocument, policyJson } from "./policy-document.ts";
 import type { QueueRef, QueuesRef } from "./refs.ts";
 
@@ -38,7 +37,7 @@ export class JobQueue extends Construct {
       sqsManagedSseEnabled: true,
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
       receiveWaitTimeSeconds: config.queue.receiveWaitSeconds,
-      messageRetentionSeconds: JOBS_QUEUE_RETENTION_DAYS * DAY,
+      messageRetentionSeconds: config.queue.retentionDays * DAY,
       redrivePolicy: JSON.stringify({ deadLetterTargetArn: this.dlq.arn, maxReceiveCount: maxReceiveCount(config) }),
     });
     // Only the jobs queue may dead-letter into the DLQ (a separate resource: the DLQ cannot name

@@ -1,7 +1,7 @@
 import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
 import { Construct } from "constructs";
 import type { FleetConfig } from "../../core/fleet-config.ts";
-import { JOB_TABLE } from "../../core/job.ts";
+import { JOB_LIST_INDEXES, JOB_TABLE } from "../../core/job.ts";
 import { resourceNames } from "../../core/names.ts";
 import type { TableRef } from "./refs.ts";
 
@@ -11,8 +11,10 @@ export interface JobTableProps {
 
 /**
  * The jobs table, shaped exactly as aws/job-store.ts `ensureJobTable` makes it locally: key
- * `jobId`, the `byState` and `byTime` indexes (all attributes projected) and TTL on `expiresAt`;
- * plus what only AWS has: on-demand billing, point-in-time recovery and KMS encryption at rest.
+ * `jobId`, the four sharded listing indexes of core/job.ts `JOB_LIST_INDEXES` (projecting only the
+ * list filters `name` and `tags`, so heartbeats write no index; docs/capacity.md) and TTL on
+ * `expiresAt`; plus what only AWS has: on-demand billing, point-in-time recovery and KMS
+ * encryption at rest.
  */
 export class JobTable extends Construct {
   readonly table: DynamodbTable;
@@ -24,17 +26,18 @@ export class JobTable extends Construct {
       name: resourceNames(props.config.name).table,
       billingMode: "PAY_PER_REQUEST",
       hashKey: JOB_TABLE.partitionKey,
-      attribute: [
-        { name: JOB_TABLE.partitionKey, type: "S" },
-        { name: "state", type: "S" },
-        { name: JOB_TABLE.listKeyAttribute, type: "S" },
-      ],
-      globalSecondaryIndex: [
-        { name: JOB_TABLE.byStateIndex, hashKey: "state", rangeKey: JOB_TABLE.partitionKey, projectionType: "ALL" },
-        { name: JOB_TABLE.byTimeIndex, hashKey: JOB_TABLE.listKeyAttribute, rangeKey: JOB_TABLE.partitionKey, projectionType: "ALL" },
-      ],
+      attribute: [JOB_TABLE.partitionKey, JOB_TABLE.listKeyAttribute, JOB_TABLE.tenantKeyAttribute, JOB_TABLE.stateSortAttribute].map((name) => ({ name, type: "S" })),
+      globalSecondaryIndex: JOB_LIST_INDEXES.map((g) => ({
+        name: g.name,
+        hashKey: g.hashKey,
+        rangeKey: g.rangeKey,
+        projectionType: "INCLUDE",
+        nonKeyAttributes: [...JOB_TABLE.listProjection],
+      })),
       ttl: { attributeName: JOB_TABLE.ttlAttribute, enabled: true },
       pointInTimeRecovery: { enabled: true },
+      // The record of every job: `cdktf destroy` (or a rename) must not drop it by accident.
+      deletionProtectionEnabled: true,
       // The AWS-managed key (aws/dynamodb): encrypted at rest, no key policy for callers to need.
       serverSideEncryption: { enabled: true },
     });

@@ -1,8 +1,11 @@
 import { AutoscalingPolicy, type AutoscalingPolicyStepAdjustment } from "@cdktf/provider-aws/lib/autoscaling-policy";
-import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm";
+import { AutoscalingSchedule } from "@cdktf/provider-aws/lib/autoscaling-schedule";
+import { CloudwatchMetricAlarm, type CloudwatchMetricAlarmMetricQuery } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm";
 import { Construct } from "constructs";
-import { orderedSteps, type FleetConfig } from "../../core/fleet-config.ts";
+import type { FleetConfig } from "../../core/fleet-config.ts";
 import { resourceNames } from "../../core/names.ts";
+import { scalingSpec, type ScalingSpec } from "../../core/scaling/model.ts";
+import { SIGNAL_EXPRESSIONS, SIGNAL_METRICS, type SignalMetricId } from "../../core/scaling/policy.ts";
 
 export interface ScalingProps {
   config: FleetConfig;
@@ -10,10 +13,10 @@ export interface ScalingProps {
   groupName: string;
 }
 
-/** One step of the scale-out policy, as the policy sees it: an interval of backlog above the alarm threshold. */
+/** One step of the scale-out policy, as the policy sees it: an interval of the alarm's value. */
 export interface ScaleOutStep {
   name: string;
-  /** Inclusive lower bound of the backlog (visible messages). */
+  /** Inclusive lower bound of the alarm's value. */
   backlogAtLeast: number;
   /** Exclusive upper bound; absent for the last step. */
   backlogBelow?: number;
@@ -21,55 +24,147 @@ export interface ScaleOutStep {
 }
 
 /**
- * Scale-out on the queue backlog, as in the AWS spot-worker pattern: a CloudWatch alarm on the
- * jobs queue's visible messages (at the lowest step's threshold, over the configured period and
- * evaluation periods) drives a step-scaling policy whose steps come from the config. Its
- * estimated warmup is the instance boot time, so a standing alarm does not count instances still
- * booting as missing and add them twice. Scale-in is the workers' own business (idle timeout).
+ * Scale-out as the scaling model (core/scaling/model.ts) decides it: everything below comes from
+ * `scalingSpec(config)`, the spec the local fleet and `spotq simulate` run on.
+ *
+ * - `scaling.policy = "deficit"` (default): a metric-math alarm on the jobs queued or running
+ *   without an instance in service (SQS visible + not visible − the group's GroupInServiceInstances;
+ *   the group metrics are enabled by the fleet construct) drives a step policy whose steps add
+ *   exactly that many instances, with a warmup of two periods.
+ * - `"visible"`: an alarm on the queue's visible messages drives the config's steps, warmup = boot.
+ * - `"target-tracking"`: AWS's backlog per instance held at `scaling.targetBacklogPerInstance`,
+ *   scale-in disabled.
+ *
+ * No alarm or policy removes instances: scale-in is the workers' own business (idle timeout).
+ * `scaling.schedule` becomes one `aws_autoscaling_schedule` per entry.
  */
 export class Scaling extends Construct {
+  readonly spec: ScalingSpec;
   readonly policy: AutoscalingPolicy;
-  readonly alarm: CloudwatchMetricAlarm;
+  /** The alarm of a step policy (target tracking creates and owns its alarms). */
+  readonly alarm: CloudwatchMetricAlarm | undefined;
   readonly steps: ScaleOutStep[];
+  readonly schedules: AutoscalingSchedule[];
 
   constructor(scope: Construct, id: string, props: ScalingProps) {
     super(scope, id);
-    const { config } = props;
-    const ordered = orderedSteps(config);
-    this.steps = ordered.map((s, i) => {
-      const next = ordered[i + 1];
+    const { config, groupName } = props;
+    const spec = scalingSpec(config);
+    this.spec = spec;
+    const queueName = resourceNames(config.name).queue;
+    const dimensionValue = (m: SignalMetricId) => (SIGNAL_METRICS[m].dimension === "QueueName" ? queueName : groupName);
+
+    this.steps = spec.steps.map((s, i) => {
+      const next = spec.steps[i + 1];
       return { name: s.name, backlogAtLeast: s.backlogAtLeast, ...(next ? { backlogBelow: next.backlogAtLeast } : {}), addInstances: s.addInstances };
     });
-    const threshold = ordered[0]!.backlogAtLeast;
-    this.policy = new AutoscalingPolicy(this, "scale-out", {
-      name: `${config.name}-scale-out-on-backlog`,
-      autoscalingGroupName: props.groupName,
-      policyType: "StepScaling",
-      adjustmentType: "ChangeInCapacity",
-      metricAggregationType: "Maximum",
-      estimatedInstanceWarmup: config.fleet.bootSeconds,
-      stepAdjustment: this.steps.map((s): AutoscalingPolicyStepAdjustment => ({
-        // Bounds are relative to the alarm threshold; the lower bound is inclusive, the upper exclusive.
-        metricIntervalLowerBound: String(s.backlogAtLeast - threshold),
-        ...(s.backlogBelow !== undefined ? { metricIntervalUpperBound: String(s.backlogBelow - threshold) } : {}),
-        scalingAdjustment: s.addInstances,
-      })),
-    });
-    const steps = this.steps.map((s) => `${s.name}: backlog >= ${s.backlogAtLeast} adds ${s.addInstances}`).join("; ");
-    this.alarm = new CloudwatchMetricAlarm(this, "backlog", {
-      alarmName: `${config.name}-backlog`,
-      alarmDescription: `spotq/${config.name}: jobs are waiting; scales the workers out (${steps})`,
-      namespace: "AWS/SQS",
-      metricName: "ApproximateNumberOfMessagesVisible",
-      dimensions: { QueueName: resourceNames(config.name).queue },
-      statistic: "Maximum",
-      period: config.scaling.periodSeconds,
-      evaluationPeriods: config.scaling.evaluationPeriods,
-      threshold,
-      comparisonOperator: "GreaterThanOrEqualToThreshold",
-      // An idle queue may publish nothing: that is no backlog.
-      treatMissingData: "notBreaching",
-      alarmActions: [this.policy.arn],
-    });
+
+    if (spec.policy === "target-tracking") {
+      const e = SIGNAL_EXPRESSIONS["target-tracking"];
+      this.policy = new AutoscalingPolicy(this, "scale-out", {
+        name: `${config.name}-scale-out-on-backlog-per-instance`,
+        autoscalingGroupName: groupName,
+        policyType: "TargetTrackingScaling",
+        estimatedInstanceWarmup: spec.warmupSeconds,
+        targetTrackingConfiguration: {
+          targetValue: spec.targetBacklogPerInstance,
+          // Workers leave by themselves when idle: the policy only adds.
+          disableScaleIn: true,
+          customizedMetricSpecification: {
+            metrics: [
+              ...e.metrics.map((m) => ({
+                id: m,
+                returnData: false,
+                metricStat: {
+                  metric: { namespace: SIGNAL_METRICS[m].namespace, metricName: SIGNAL_METRICS[m].metricName, dimensions: [{ name: SIGNAL_METRICS[m].dimension, value: dimensionValue(m) }] },
+                  stat: SIGNAL_METRICS[m].stat,
+                },
+              })),
+              // Only the final expression returns data.
+              { id: "backlog_per_instance", expression: e.expression, label: e.label, returnData: true },
+            ],
+          },
+        },
+      });
+      this.alarm = undefined;
+    } else {
+      const threshold = spec.threshold;
+      this.policy = new AutoscalingPolicy(this, "scale-out", {
+        name: `${config.name}-scale-out-on-${spec.policy === "deficit" ? "backlog-deficit" : "backlog"}`,
+        autoscalingGroupName: groupName,
+        policyType: "StepScaling",
+        adjustmentType: "ChangeInCapacity",
+        metricAggregationType: "Maximum",
+        estimatedInstanceWarmup: spec.warmupSeconds,
+        stepAdjustment: this.steps.map((s): AutoscalingPolicyStepAdjustment => ({
+          // Bounds are relative to the alarm threshold; the lower bound is inclusive, the upper exclusive.
+          metricIntervalLowerBound: String(s.backlogAtLeast - threshold),
+          ...(s.backlogBelow !== undefined ? { metricIntervalUpperBound: String(s.backlogBelow - threshold) } : {}),
+          scalingAdjustment: s.addInstances,
+        })),
+      });
+      const common = {
+        period: spec.periodSeconds,
+        evaluationPeriods: spec.evaluationPeriods,
+        threshold,
+        comparisonOperator: "GreaterThanOrEqualToThreshold",
+        // An idle queue may publish nothing: that is no backlog.
+        treatMissingData: "notBreaching",
+        alarmActions: [this.policy.arn],
+      };
+      if (spec.policy === "deficit") {
+        const e = SIGNAL_EXPRESSIONS.deficit;
+        const queries: CloudwatchMetricAlarmMetricQuery[] = [
+          ...e.metrics.map((m) => ({
+            id: m,
+            returnData: false,
+            metric: {
+              namespace: SIGNAL_METRICS[m].namespace,
+              metricName: SIGNAL_METRICS[m].metricName,
+              dimensions: { [SIGNAL_METRICS[m].dimension]: dimensionValue(m) },
+              stat: SIGNAL_METRICS[m].stat,
+              period: spec.periodSeconds,
+            },
+          })),
+          // In a metric-math alarm only the final expression returns data.
+          { id: "deficit", expression: e.expression, label: e.label, returnData: true },
+        ];
+        this.alarm = new CloudwatchMetricAlarm(this, "backlog", {
+          alarmName: `${config.name}-backlog-deficit`,
+          alarmDescription: `spotq/${config.name}: jobs are queued or running without an instance in service; the step policy adds that many (up to ${spec.maxSize})`,
+          evaluationPeriods: common.evaluationPeriods,
+          threshold: common.threshold,
+          comparisonOperator: common.comparisonOperator,
+          treatMissingData: common.treatMissingData,
+          alarmActions: common.alarmActions,
+          metricQuery: queries,
+        });
+      } else {
+        const steps = this.steps.map((s) => `${s.name}: backlog >= ${s.backlogAtLeast} adds ${s.addInstances}`).join("; ");
+        this.alarm = new CloudwatchMetricAlarm(this, "backlog", {
+          alarmName: `${config.name}-backlog`,
+          alarmDescription: `spotq/${config.name}: jobs are waiting; scales the workers out (${steps})`,
+          namespace: "AWS/SQS",
+          metricName: "ApproximateNumberOfMessagesVisible",
+          dimensions: { QueueName: queueName },
+          statistic: "Maximum",
+          ...common,
+        });
+      }
+    }
+
+    // -1 leaves a size unchanged (aws_autoscaling_schedule's own convention).
+    this.schedules = spec.schedule.map(
+      (e) =>
+        new AutoscalingSchedule(this, `schedule-${e.name}`, {
+          scheduledActionName: `${config.name}-${e.name}`,
+          autoscalingGroupName: groupName,
+          recurrence: e.recurrence,
+          timeZone: e.timeZone ?? "Etc/UTC",
+          minSize: e.minSize ?? -1,
+          maxSize: e.maxSize ?? -1,
+          desiredCapacity: e.desiredCapacity ?? -1,
+        }),
+    );
   }
 }

@@ -4,6 +4,7 @@ import { S3BucketOwnershipControls } from "@cdktf/provider-aws/lib/s3-bucket-own
 import { S3BucketPolicy } from "@cdktf/provider-aws/lib/s3-bucket-policy";
 import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-public-access-block";
 import { S3BucketServerSideEncryptionConfigurationA as S3BucketServerSideEncryptionConfiguration } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
+import { S3BucketVersioningA as S3BucketVersioning } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
 import { Construct } from "constructs";
 import { denyInsecureTransport, policyDocument, policyJson } from "./policy-document.ts";
 import type { BucketRef } from "./refs.ts";
@@ -15,6 +16,8 @@ export interface SecureBucketProps {
   forceDestroy: boolean;
   /** Lifecycle rules; none leaves the bucket without a lifecycle configuration. */
   lifecycleRules?: S3BucketLifecycleConfigurationRule[];
+  /** Keep every version of an overwritten object (until a lifecycle rule expires it). @default false */
+  versioned?: boolean;
 }
 
 /**
@@ -27,6 +30,7 @@ export class SecureBucket extends Construct {
   readonly ref: BucketRef;
   readonly policy: S3BucketPolicy;
   readonly lifecycle?: S3BucketLifecycleConfiguration;
+  readonly versioning?: S3BucketVersioning;
 
   constructor(scope: Construct, id: string, props: SecureBucketProps) {
     super(scope, id);
@@ -50,7 +54,14 @@ export class SecureBucket extends Construct {
       // S3 refuses a bucket policy while the public access block is still being applied.
       dependsOn: [publicAccess],
     });
+    if (props.versioned)
+      this.versioning = new S3BucketVersioning(this, "versioning", { bucket: this.bucket.id, versioningConfiguration: { status: "Enabled" } });
     if (props.lifecycleRules && props.lifecycleRules.length > 0)
-      this.lifecycle = new S3BucketLifecycleConfiguration(this, "lifecycle", { bucket: this.bucket.id, rule: props.lifecycleRules });
+      this.lifecycle = new S3BucketLifecycleConfiguration(this, "lifecycle", {
+        bucket: this.bucket.id,
+        rule: props.lifecycleRules,
+        // Rules on noncurrent versions need versioning in place first.
+        ...(this.versioning ? { dependsOn: [this.versioning] } : {}),
+      });
   }
 }

@@ -8,6 +8,14 @@ import { SecureBucket } from "./secure-bucket.ts";
 /** Days after which an unfinished multipart upload (a worker that died mid-upload) is cleaned up. */
 export const ABORT_MULTIPART_DAYS = 2;
 
+/**
+ * How long a replaced worker artifact (bundle, config, service wrapper, Node.js) stays
+ * fetchable after a deploy, and how many replaced versions are kept however old: instances
+ * booting from an older launch template version (during a deploy or an instance refresh) still
+ * fetch exactly the version their user data names.
+ */
+export const ARTIFACT_RETENTION = { noncurrentDays: 30, keepVersions: 5 } as const;
+
 export interface StorageProps {
   config: FleetConfig;
   env: AwsEnv;
@@ -46,11 +54,16 @@ export class Storage extends Construct {
     }
     this.artifacts = new SecureBucket(this, "artifacts", {
       bucketName: `${config.name}-artifacts-${env.accountId}-${env.region}`,
-      // Only bundles infra uploads again on every deploy.
+      // Only what infra uploads again on every deploy.
       forceDestroy: true,
-      lifecycleRules: [abortIncompleteUploads()],
+      // Each artifact has one fixed key, overwritten in place by a deploy (never deleted): the old
+      // version stays, and instances fetch the version id their launch template names.
+      versioned: true,
+      lifecycleRules: [abortIncompleteUploads(), expireReplacedArtifacts()],
     });
-    this.artifactsBucket = this.artifacts.ref;
+    // The name through the versioning resource: whatever uploads an artifact waits for versioning,
+    // so every object gets a version id (one uploaded before would have none to fetch it by).
+    this.artifactsBucket = { name: this.artifacts.versioning!.bucket, arn: this.artifacts.ref.arn };
   }
 }
 
@@ -72,16 +85,28 @@ export function dataLifecycleRules(config: FleetConfig): S3BucketLifecycleConfig
   const prefixes = expiringPrefixes(config);
   const expiry: S3BucketLifecycleConfigurationRule[] =
     prefixes.length === 0 || prefixes.includes("")
-      ? [{ id: "expire-job-data", status: "Enabled", filter: [{}], expiration: [{ days }] }]
+      ? [{ id: "expire-job-data", status: "Enabled", filter: [{ prefix: "" }], expiration: [{ days }] }]
       : prefixes.map((prefix, i) => ({ id: `expire-job-data-${i + 1}`, status: "Enabled", filter: [{ prefix }], expiration: [{ days }] }));
   return [...expiry, abortIncompleteUploads()];
 }
 
+/** Replaced artifact versions go after {@link ARTIFACT_RETENTION}; so do the delete markers a destroy leaves. */
+function expireReplacedArtifacts(): S3BucketLifecycleConfigurationRule {
+  return {
+    id: "expire-replaced-artifacts",
+    status: "Enabled",
+    filter: [{ prefix: "" }],
+    noncurrentVersionExpiration: [{ noncurrentDays: ARTIFACT_RETENTION.noncurrentDays, newerNoncurrentVersions: ARTIFACT_RETENTION.keepVersions }],
+    expiration: [{ expiredObjectDeleteMarker: true }],
+  };
+}
+
+// An empty prefix, not an empty filter: the AWS provider deprecates `filter {}`.
 function abortIncompleteUploads(): S3BucketLifecycleConfigurationRule {
   return {
     id: "abort-incomplete-multipart-uploads",
     status: "Enabled",
-    filter: [{}],
+    filter: [{ prefix: "" }],
     abortIncompleteMultipartUpload: [{ daysAfterInitiation: ABORT_MULTIPART_DAYS }],
   };
 }

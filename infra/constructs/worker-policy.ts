@@ -1,4 +1,6 @@
 import { GROUP_TAG, METRIC_NAMESPACE } from "../../core/names.ts";
+import { writeAnalyticsLinesStatement } from "./analytics.ts";
+import { publishJobEventsStatement } from "./events.ts";
 import { listPrefixCondition, objectArns, policyDocument, type PolicyDocument, type PolicyStatement } from "./policy-document.ts";
 import type { BucketRef, GroupRef, LogGroupRef, QueuesRef, TableRef } from "./refs.ts";
 
@@ -14,13 +16,64 @@ export interface WorkerPolicyScope {
   artifactsBucket: BucketRef;
   group: GroupRef;
   logGroups: readonly LogGroupRef[];
+  /** ARN of the SSM parameter holding the auto-logon password (processor.session "interactive"). */
+  autoLogonParameterArn?: string;
+  /** fleet.sessionManager: what the SSM agent needs for Session Manager shells. */
+  sessionManager?: boolean;
+  /** processor.container: the ECR repository the instance pulls its image from (and only that one). */
+  containerRepositoryArn?: string;
+}
+
+/**
+ * Every CloudWatch Logs action the worker may use: create a stream and put events, in its own
+ * groups. Anything wider (`logs:*`, reading or deleting logs) fails test/infra/iam.test.ts.
+ */
+export const WORKER_LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"] as const;
+
+/** What the instance needs of Auto Scaling, on its own group only (CONTRACTS §1, §2, §4). */
+export const WORKER_GROUP_ACTIONS = [
+  "autoscaling:SetInstanceProtection",
+  "autoscaling:TerminateInstanceInAutoScalingGroup",
+  "autoscaling:CompleteLifecycleAction",
+  "autoscaling:RecordLifecycleActionHeartbeat",
+  "autoscaling:SetInstanceHealth",
+] as const;
+
+/** The minimum AWS documents for an instance to take Session Manager sessions. */
+export const SESSION_MANAGER_ACTIONS = [
+  "ssm:UpdateInstanceInformation",
+  "ssmmessages:CreateControlChannel",
+  "ssmmessages:CreateDataChannel",
+  "ssmmessages:OpenControlChannel",
+  "ssmmessages:OpenDataChannel",
+] as const;
+
+/**
+ * What the instance needs to pull from its image repository (Amazon ECR's documented pull
+ * permissions), on that repository only.
+ */
+export const ECR_PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"] as const;
+
+/**
+ * The container profile's statements: pull from one repository, and get the login token.
+ * `ecr:GetAuthorizationToken` is account-wide by AWS design (its resource is always `*`): the
+ * token lets the role log in to the registry; what it may then read, the pull statement decides.
+ */
+export function ecrPullStatements(repositoryArn: string): PolicyStatement[] {
+  return [
+    { Sid: "PullContainerImage", Effect: "Allow", Action: [...ECR_PULL_ACTIONS], Resource: repositoryArn },
+    { Sid: "LogInToContainerRegistry", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
+  ];
 }
 
 /**
  * The worker's permissions, each scoped to this deployment: read the sources and write the
  * targets of the served bucket (and list both), work its own queue (and dead-letter into its DLQ), read and
- * write its own job records, fetch its artifacts, write its logs and `spotq` metrics, and
- * protect or terminate instances only of the group tagged as its own.
+ * write its own job records, fetch its artifacts (any version: an instance fetches the one its
+ * launch template names), write its logs and `spotq` metrics, and protect, terminate, mark
+ * unhealthy or complete the lifecycle actions of instances only of the group tagged as its own.
+ * Optionally: read the auto-logon password parameter, take Session Manager sessions, and pull the
+ * container profile's image from its one repository.
  */
 export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
   // The worker lists a source folder to download it, and a target folder to check its upload.
@@ -69,13 +122,13 @@ export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
     {
       Sid: "FetchWorkerArtifacts",
       Effect: "Allow",
-      Action: "s3:GetObject",
+      Action: ["s3:GetObject", "s3:GetObjectVersion"],
       Resource: `${s.artifactsBucket.arn}/*`,
     },
     {
       Sid: "WriteWorkerLogs",
       Effect: "Allow",
-      Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      Action: [...WORKER_LOG_ACTIONS],
       Resource: s.logGroups.map((g) => `${g.arn}:*`),
     },
     {
@@ -89,7 +142,7 @@ export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
     {
       Sid: "ControlOwnGroupInstances",
       Effect: "Allow",
-      Action: ["autoscaling:SetInstanceProtection", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+      Action: [...WORKER_GROUP_ACTIONS],
       Resource: s.group.arn,
       Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: s.group.name } },
     },
@@ -101,5 +154,34 @@ export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
       Resource: "*",
     },
   ];
+  if (s.autoLogonParameterArn)
+    statements.push({
+      Sid: "ReadAutoLogonPassword",
+      Effect: "Allow",
+      // Get-SSMParameterValue calls GetParameters; a SecureString under the AWS-managed key aws/ssm needs no KMS grant.
+      Action: ["ssm:GetParameter", "ssm:GetParameters"],
+      Resource: s.autoLogonParameterArn,
+    });
+  if (s.containerRepositoryArn) statements.push(...ecrPullStatements(s.containerRepositoryArn));
+  if (s.sessionManager)
+    statements.push({
+      Sid: "SessionManagerShell",
+      Effect: "Allow",
+      Action: [...SESSION_MANAGER_ACTIONS],
+      // Session Manager's instance-side calls have no resource to scope.
+      Resource: "*",
+    });
   return policyDocument(...statements);
+}
+
+/**
+ * The worker's part in job events and analytics (issue 10): publish the state changes of its runs
+ * on the bus, and write analytics lines (the result file goes into the job's target, which it may
+ * already write). A separate inline policy of the instance role, or undefined when both are off.
+ */
+export function workerOutputsPolicy(s: { busArn?: string; analytics?: { dataBucket: BucketRef; prefix: string } }): PolicyDocument | undefined {
+  const statements: PolicyStatement[] = [];
+  if (s.busArn) statements.push(publishJobEventsStatement(s.busArn));
+  if (s.analytics) statements.push(writeAnalyticsLinesStatement(s.analytics.dataBucket, s.analytics.prefix));
+  return statements.length ? policyDocument(...statements) : undefined;
 }

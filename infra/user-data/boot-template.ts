@@ -5,10 +5,11 @@ import type { WorkerBoot } from "./worker-boot.ts";
 
 /**
  * The user data of a worker instance as a Terraform template: PowerShell for Windows AMIs, bash
- * for Linux. It installs Node.js when needed, fetches the worker bundle and the fleet config from
- * the artifacts bucket, and installs the worker as a service that restarts when it fails. A
- * bootstrap that fails terminates its own instance (decrementing the group), since a new
- * instance is protected from scale-in and would otherwise idle forever.
+ * for Linux. It ships its own log to CloudWatch Logs first, installs the pinned Node.js (or
+ * checks the AMI's), fetches the exact artifact versions its launch template names, and installs
+ * the worker under a service manager that applies the exit-code table of CONTRACTS §4. A boot
+ * that fails leaves: it logs why, counts BootstrapFailed (the boot breaker's metric) and abandons
+ * its launch (or terminates without decrement), unless fleet.debugKeepFailedInstances keeps it.
  */
 export function renderBootTemplate(boot: WorkerBoot): string {
   return toTemplate(boot.platform === "windows" ? renderWindowsBoot(boot) : renderLinuxBoot(boot));

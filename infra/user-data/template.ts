@@ -14,9 +14,24 @@ export const BOOT_VARIABLES = {
   dlqUrl: "dlq_url",
   bucket: "bucket",
   group: "group",
+  /** Version ids of the artifacts: an instance fetches exactly the version its launch template names. */
+  workerVersion: "worker_version",
+  configVersion: "config_version",
+  serviceVersion: "service_version",
+  nodeVersion: "node_version",
 } as const;
 
 export type BootVariable = (typeof BOOT_VARIABLES)[keyof typeof BOOT_VARIABLES];
+
+/** The variables every user data uses: the deployment's resource names. */
+export const NAME_VARIABLES: readonly BootVariable[] = [
+  BOOT_VARIABLES.artifactsBucket,
+  BOOT_VARIABLES.table,
+  BOOT_VARIABLES.queueUrl,
+  BOOT_VARIABLES.dlqUrl,
+  BOOT_VARIABLES.bucket,
+  BOOT_VARIABLES.group,
+];
 
 // Markers that cannot occur in a script; swapped for `${name}` after the literal text is escaped.
 const MARK = "\u0000";
@@ -38,7 +53,7 @@ export function toTemplate(script: string): string {
  * What Terraform's `templatefile()` makes of a template (for the variables and escapes
  * {@link toTemplate} produces): used to check the final script's size and content.
  */
-export function fillTemplate(template: string, values: Record<BootVariable, string>): string {
+export function fillTemplate(template: string, values: Partial<Record<BootVariable, string>>): string {
   return template.replace(/\$\$\{|%%\{|\$\{([a-z_]+)\}/g, (m, name: string | undefined) => {
     if (m === "$${") return "${";
     if (m === "%%{") return "%{";

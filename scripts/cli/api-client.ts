@@ -20,7 +20,28 @@ export interface SubmitAnswer {
   statusUrl: string;
 }
 
-/** A small typed client of the jobs API (POST/GET /jobs, GET/DELETE /jobs/{id}). */
+/** The name and tags a job is submitted with (sent as `Spotq-Job-Name` / `Spotq-Job-Tags`). */
+export interface JobLabelsInput {
+  name?: string;
+  /** `key=value` pairs. */
+  tags?: Record<string, string>;
+}
+
+/** A `GET /jobs` query. */
+export interface ListQueryInput {
+  state?: string;
+  limit?: number;
+  next?: string;
+  /** A name, or a prefix ending in `*`. */
+  name?: string;
+  /** `key=value` or `key`, each must match. */
+  tags?: string[];
+}
+
+/**
+ * A small typed client of the jobs API (POST/GET /jobs, GET/DELETE /jobs/{id}). It sends the API
+ * key as `x-api-key` (API Gateway's header, and the local server's with tenants).
+ */
 export class JobsApiClient {
   readonly #base: string;
   readonly #apiKey: string | undefined;
@@ -30,17 +51,23 @@ export class JobsApiClient {
     this.#apiKey = apiKey;
   }
 
-  submit(body: unknown, idempotencyKey?: string): Promise<SubmitAnswer> {
-    return this.#call("POST", "/jobs", body, idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {});
+  submit(body: unknown, idempotencyKey?: string, labels: JobLabelsInput = {}): Promise<SubmitAnswer> {
+    const tags = Object.entries(labels.tags ?? {});
+    return this.#call("POST", "/jobs", body, {
+      ...(idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {}),
+      ...(labels.name !== undefined ? { "Spotq-Job-Name": labels.name } : {}),
+      ...(tags.length ? { "Spotq-Job-Tags": tags.map(([k, v]) => `${k}=${v}`).join(",") } : {}),
+    });
   }
 
   get(jobId: string): Promise<JobRecord> {
     return this.#call("GET", `/jobs/${encodeURIComponent(jobId)}`);
   }
 
-  list(query: { state?: string; limit?: number; next?: string } = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
+  list(query: ListQueryInput = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
     const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
+    for (const k of ["state", "limit", "next", "name"] as const) if (query[k] !== undefined) qs.set(k, String(query[k]));
+    for (const t of query.tags ?? []) qs.append("tag", t);
     return this.#call("GET", `/jobs${qs.size ? `?${qs}` : ""}`);
   }
 
@@ -84,7 +111,7 @@ export class JobsApiClient {
 }
 
 function fixFor(status: number): string | undefined {
-  if (status === 403 || status === 401) return "pass the API key with --api-key or SPOTQ_API_KEY (see the deploy guide for how to read it)";
+  if (status === 403 || status === 401) return "pass your tenant's API key with --api-key or SPOTQ_API_KEY (see the deploy guide for how to read it)";
   if (status === 404) return "check the job id (`spotq list` shows recent jobs)";
   if (status === 400 || status === 413 || status === 422) return "fix the fields named above and submit again";
   if (status === 409) return undefined;

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { awsSettingsFromEnv, type AwsSettings } from "../../aws/clients.ts";
 import type { DeploymentNames } from "../../core/runtime.ts";
-import { localStackDir, readLocalState } from "../local/state.ts";
+import { findLocalStack, localStackDir, spotqHome } from "../local/state.ts";
 import { CliError } from "./cli-error.ts";
 
 /** Where the CLI talks to: a running local stack, or a deployed one. */
@@ -17,6 +17,8 @@ export interface Target {
   controlUrl?: string;
   /** The local stack's folder (local only). */
   localDir?: string;
+  /** Other local stacks running besides the one chosen (local only). */
+  othersRunning?: number;
 }
 
 export interface TargetFlags {
@@ -32,7 +34,9 @@ export const DEFAULT_OUTPUTS_FILE = "spotq-outputs.json";
 
 /**
  * Finds the stack to talk to, in this order: `--api`/`SPOTQ_API_URL`; a cdktf outputs file
- * (`--outputs`, else ./spotq-outputs.json); a local stack started with `npm start`.
+ * (`--outputs`, else ./spotq-outputs.json); a local stack started with `npm start`: the one of this
+ * folder (SPOTQ_LOCAL_DIR, else ./.spotq/local) when it runs, else the newest one registered under
+ * the spotq home (SPOTQ_HOME, else ~/.spotq), so the CLI works from any folder.
  */
 export function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Target {
   if (flags.profile) process.env.AWS_PROFILE = flags.profile; // read by the SDK's default credential chain
@@ -47,14 +51,15 @@ export function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = proce
     else if (outputs?.region) aws.region = outputs.region;
     return { kind: "deployed", apiUrl: apiUrl.replace(/\/+$/, ""), ...(apiKey ? { apiKey } : {}), aws, deployment: outputs?.deployment ?? {} };
   }
-  const dir = localStackDir(env, cwd);
-  const local = readLocalState(dir);
-  if (local) {
-    return { kind: "local", apiUrl: local.apiUrl, aws: local.aws, deployment: local.deployment, controlUrl: local.controlUrl, localDir: dir };
+  const found = findLocalStack(localStackDir(env, cwd), env);
+  if (found) {
+    const local = found.state;
+    // A local stack with tenants (api.tenants) checks x-api-key as API Gateway would.
+    return { kind: "local", apiUrl: local.apiUrl, ...(apiKey ? { apiKey } : {}), aws: local.aws, deployment: local.deployment, controlUrl: local.controlUrl, localDir: local.dir, othersRunning: found.others };
   }
   throw new CliError(
-    "no spotq stack found: no --api, no SPOTQ_API_URL, no spotq-outputs.json here, and no local stack running",
-    "start the local stack with `npm start`, or pass --api URL --api-key KEY (or --outputs FILE from `cdktf deploy --outputs-file`)",
+    `no spotq stack found: no --api, no SPOTQ_API_URL, no spotq-outputs.json here, and no local stack running (none registered in ${spotqHome(env)})`,
+    "start the local stack with `npm start` in the spotq folder, or pass --api URL --api-key KEY (or --outputs FILE from `cdktf deploy --outputs-file`)",
   );
 }
 

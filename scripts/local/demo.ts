@@ -3,19 +3,30 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type { Problem } from "../../core/errors.ts";
 import type { JobRecord } from "../../core/job.ts";
 import { FolderTransfer, formatBytes } from "../../worker/transfer.ts";
 import { expectedOutputs } from "../fake-medit/outputs.ts";
-import { writeSampleScan } from "./sample-scan.ts";
+import { localTenant, writeSampleScan } from "./sample-scan.ts";
 import type { LocalStack } from "./start.ts";
+import { RESULT_FILE_NAME } from "../../core/job-result.ts";
 
 export interface DemoResult {
   ok: boolean;
   reason?: string;
+  /** Each problem the API named, when it refused the demo's request. */
+  problems?: Problem[];
+  /** What to do about it. */
+  fix?: string;
   jobId?: string;
 }
 
-/** Where the demo puts its sample scan and results in the local bucket. */
+/** What `npm run demo` prints when the demo failed: the reason, each problem the API named, and the fix. */
+export function demoFailureLines(r: DemoResult): string[] {
+  return [`demo FAILED: ${r.reason ?? "?"}`, ...(r.problems ?? []).map((p) => `  ${p.field}: ${p.reason}`), ...(r.fix ? [`  fix: ${r.fix}`] : [])];
+}
+
+/** Where the demo puts its sample scan and results in the local bucket (under the config's first source/target prefix, if it sets any). */
 export const DEMO_PREFIX = { source: "demo/src", target: "demo/target" } as const;
 
 /**
@@ -28,6 +39,13 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
   const at = () => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s]`;
   const say = (s: string) => out(`${at()} ${s}`);
   const bucket = stack.resources.bucket;
+  const { sourcePrefixes, targetPrefixes } = stack.config.storage;
+  // With tenants the demo acts as the local tenant: its key, its folders.
+  const tenant = localTenant(stack.config);
+  const auth: Record<string, string> = tenant ? { "x-api-key": tenant.apiKey } : {};
+  const where = tenant
+    ? { source: `${tenant.prefixes[0]}${DEMO_PREFIX.source}`, target: `${tenant.prefixes[0]}${DEMO_PREFIX.target}` }
+    : { source: `${sourcePrefixes[0] ?? ""}${DEMO_PREFIX.source}`, target: `${targetPrefixes[0] ?? ""}${DEMO_PREFIX.target}` };
   const fleetLog = {
     desired: (e: { before: number; after: number; reason: string }) => say(`fleet: desired capacity ${e.before} -> ${e.after} (${e.reason})`),
     launched: (e: { instanceId: string }) => say(`fleet: instance ${e.instanceId} launched (booting)`),
@@ -45,22 +63,39 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
     say(`fleet has ${stack.fleet.instances().length} instances, desired ${(stack.fleet.group.describe()).desiredCapacity}`);
     const files = writeSampleScan(scanDir);
     const transfer = new FolderTransfer(stack.emulators.clients.s3());
-    const up = await transfer.upload({ dir: scanDir, bucket, prefix: DEMO_PREFIX.source });
-    say(`uploaded the sample scan: ${up.objects} files, ${formatBytes(up.bytes)} to s3://${bucket}/${DEMO_PREFIX.source}`);
+    const up = await transfer.upload({ dir: scanDir, bucket, prefix: where.source });
+    say(`uploaded the sample scan: ${up.objects} files, ${formatBytes(up.bytes)} to s3://${bucket}/${where.source}`);
 
     const fixture = JSON.parse(readFileSync(path.join(import.meta.dirname, "..", "..", "test", "fixtures", "medit-request.json"), "utf8")) as Record<
       string,
       unknown
     >;
-    const request: Record<string, unknown> = { ...fixture, "Source Folder Path": `s3://${bucket}/${DEMO_PREFIX.source}`, "Target Folder Path": `s3://${bucket}/${DEMO_PREFIX.target}` };
-    const res = await fetch(`${stack.apiUrl}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request) });
-    const accepted = (await res.json()) as { jobId?: string; statusUrl?: string; error?: { message: string } };
-    if (res.status !== 202 || !accepted.jobId) return { ok: false, reason: `POST /jobs answered ${res.status}: ${accepted.error?.message ?? "?"}` };
+    const request: Record<string, unknown> = { ...fixture, "Source Folder Path": `s3://${bucket}/${where.source}`, "Target Folder Path": `s3://${bucket}/${where.target}` };
+    const res = await fetch(`${stack.apiUrl}/jobs`, { method: "POST", headers: { "content-type": "application/json", ...auth }, body: JSON.stringify(request) });
+    const accepted = (await res.json()) as { jobId?: string; statusUrl?: string; error?: { message: string; problems?: Problem[] } };
+    if (res.status !== 202 || !accepted.jobId) {
+      const problems = accepted.error?.problems ?? [];
+      return {
+        ok: false,
+        reason: `POST /jobs answered ${res.status}: ${problems.length ? `${problems.length} problem${problems.length === 1 ? "" : "s"} with the demo's request:` : (accepted.error?.message ?? "?")}`,
+        problems,
+        fix: `the config (${stack.configSource}) refuses the demo's request; correct it, or unset SPOTQ_CONFIG to run on the local default`,
+      };
+    }
     const jobId = accepted.jobId;
     say(`POST /jobs -> 202, job ${jobId} (the Medit fixture request, pointed at the sample scan)`);
 
-    const job = await followJob(stack.apiUrl, jobId, say, 180_000);
-    if (job.state !== "SUCCEEDED") return { ok: false, reason: `job ended ${job.state}: ${job.error?.message ?? ""}`, jobId };
+    const job = await followJob(stack.apiUrl, jobId, say, 180_000, auth);
+    if (job.state !== "SUCCEEDED")
+      return {
+        ok: false,
+        reason: `job ${jobId} ended ${job.state}${job.error ? `: ${job.error.code}: ${job.error.message}` : ""}`,
+        fix:
+          job.error?.code === "PROCESS_START"
+            ? `processor.command (${stack.config.processor.command}) cannot run on this machine; leave "processor" out of SPOTQ_CONFIG to run the stand-in (fake-medit). The log: npm run spotq -- logs ${jobId}`
+            : `read its log: npm run spotq -- logs ${jobId}`,
+        jobId,
+      };
     const t = job.timings ?? {};
     say(
       `job SUCCEEDED: queue wait ${ms(t.queueWaitMs)}, download ${ms(t.downloadMs)}, process ${ms(t.processMs)}, upload ${ms(t.uploadMs)}; ` +
@@ -70,11 +105,12 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
     // Verify every result object against what the stand-in must produce from these exact inputs.
     const inputs = new Map(files.map((f) => [f.relativePath, readFileSync(path.join(scanDir, f.relativePath))]));
     const expected = expectedOutputs(inputs, { saveSource: request["Save Source To Result Folder"] === true });
-    const listed = await transfer.list(bucket, DEMO_PREFIX.target);
-    say(`results in s3://${bucket}/${DEMO_PREFIX.target}/: ${listed.map((o) => `${o.key.slice(DEMO_PREFIX.target.length + 1)} (${formatBytes(o.size)})`).join(", ")}`);
+    // spotq-result.json is spotq's own summary of the job, not a processor output (issue 10).
+    const listed = (await transfer.list(bucket, where.target)).filter((o) => !o.key.endsWith(`/${RESULT_FILE_NAME}`));
+    say(`results in s3://${bucket}/${where.target}/: ${listed.map((o) => `${o.key.slice(where.target.length + 1)} (${formatBytes(o.size)})`).join(", ")}`);
     const s3 = stack.emulators.clients.s3();
     for (const [rel, body] of expected) {
-      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${DEMO_PREFIX.target}/${rel}` })).catch(() => undefined);
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${where.target}/${rel}` })).catch(() => undefined);
       const bytes = got?.Body ? Buffer.from(await got.Body.transformToByteArray()) : undefined;
       if (!bytes || !bytes.equals(body)) return { ok: false, reason: `output ${rel} is missing or differs from the expected bytes`, jobId };
     }
@@ -103,11 +139,11 @@ export async function runDemo(stack: LocalStack, out: (s: string) => void, o: { 
 }
 
 /** Polls a job until it finishes, printing each change of state, instance or phase. */
-async function followJob(apiUrl: string, jobId: string, say: (s: string) => void, timeoutMs: number): Promise<JobRecord> {
+async function followJob(apiUrl: string, jobId: string, say: (s: string) => void, timeoutMs: number, headers: Record<string, string> = {}): Promise<JobRecord> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
-    const job = (await (await fetch(`${apiUrl}/jobs/${jobId}`)).json()) as JobRecord;
+    const job = (await (await fetch(`${apiUrl}/jobs/${jobId}`, { headers })).json()) as JobRecord;
     const p = job.progress;
     const pct = p?.bytesTotal ? ` ${Math.floor(((p.bytesDone ?? 0) / p.bytesTotal) * 100)}%` : "";
     const line = `job ${job.state}${job.instanceId ? ` on ${job.instanceId}` : ""}${job.attempts ? ` (attempt ${job.attempts})` : ""}${

@@ -1,97 +1,168 @@
 /**
- * The queue-depth alarm and step-scaling policy of the fleet, as CloudWatch and Auto Scaling apply
- * them, without timers: the caller records datapoints and asks for an evaluation at a given time,
- * so tests drive it with their own clock and the local fleet with a real one.
- *
- * What is mirrored (infra builds the same thing in AWS):
- * - one alarm on ApproximateNumberOfMessagesVisible, threshold = the lowest step's `backlogAtLeast`,
- *   in ALARM when the last `evaluationPeriods` datapoints all reach it;
- * - CloudWatch publishes a datapoint late (`metricDelayMs`): the alarm only sees datapoints that are out;
- * - while in ALARM the policy runs every period; the step applied is the highest one whose
- *   `backlogAtLeast` the latest datapoint reaches; its adjustment is ChangeInCapacity (`addInstances`);
- * - instance warmup: instances still warming up are not part of the current capacity, so a standing
- *   alarm in the same step does not add instances twice (AWS user guide, "Step and simple scaling
- *   policies", instance warmup: desired = current capacity + adjustment, only when above desired);
- * - the result is capped at the group's max size; a scale-out policy never lowers desired capacity.
+ * The local fleet's side of the scaling model (core/scaling/). Every decision is the model's:
+ * `recordSample` + `evaluate` each period (the alarm and the policy of `scaling.policy`),
+ * `fastPathDesired` for returned jobs, `scheduledActions` + `applySchedule` for `scaling.schedule`.
+ * This file only turns the local group and queue into the model's inputs, as CloudWatch and Auto
+ * Scaling would present them, on the fleet's scaled clock. No rule lives here.
  */
+import type { FleetConfig } from "../../core/fleet-config.ts";
+import type { QueueDepth } from "../../core/ports.ts";
+import { ScalingModel, scalingSpec, type ScaleOutDecision, type ScalingGroup, type ScalingSpec } from "../../core/scaling/model.ts";
+import type { MetricSample } from "../../core/scaling/policy.ts";
+import type { ScheduledAction } from "../../core/scaling/schedule.ts";
 
-export interface ScalingStep {
-  name: string;
-  backlogAtLeast: number;
-  addInstances: number;
+/**
+ * The fleet's scaled clock: AWS time as the local fleet plays it. At time scale `k`, one wall
+ * millisecond is `1/k` scaled milliseconds, counted from `origin` (the scaled time at the start).
+ * The model gets every time on this clock, so its periods, warmups and cron times are the config's
+ * own figures; only timers convert back to the wall clock.
+ */
+export interface ScaledClock {
+  readonly timeScale: number;
+  /** The scaled time at the start (ms since the epoch). */
+  readonly origin: number;
+  /** Now on the scaled clock (ms since the epoch). */
+  now(): number;
+  /** A wall-clock time (ms since the epoch, e.g. an instance's `inServiceAt`) on the scaled clock. */
+  scaled(wallMs: number): number;
+  /** Wall-clock milliseconds from now until the scaled time `at` (0 when it has passed). */
+  wallDelayUntil(at: number): number;
 }
 
-export type AlarmState = "OK" | "ALARM" | "INSUFFICIENT_DATA";
-
-export interface AlarmEvaluation {
-  state: AlarmState;
-  /** The datapoints the alarm looked at, oldest first. */
-  datapoints: number[];
-  /** In ALARM: the latest datapoint and the step it falls in. */
-  value?: number;
-  step?: ScalingStep;
+export function scaledClock(options: { timeScale: number; origin?: number; wall?: () => number }): ScaledClock {
+  const wall = options.wall ?? Date.now;
+  const wallStart = wall();
+  const origin = options.origin ?? wallStart;
+  const k = options.timeScale;
+  if (!(Number.isFinite(k) && k > 0)) throw new RangeError(`timeScale must be a number above 0, got ${k}`);
+  const scaled = (wallMs: number) => origin + (wallMs - wallStart) / k;
+  return {
+    timeScale: k,
+    origin,
+    now: () => scaled(wall()),
+    scaled,
+    wallDelayUntil: (at) => Math.max(0, (at - scaled(wall())) * k),
+  };
 }
 
-export interface QueueDepthAlarmOptions {
-  /** Steps in any order; at least one. */
-  steps: readonly ScalingStep[];
-  /** Consecutive breaching datapoints needed for ALARM. */
-  evaluationPeriods: number;
-  /** How long after its sample a datapoint becomes visible to the alarm. @default 0 */
-  metricDelayMs?: number;
+/** An instance as the local group reports it: its lifecycle state and when it entered InService (wall clock). */
+export interface LocalInstanceState {
+  lifecycleState: string;
+  inServiceAt?: number;
 }
 
-/** A CloudWatch alarm on the queue's visible messages, feeding a step-scaling policy. */
-export class QueueDepthAlarm {
-  readonly steps: readonly ScalingStep[];
-  readonly threshold: number;
-  readonly evaluationPeriods: number;
-  readonly metricDelayMs: number;
-  readonly #datapoints: { at: number; value: number }[] = [];
-
-  constructor(options: QueueDepthAlarmOptions) {
-    if (options.steps.length === 0) throw new RangeError("a step-scaling policy needs at least one step");
-    if (!Number.isInteger(options.evaluationPeriods) || options.evaluationPeriods < 1)
-      throw new RangeError(`evaluationPeriods must be a whole number >= 1, got ${options.evaluationPeriods}`);
-    this.steps = [...options.steps].sort((a, b) => a.backlogAtLeast - b.backlogAtLeast);
-    this.threshold = this.steps[0].backlogAtLeast;
-    this.evaluationPeriods = options.evaluationPeriods;
-    this.metricDelayMs = Math.max(0, options.metricDelayMs ?? 0);
-  }
-
-  /** One period's datapoint: the visible messages sampled at `at`. */
-  record(at: number, value: number): void {
-    this.#datapoints.push({ at, value });
-    // Keep what the alarm can still look at, plus what is not yet published.
-    const published = this.#datapoints.filter((d) => d.at + this.metricDelayMs <= at).length;
-    const drop = Math.max(0, published - this.evaluationPeriods);
-    if (drop > 0) this.#datapoints.splice(0, drop);
-  }
-
-  /** The alarm's state at `now`, from the datapoints published by then. */
-  evaluate(now: number): AlarmEvaluation {
-    const visible = this.#datapoints.filter((d) => d.at + this.metricDelayMs <= now).map((d) => d.value);
-    const datapoints = visible.slice(-this.evaluationPeriods);
-    if (datapoints.length < this.evaluationPeriods) return { state: "INSUFFICIENT_DATA", datapoints };
-    if (!datapoints.every((v) => v >= this.threshold)) return { state: "OK", datapoints };
-    const value = datapoints[datapoints.length - 1];
-    return { state: "ALARM", datapoints, value, step: this.stepFor(value) };
-  }
-
-  /** The highest step whose lower bound `value` reaches. */
-  stepFor(value: number): ScalingStep | undefined {
-    let found: ScalingStep | undefined;
-    for (const s of this.steps) if (value >= s.backlogAtLeast) found = s;
-    return found;
-  }
+/** The local group as the scaling model needs it (times on the wall clock). */
+export interface LocalGroupState {
+  desiredCapacity: number;
+  minSize: number;
+  maxSize: number;
+  /** Instances that count toward the group's size (not terminating). */
+  instances: readonly LocalInstanceState[];
 }
 
 /**
- * Desired capacity after a ChangeInCapacity step of `add` instances, with instance warmup:
- * the base is the current capacity (instances in service past their warmup), not desired capacity;
- * the result is capped at `maxSize` and never below the present desired capacity.
+ * The Auto Scaling group metrics the alarm's metric math reads (`GroupPendingInstances`,
+ * `GroupInServiceInstances`): Pending and its hook sub-states; InService only.
  */
-export function stepScalingDesired(input: { desired: number; maxSize: number; currentCapacity: number; add: number }): number {
-  const target = Math.min(input.maxSize, input.currentCapacity + input.add);
-  return Math.max(input.desired, target);
+export function groupMetrics(instances: readonly LocalInstanceState[]): { pending: number; inService: number } {
+  let pending = 0;
+  let inService = 0;
+  for (const i of instances) {
+    if (i.lifecycleState.startsWith("Pending")) pending++;
+    else if (i.lifecycleState === "InService") inService++;
+  }
+  return { pending, inService };
+}
+
+export interface LocalScalingOptions {
+  config: FleetConfig;
+  clock: ScaledClock;
+  /** CloudWatch's lag before a period's datapoint reaches the alarm (scaled seconds). @default 0 */
+  metricDelaySeconds?: number;
+  /** Replaces the policy's instance warmup (scaled seconds). @default the model's: two periods for `deficit`, `fleet.bootSeconds` otherwise */
+  warmupSeconds?: number;
+}
+
+/** What one alarm period did. */
+export interface PeriodResult {
+  /** 1 for the first period after the start. */
+  period: number;
+  /** When it ran, on the scaled clock. */
+  scaledAt: number;
+  /** The sample recorded for this period (none when reading the queue failed). */
+  sample?: MetricSample;
+  decision: ScaleOutDecision;
+}
+
+/** The scaling model, fed from the local group and queue on the scaled clock. */
+export class LocalScaling {
+  readonly model: ScalingModel;
+  readonly spec: ScalingSpec;
+  readonly clock: ScaledClock;
+  readonly metricDelayMs: number;
+  #period = 0;
+
+  constructor(options: LocalScalingOptions) {
+    const spec = scalingSpec(options.config);
+    this.spec = options.warmupSeconds === undefined ? spec : { ...spec, warmupSeconds: options.warmupSeconds };
+    this.model = new ScalingModel(this.spec);
+    this.clock = options.clock;
+    this.metricDelayMs = (options.metricDelaySeconds ?? 0) * 1000;
+  }
+
+  /** The alarm's period on the wall clock. */
+  get periodWallMs(): number {
+    return this.model.periodMs * this.clock.timeScale;
+  }
+
+  /** Periods run so far. */
+  get periods(): number {
+    return this.#period;
+  }
+
+  /**
+   * One alarm period: the queue's depth (undefined when reading it failed: no datapoint for this
+   * period, as when SQS publishes nothing) and the group's metrics become this period's datapoint,
+   * published a metric delay later; then the alarm is evaluated and, in ALARM, the policy computes
+   * the new desired capacity (the caller applies it when above). `at` is the period's time on the
+   * scaled clock (the fleet passes the period's boundary, as CloudWatch stamps a datapoint with its
+   * period, so a slow queue read does not shift it). @default now
+   */
+  runPeriod(depth: QueueDepth | undefined, group: LocalGroupState, at: number = this.clock.now()): PeriodResult {
+    const period = ++this.#period;
+    let sample: MetricSample | undefined;
+    if (depth) {
+      sample = { visible: depth.visible, notVisible: depth.inFlight, delayed: depth.delayed, ...groupMetrics(group.instances) };
+      this.model.recordSample(at, sample, at + this.metricDelayMs);
+    }
+    const decision = this.model.evaluate(at, this.#scalingGroup(group));
+    return { period, scaledAt: at, ...(sample ? { sample } : {}), decision };
+  }
+
+  /** Desired capacity after the fast path for the backlog (never lower than now). */
+  fastPathDesired(depth: QueueDepth, group: Pick<LocalGroupState, "desiredCapacity" | "maxSize">): number {
+    return this.model.fastPathDesired(depth, group);
+  }
+
+  /** Scheduled actions of `scaling.schedule` in [fromScaled, toScaled). */
+  scheduledActions(fromScaled: number, toScaled: number): ScheduledAction[] {
+    return this.model.scheduledActions(fromScaled, toScaled);
+  }
+
+  /** The group's sizes after a scheduled action. */
+  applySchedule(group: Pick<LocalGroupState, "desiredCapacity" | "minSize" | "maxSize">, action: ScheduledAction): { minSize: number; maxSize: number; desiredCapacity: number } {
+    return this.model.applySchedule(group, action);
+  }
+
+  #scalingGroup(g: LocalGroupState): ScalingGroup {
+    return {
+      desiredCapacity: g.desiredCapacity,
+      minSize: g.minSize,
+      maxSize: g.maxSize,
+      instances: g.instances.map((i) => ({
+        lifecycleState: i.lifecycleState,
+        ...(i.inServiceAt !== undefined ? { inServiceAt: this.clock.scaled(i.inServiceAt) } : {}),
+      })),
+    };
+  }
 }

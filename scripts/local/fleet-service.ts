@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** How an instance runs its worker: what its service unit would say. */
@@ -19,20 +20,64 @@ export interface WorkerServiceOptions {
   env: NodeJS.ProcessEnv;
   /** stdout and stderr of every run are appended here. */
   logFile: string;
-  /** Wait before a restart after a failure. */
+  /** Wait before the first restart after a crash; it doubles with each restart in the window. */
   restartDelayMs: number;
+  /** The longest wait between restarts. @default 60000 */
+  maxRestartDelayMs?: number;
+  /** Restarts allowed within `restartWindowMs`; one more crash and the service gives up. @default 5 */
+  maxRestarts?: number;
+  /** @default 600000 (10 min) */
+  restartWindowMs?: number;
+  /**
+   * Stop through a file instead of SIGTERM (the Windows service wrapper, CONTRACTS §9): on stop the
+   * file is created, the worker gets `graceMs` to exit, then the tree is killed. The worker's
+   * environment must carry the path (SPOTQ_STOP_FILE); the caller sets it.
+   */
+  stopFile?: string;
 }
+
+/**
+ * What a worker's exit code means (CONTRACTS §4): 0 an orderly stop, 2 bad config or environment,
+ * 3 preflight failed; anything else (1, a signal) is a crash.
+ */
+export const WORKER_EXIT = { ok: 0, crash: 1, config: 2, preflight: 3 } as const;
+
+/** Why the service will not restart a worker that exited by itself. */
+export type ServiceFailure =
+  /** Exit 2: bad config or environment. */
+  | "config"
+  /** Exit 3: preflight failed. */
+  | "preflight"
+  /** Too many crashes within the window. */
+  | "crash-loop";
 
 export type WorkerServiceEvents = {
   started: [{ pid: number; restarts: number }];
-  /** The main process ended; `restart` says whether the service manager starts it again. */
-  exited: [{ pid: number | undefined; code: number | null; signal: NodeJS.Signals | null; error?: string; restart: boolean }];
+  /**
+   * The main process ended; `restart` says whether the service manager starts it again (after
+   * `restartInMs`). `failure` says why a worker that exited by itself stays down: the instance must leave.
+   */
+  exited: [
+    {
+      pid: number | undefined;
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      error?: string;
+      restart: boolean;
+      restartInMs?: number;
+      failure?: ServiceFailure;
+    },
+  ];
 };
 
 /**
- * The service manager of one local instance (systemd unit / Windows service in AWS): it runs the
- * worker in its own process group, restarts it after a failure (non-zero exit or a signal) unless
- * it is being stopped, and stops it like a shutdown does: SIGTERM to the whole group, SIGKILL after a grace.
+ * The service manager of one local instance (systemd unit / Windows service in AWS). It runs the
+ * worker in its own process group and applies the exit-code table of CONTRACTS §4:
+ * - 0: no restart (an orderly stop);
+ * - 1 or a signal (a crash): restart after 1 s, 2 s, 4 s ... (≤ 60 s), at most 5 restarts in 10 min;
+ *   one more crash and it gives up (`failure: "crash-loop"`);
+ * - 2 (config) / 3 (preflight): no restart (`failure: "config" | "preflight"`).
+ * It stops the worker like a shutdown does: SIGTERM to the whole group (or the stop file), SIGKILL after a grace.
  */
 export class WorkerService extends EventEmitter<WorkerServiceEvents> {
   readonly #options: WorkerServiceOptions;
@@ -42,6 +87,8 @@ export class WorkerService extends EventEmitter<WorkerServiceEvents> {
   #restartTimer: NodeJS.Timeout | undefined;
   #stopping = false;
   #restarts = 0;
+  /** When each restart within the window happened. */
+  #restartTimes: number[] = [];
   #exited: Promise<void> = Promise.resolve();
 
   constructor(options: WorkerServiceOptions) {
@@ -106,9 +153,15 @@ export class WorkerService extends EventEmitter<WorkerServiceEvents> {
     const pgid = this.#pgid;
     if (pgid === undefined) return;
     if (graceMs > 0) {
-      signalGroup(pgid, "SIGTERM");
+      const stopFile = this.#options.stopFile;
+      if (stopFile) {
+        // The Windows wrapper: the stop file asks the worker to hand back and exit; the tree is killed after the wait.
+        mkdirSync(dirname(stopFile), { recursive: true });
+        writeFileSync(stopFile, new Date().toISOString());
+      } else signalGroup(pgid, "SIGTERM");
       const deadline = Date.now() + graceMs;
-      while (Date.now() < deadline && (this.pid !== undefined || groupAlive(pgid))) await sleep(Math.min(50, graceMs));
+      const waitFor = () => (stopFile ? this.pid !== undefined : this.pid !== undefined || groupAlive(pgid));
+      while (Date.now() < deadline && waitFor()) await sleep(Math.min(50, graceMs));
     }
     signalGroup(pgid, "SIGKILL");
     await this.#exited;
@@ -124,17 +177,32 @@ export class WorkerService extends EventEmitter<WorkerServiceEvents> {
   }
 
   #onExit(pid: number | undefined, code: number | null, signal: NodeJS.Signals | null, error?: string): void {
-    const failed = code !== 0 || signal !== null;
-    const restart = failed && !this.#stopping;
     // As systemd does with KillMode=control-group: what the dead worker left running goes too.
     if (!this.#stopping && this.#pgid !== undefined) signalGroup(this.#pgid, "SIGKILL");
-    this.emit("exited", { pid, code, signal, ...(error ? { error } : {}), restart });
-    if (!restart) return;
+    const base = { pid, code, signal, ...(error ? { error } : {}) };
+    if (this.#stopping || (code === WORKER_EXIT.ok && signal === null)) {
+      this.emit("exited", { ...base, restart: false });
+      return;
+    }
+    if (signal === null && (code === WORKER_EXIT.config || code === WORKER_EXIT.preflight)) {
+      this.emit("exited", { ...base, restart: false, failure: code === WORKER_EXIT.config ? "config" : "preflight" });
+      return;
+    }
+    const now = Date.now();
+    const windowMs = this.#options.restartWindowMs ?? 600_000;
+    this.#restartTimes = this.#restartTimes.filter((t) => now - t < windowMs);
+    if (this.#restartTimes.length >= (this.#options.maxRestarts ?? 5)) {
+      this.emit("exited", { ...base, restart: false, failure: "crash-loop" });
+      return;
+    }
+    const delay = Math.min(this.#options.maxRestartDelayMs ?? 60_000, this.#options.restartDelayMs * 2 ** this.#restartTimes.length);
+    this.#restartTimes.push(now);
+    this.emit("exited", { ...base, restart: true, restartInMs: delay });
     this.#restartTimer = setTimeout(() => {
       if (this.#stopping) return;
       this.#restarts++;
       this.start();
-    }, this.#options.restartDelayMs);
+    }, delay);
   }
 }
 

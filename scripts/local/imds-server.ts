@@ -15,6 +15,8 @@ export interface ImdsServerOptions {
   host?: string;
   /** 0 picks a free port. @default 0 */
   port?: number;
+  /** `autoscaling/target-lifecycle-state` at start; absent: 404 until set. */
+  targetLifecycleState?: string;
 }
 
 /** One instance's IMDSv2 endpoint, with the notices tests and the local fleet can post. */
@@ -27,6 +29,8 @@ export interface ImdsServer {
   clearSpotInterruption(): void;
   /** Posts a rebalance recommendation (notice time now) and returns it. */
   setRebalanceRecommendation(): { noticeTime: string };
+  /** Sets `autoscaling/target-lifecycle-state` ("InService", "Terminated", ...), as Auto Scaling updates it. */
+  setTargetLifecycleState(state: string): void;
   stop(): Promise<void>;
 }
 
@@ -40,7 +44,9 @@ const MAX_TTL = 21_600;
  * - `PUT /latest/api/token` needs `X-aws-ec2-metadata-token-ttl-seconds` of 1..21600 (else 400),
  *   and is refused with 403 when it carries `X-Forwarded-For` (IMDS rejects proxied token requests);
  * - every GET needs a valid, unexpired `X-aws-ec2-metadata-token` (else 401);
- * - a path with nothing posted is 404 (how `spot/instance-action` says "no notice").
+ * - a path with nothing posted is 404 (how `spot/instance-action` says "no notice");
+ * - `autoscaling/target-lifecycle-state` is the state Auto Scaling moves the instance to (InService
+ *   from its launch, Terminated once its termination starts).
  */
 export async function startImdsServer(options: ImdsServerOptions): Promise<ImdsServer> {
   const instanceId = options.instanceId;
@@ -50,6 +56,7 @@ export async function startImdsServer(options: ImdsServerOptions): Promise<ImdsS
   const tokens = new Map<string, number>();
   let spotAction: { action: SpotAction; time: string } | undefined;
   let rebalance: { noticeTime: string } | undefined;
+  let targetState = options.targetLifecycleState;
 
   const documents = (): Record<string, () => { type: string; body: string } | undefined> => ({
     "/latest/meta-data/instance-id": () => text(instanceId),
@@ -60,6 +67,7 @@ export async function startImdsServer(options: ImdsServerOptions): Promise<ImdsS
     "/latest/meta-data/spot/instance-action": () => (spotAction ? json(spotAction) : undefined),
     "/latest/meta-data/spot/termination-time": () => (spotAction ? text(spotAction.time) : undefined),
     "/latest/meta-data/events/recommendations/rebalance": () => (rebalance ? json(rebalance) : undefined),
+    "/latest/meta-data/autoscaling/target-lifecycle-state": () => (targetState ? text(targetState) : undefined),
     "/latest/dynamic/instance-identity/document": () =>
       json({ instanceId, instanceType, availabilityZone: az, region, accountId: "000000000000", imageId: "ami-00000000000000000" }),
   });
@@ -105,6 +113,9 @@ export async function startImdsServer(options: ImdsServerOptions): Promise<ImdsS
     setRebalanceRecommendation() {
       rebalance = { noticeTime: imdsTime(Date.now()) };
       return rebalance;
+    },
+    setTargetLifecycleState(state: string) {
+      targetState = state;
     },
     async stop() {
       await server.stop();

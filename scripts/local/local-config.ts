@@ -19,8 +19,18 @@ export function localDefaultConfigInput(repoRoot: string): FleetConfigInput {
     },
     queue: { visibilityTimeoutSeconds: 60, receiveWaitSeconds: 20 },
     jobs: { heartbeatSeconds: 10, timeoutSeconds: 900, retryBackoffSeconds: 2, extraOptions: ["Fake Medit Behaviour"], maxAttempts: 3 },
-    fleet: { platform: "linux", minSize: 0, maxSize: 4, idleTimeoutSeconds: 20, bootSeconds: 5 },
+    fleet: {
+      platform: "linux",
+      minSize: 0,
+      maxSize: 4,
+      idleTimeoutSeconds: 20,
+      bootSeconds: 5,
+      // The preflight runs as in AWS, with a stand-in for nvidia-smi, and asks for less free disk than a GPU instance has.
+      preflight: { gpuCheck: [path.join(repoRoot, "node_modules", ".bin", "node"), path.join(repoRoot, "scripts", "fake-nvidia-smi.mjs")], minFreeDiskGiB: 1 },
+    },
     scaling: { periodSeconds: 60, evaluationPeriods: 1, fastPath: true },
+    // A spotq.json uploaded under inbox/ submits its folder (issue 10): on by default here.
+    triggers: { s3: { enabled: true } },
   };
 }
 

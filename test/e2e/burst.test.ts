@@ -20,8 +20,8 @@ describe("e2e: a burst of jobs scales out to the max size, never beyond, then ba
         ...c,
         fleet: { ...c.fleet, maxSize: MAX_SIZE, idleTimeoutSeconds: 10 },
         queue: { ...c.queue, receiveWaitSeconds: 5 },
-        // The alarm runs every 10 s on the live backlog: with 9 queued its "medium" step asks for
-        // 3 more instances on top of those running, which only the max size holds back.
+        // The alarm runs every 10 s on the live backlog: with 9 queued the deficit policy asks for an
+        // instance per job no instance serves, which only the max size holds back.
         scaling: { ...c.scaling, periodSeconds: 10 },
       }),
       metricDelaySeconds: 0,

@@ -106,7 +106,8 @@ describe("e2e: cancelling a job while queued and while running", function () {
     assert.equal(job.outputs, undefined);
     assert.deepEqual([...(await readFolder(s3, bucket, "results/running")).keys()], [], "nothing uploaded");
     assert.equal(existsSync(jobRoot), false, "the job's local folders are removed");
-    assert.ok(isEmpty(await depth()), "the message is deleted");
+    // The record says CANCELLED first; the worker deletes the message right after.
+    await waitUntil("the message is deleted", async () => isEmpty(await depth()), 10_000);
     assert.deepEqual(metricLines(e.dir).filter((m) => m.jobId === jobId).map((m) => m.outcome), ["cancelled"]);
   });
 });

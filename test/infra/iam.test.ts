@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { assertAllowed, assertDenied, GROUP_ID, ReferenceResolver, rolePolicies, type Policy, type Request } from "./support/iam.ts";
 import { ACCOUNT, synthStack, testConfig, type Synth } from "./support/synth.ts";
+import { WORKER_LOG_ACTIONS } from "../../infra/constructs/worker-policy.ts";
 
 const R = `us-east-1:${ACCOUNT}`;
 const DATA = `arn:aws:s3:::spotq-data-${ACCOUNT}`;
@@ -88,17 +89,24 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
       await assertDenied(worker, req("dynamodb:DeleteItem", TABLE), req("dynamodb:Scan", TABLE), req("dynamodb:DeleteTable", TABLE), req("dynamodb:GetItem", OTHER_TABLE));
     });
 
-    it("fetches its artifacts but cannot replace them", async () => {
-      await assertAllowed(worker, req("s3:GetObject", `${ARTIFACTS}/worker/0123456789abcdef/worker.mjs`));
-      await assertDenied(worker, req("s3:PutObject", `${ARTIFACTS}/worker/0123456789abcdef/worker.mjs`));
+    it("fetches its artifacts, at the version its launch template names, but cannot replace or delete them", async () => {
+      await assertAllowed(worker, req("s3:GetObject", `${ARTIFACTS}/worker/worker.mjs`), req("s3:GetObjectVersion", `${ARTIFACTS}/worker/worker.mjs`));
+      await assertDenied(
+        worker,
+        req("s3:PutObject", `${ARTIFACTS}/worker/worker.mjs`),
+        req("s3:DeleteObjectVersion", `${ARTIFACTS}/worker/worker.mjs`),
+        req("s3:GetObjectVersion", `${OTHER_BUCKET}/worker/worker.mjs`),
+      );
     });
 
-    it("writes its logs and its spotq metrics, nothing else", async () => {
+    it("writes its logs, its boot evidence and its spotq metrics, nothing else", async () => {
       await assertAllowed(
         worker,
         req("logs:CreateLogStream", stream("/spotq/spotq/jobs", "01JOB/1")),
         req("logs:PutLogEvents", stream("/spotq/spotq/jobs", "01JOB/1")),
         req("logs:PutLogEvents", stream("/spotq/spotq/workers", "i-0123456789abcdef0")),
+        req("logs:CreateLogStream", stream("/spotq/spotq/boot", "i-0123456789abcdef0")),
+        req("logs:PutLogEvents", stream("/spotq/spotq/boot", "i-0123456789abcdef0/service")),
         req("cloudwatch:PutMetricData", "*", { "cloudwatch:namespace": "spotq" }),
       );
       await assertDenied(
@@ -106,16 +114,43 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
         req("logs:PutLogEvents", stream("/aws/lambda/billing", "x")),
         req("logs:DeleteLogGroup", `arn:aws:logs:${R}:log-group:/spotq/spotq/jobs`),
         req("cloudwatch:PutMetricData", "*", { "cloudwatch:namespace": "AWS/EC2" }),
+        req("logs:GetLogEvents", stream("/spotq/spotq/boot", "i-0123456789abcdef0")),
+        req("logs:DeleteLogStream", stream("/spotq/spotq/boot", "i-0123456789abcdef0")),
+        req("logs:PutRetentionPolicy", `arn:aws:logs:${R}:log-group:/spotq/spotq/boot`),
+        req("logs:CreateLogGroup", `arn:aws:logs:${R}:log-group:/spotq/spotq/other`),
       );
     });
 
-    it("protects and terminates instances of its own group only", async () => {
+    it("is granted exactly the allowlisted CloudWatch Logs actions, with no wildcard (a widening to logs:* fails here)", () => {
+      const granted = worker.flatMap((p) => p.Statement as { Effect: string; Action: string | string[] }[]).filter((st) => st.Effect === "Allow").flatMap((st) => [st.Action].flat());
+      const logActions = granted.filter((a) => a.toLowerCase().startsWith("logs:") || a === "*");
+      assert.deepEqual([...new Set(logActions)].sort(), [...WORKER_LOG_ACTIONS].sort());
+      assert.deepEqual([...WORKER_LOG_ACTIONS].sort(), ["logs:CreateLogStream", "logs:PutLogEvents"]);
+      assert.ok(granted.every((a) => !a.includes("*")), `no wildcard actions: ${granted.filter((a) => a.includes("*"))}`);
+    });
+
+    it("protects, terminates, marks unhealthy and completes lifecycle actions of instances of its own group only", async () => {
       await assertAllowed(
         worker,
         req("autoscaling:SetInstanceProtection", GROUP, ownGroup),
         req("autoscaling:TerminateInstanceInAutoScalingGroup", GROUP, ownGroup),
+        req("autoscaling:CompleteLifecycleAction", GROUP, ownGroup),
+        req("autoscaling:RecordLifecycleActionHeartbeat", GROUP, ownGroup),
+        req("autoscaling:SetInstanceHealth", GROUP, ownGroup),
         req("autoscaling:DescribeAutoScalingGroups", "*"),
         req("autoscaling:DescribeAutoScalingInstances", "*"),
+      );
+      await assertDenied(
+        worker,
+        ...["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"].flatMap((a) => [
+          req(a, OTHER_GROUP, otherGroup),
+          req(a, GROUP, otherGroup),
+        ]),
+        req("autoscaling:SuspendProcesses", GROUP, ownGroup),
+        req("autoscaling:ResumeProcesses", GROUP, ownGroup),
+        req("autoscaling:CreateOrUpdateTags", GROUP, ownGroup),
+        req("autoscaling:PutLifecycleHook", GROUP, ownGroup),
+        req("autoscaling:DeleteLifecycleHook", GROUP, ownGroup),
       );
       await assertDenied(
         worker,
@@ -140,6 +175,28 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
       ));
   });
 
+  describe("worker role options: the auto-logon password and Session Manager", () => {
+    const PARAM = `arn:aws:ssm:${R}:parameter/spotq/medit-password`;
+    const sessionActions = ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"];
+
+    it("reads the auto-logon password parameter only in an interactive session, and no other parameter", async () => {
+      const interactive = rolePolicies(
+        synthStack(testConfig({ processor: { session: "interactive", autoLogon: { user: "medit", passwordParameter: "/spotq/medit-password" } } })),
+        "fleet_role",
+      );
+      await assertAllowed(interactive, req("ssm:GetParameters", PARAM), req("ssm:GetParameter", PARAM));
+      await assertDenied(interactive, req("ssm:GetParameters", `arn:aws:ssm:${R}:parameter/prod/db-password`), req("ssm:PutParameter", PARAM), ...sessionActions.map((a) => req(a, "*")));
+      await assertDenied(rolePolicies(synth, "fleet_role"), req("ssm:GetParameters", PARAM));
+    });
+
+    it("takes Session Manager sessions only when fleet.sessionManager is on", async () => {
+      await assertDenied(rolePolicies(synth, "fleet_role"), ...sessionActions.map((a) => req(a, "*")));
+      const withShell = rolePolicies(synthStack(testConfig({ fleet: { sessionManager: true } })), "fleet_role");
+      await assertAllowed(withShell, ...sessionActions.map((a) => req(a, "*")));
+      await assertDenied(withShell, req("ssm:SendCommand", `arn:aws:ec2:${R}:instance/i-0123456789abcdef0`), req("ssm:GetParameters", PARAM));
+    });
+  });
+
   describe("API role (the Lambda's)", () => {
     let api: Policy[];
     before(() => {
@@ -155,8 +212,8 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
     it("does what the API does: records, enqueue, source listing, the fast path, its logs", () =>
       assertAllowed(
         api,
-        ...["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"].map((a) => req(a, TABLE)),
-        req("dynamodb:Query", `${TABLE}/index/byTime`),
+        ...["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"].map((a) => req(a, TABLE)),
+        ...["jobsByTime", "jobsByState", "tenantJobsByTime", "tenantJobsByState"].map((i) => req("dynamodb:Query", `${TABLE}/index/${i}`)),
         req("sqs:SendMessage", JOBS),
         req("sqs:GetQueueAttributes", JOBS),
         req("s3:ListBucket", DATA, { "s3:prefix": "inbox/case-1/" }),
@@ -177,7 +234,11 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
         req("sqs:SendMessage", DLQ),
         req("sqs:SendMessage", OTHER_QUEUE),
         req("dynamodb:Scan", TABLE),
+        req("dynamodb:Query", TABLE),
+        req("dynamodb:Query", `${TABLE}/index/someOtherIndex`),
+        req("dynamodb:BatchWriteItem", TABLE),
         req("dynamodb:GetItem", OTHER_TABLE),
+        req("dynamodb:BatchGetItem", OTHER_TABLE),
         req("autoscaling:SetDesiredCapacity", OTHER_GROUP, otherGroup),
         req("autoscaling:TerminateInstanceInAutoScalingGroup", GROUP, ownGroup),
         req("autoscaling:UpdateAutoScalingGroup", GROUP, ownGroup),
@@ -187,9 +248,9 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
         req("lambda:UpdateFunctionCode", `arn:aws:lambda:${R}:function:spotq-api`),
       ));
 
-    it("cannot touch the group at all when the fast path is off", async () => {
+    it("cannot change the group when the fast path is off (the console still describes it)", async () => {
       const off = synthStack(testConfig({ scaling: { fastPath: false } }));
-      await assertDenied(rolePolicies(off, "api_role"), req("autoscaling:SetDesiredCapacity", GROUP, ownGroup), req("autoscaling:DescribeAutoScalingGroups", "*"));
+      await assertDenied(rolePolicies(off, "api_role"), req("autoscaling:SetDesiredCapacity", GROUP, ownGroup));
     });
   });
 
@@ -208,5 +269,45 @@ describe("infra IAM, evaluated with an IAM simulator on the synthesized policies
       await assertAllowed(worker, req("s3:GetObject", "arn:aws:s3:::acme-scans/case/1.dcm"));
       await assertDenied(worker, req("s3:GetObject", `${DATA}/case/1.dcm`));
     });
+  });
+
+  describe("worker role with the container profile (processor.container)", () => {
+    const REPO = `arn:aws:ecr:${R}:repository/medit-iscan`;
+    const OTHER_REPO = `arn:aws:ecr:${R}:repository/billing-service`;
+    const PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"];
+    const containerStack = (image: string) =>
+      synthStack(testConfig({ fleet: { platform: "linux", bootSeconds: 240 }, processor: { container: { image, gpus: "all" } } }));
+    let worker: Policy[];
+    let created: Synth;
+    before(() => {
+      created = containerStack("medit-iscan:v3");
+      worker = rolePolicies(created, "fleet_role");
+    });
+
+    it("the instance can pull its own repository, and log in to the registry (GetAuthorizationToken is account-wide by AWS design)", async () => {
+      assert.equal(new ReferenceResolver(created).resolve(created.resource("aws_ecr_repository").name), "medit-iscan");
+      await assertAllowed(worker, ...PULL.map((a) => req(a, REPO)), req("ecr:GetAuthorizationToken", "*"));
+    });
+
+    it("and nothing else: no other repository, no push, no deletes, no repository or registry settings", () =>
+      assertDenied(
+        worker,
+        ...PULL.map((a) => req(a, OTHER_REPO)),
+        req("ecr:BatchGetImage", "arn:aws:ecr:eu-west-1:444455556666:repository/medit-iscan"),
+        ...["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:BatchDeleteImage", "ecr:DeleteRepository", "ecr:SetRepositoryPolicy", "ecr:PutLifecyclePolicy", "ecr:DescribeImages", "ecr:ListImages"].map((a) =>
+          req(a, REPO),
+        ),
+        req("ecr:PutRegistryPolicy", "*"),
+        req("ecr:CreateRepository", `arn:aws:ecr:${R}:repository/new`),
+      ));
+
+    it("an existing repository given by URI is the one it may pull, even in another account", async () => {
+      const existing = rolePolicies(containerStack("444455556666.dkr.ecr.eu-west-1.amazonaws.com/lab/medit:v1"), "fleet_role");
+      await assertAllowed(existing, ...PULL.map((a) => req(a, "arn:aws:ecr:eu-west-1:444455556666:repository/lab/medit")));
+      await assertDenied(existing, ...PULL.map((a) => req(a, REPO)), req("ecr:BatchGetImage", "arn:aws:ecr:eu-west-1:444455556666:repository/lab/other"));
+    });
+
+    it("without a container profile the instance has no ECR permission at all", () =>
+      assertDenied(rolePolicies(synth, "fleet_role"), req("ecr:GetAuthorizationToken", "*"), ...PULL.map((a) => req(a, REPO))));
   });
 });

@@ -3,12 +3,11 @@ import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
 import { maxReceiveCount } from "../../core/fleet-config.ts";
 import { JobQueue } from "../../infra/constructs/job-queue.ts";
-import { JOBS_QUEUE_RETENTION_DAYS } from "../../infra/deploy-config.ts";
 import { useLocalAws } from "../support/local-aws.ts";
 import { decide, ReferenceResolver, type Policy } from "./support/iam.ts";
 import { ACCOUNT, assertHasResource, synthScope, testConfig } from "./support/synth.ts";
 
-const settings = { queue: { visibilityTimeoutSeconds: 240, receiveWaitSeconds: 15, dlqRetentionDays: 12 }, jobs: { maxAttempts: 4, interruptionAllowance: 2 } };
+const settings = { queue: { visibilityTimeoutSeconds: 240, receiveWaitSeconds: 15, dlqRetentionDays: 12, retentionDays: 6 }, jobs: { maxAttempts: 4, interruptionAllowance: 2 } };
 
 describe("infra/constructs/job-queue", () => {
   const config = testConfig(settings);
@@ -43,8 +42,8 @@ describe("infra/constructs/job-queue", () => {
     assert.deepEqual(JSON.parse(allow.redrive_allow_policy), { redrivePermission: "byQueue", sourceQueueArns: [synth.ref("aws_sqs_queue", "jobs", "arn")] });
   });
 
-  it("keeps dead letters longer than the jobs queue keeps messages", () => {
-    assert.equal(jobs.message_retention_seconds, JOBS_QUEUE_RETENTION_DAYS * 86_400);
+  it("keeps messages for queue.retentionDays, and dead letters longer", () => {
+    assert.equal(jobs.message_retention_seconds, 6 * 86_400);
     assert.equal(dlq.message_retention_seconds, 12 * 86_400);
     assert.ok((dlq.message_retention_seconds as number) > (jobs.message_retention_seconds as number));
   });

@@ -20,14 +20,30 @@ describe("infra/constructs/job-table", () => {
     });
   });
 
+  it("cannot be deleted by a destroy or a rename without first turning deletion protection off", () => {
+    assert.equal(table.deletion_protection_enabled, true);
+  });
+
   it("removes finished records through TTL on expiresAt", () => {
     assert.deepEqual(table.ttl, { attribute_name: JOB_TABLE.ttlAttribute, enabled: true });
   });
 
-  it("has the indexes the API lists jobs by: by state and by time, newest first on jobId", () => {
+  it("has the sharded indexes the API lists jobs by (time, state, a tenant's time and state), projecting only the list filters", () => {
     const gsis = Object.fromEntries((table.global_secondary_index as Record<string, unknown>[]).map((g) => [g.name, g]));
-    assert.deepEqual(gsis[JOB_TABLE.byStateIndex], { name: "byState", hash_key: "state", range_key: "jobId", projection_type: "ALL" });
-    assert.deepEqual(gsis[JOB_TABLE.byTimeIndex], { name: "byTime", hash_key: "listKey", range_key: "jobId", projection_type: "ALL" });
+    const include = { projection_type: "INCLUDE", non_key_attributes: ["name", "tags"] };
+    assert.deepEqual(gsis, {
+      jobsByTime: { name: "jobsByTime", hash_key: "listKey", range_key: "jobId", ...include },
+      jobsByState: { name: "jobsByState", hash_key: "listKey", range_key: "stateSort", ...include },
+      tenantJobsByTime: { name: "tenantJobsByTime", hash_key: "tenantKey", range_key: "jobId", ...include },
+      tenantJobsByState: { name: "tenantJobsByState", hash_key: "tenantKey", range_key: "stateSort", ...include },
+    });
+    // No index is keyed on a value with few distinct values (the old byState on `state`, byTime on a constant).
+    for (const g of Object.values(gsis) as { hash_key: string }[]) assert.notEqual(g.hash_key, "state");
+    assert.deepEqual(
+      (table.attribute as { name: string }[]).map((a) => a.name).sort(),
+      ["jobId", "listKey", "stateSort", "tenantKey"],
+      "the state itself is no key attribute any more",
+    );
   });
 
   describe("has the shape aws/job-store.ts ensureJobTable gives the local table", () => {
@@ -48,6 +64,7 @@ describe("infra/constructs/job-table", () => {
         hash_key: g.KeySchema?.find((k) => k.KeyType === "HASH")?.AttributeName,
         range_key: g.KeySchema?.find((k) => k.KeyType === "RANGE")?.AttributeName,
         projection_type: g.Projection?.ProjectionType,
+        non_key_attributes: g.Projection?.NonKeyAttributes,
       }));
       const byName = (a: { name?: string }, b: { name?: string }) => a.name!.localeCompare(b.name!);
       assert.deepEqual(local.sort(byName), [...(table.global_secondary_index as { name: string }[])].sort(byName));

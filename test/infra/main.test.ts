@@ -55,7 +55,7 @@ describe("infra/main.ts (npm run synth): fails before synthesis on a bad config,
   it("synthesizes the example config as shipped", () => {
     const r = synth(["--config", join(projectRoot, "spotq.config.example.json")]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /spotq: bundling the API Lambda and the worker with esbuild/);
+    assert.match(r.stderr, /spotq: bundling the API Lambda, the worker and the boot breaker with esbuild/);
     const tf = JSON.parse(readFileSync(join(r.outdir, "stacks", "spotq", "cdk.tf.json"), "utf8"));
     assert.ok(tf.resource.aws_autoscaling_group);
     assert.match(r.stderr, /spotq: wrote .*stacks\/spotq\/cdk\.tf\.json/);

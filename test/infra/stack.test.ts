@@ -5,12 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { maxReceiveCount, type FleetConfig } from "../../core/fleet-config.ts";
+import { scalingSpec } from "../../core/scaling/model.ts";
 import { GROUP_TAG } from "../../core/names.ts";
 import { ENV } from "../../core/runtime.ts";
-import { BUNDLE_FILES, bundleEntries, type Bundles } from "../../infra/bundling.ts";
+import { BUNDLE_FILES, bundleEntries, CONSOLE_ASSETS, type Bundles } from "../../infra/bundling.ts";
 import { loadDeployConfig } from "../../infra/deploy-config.ts";
 import { App } from "../../infra/cdktf.ts";
-import { SpotqStack } from "../../infra/stacks/spotq-stack.ts";
+import { SpotqStack, TERRAFORM_REQUIRED_VERSION } from "../../infra/stacks/spotq-stack.ts";
 import { ReferenceResolver } from "./support/iam.ts";
 import { Synth, synthStack, testConfig } from "./support/synth.ts";
 
@@ -69,7 +70,13 @@ describe("infra: the whole stack, from the example config and the real bundles",
       "aws_api_gateway_rest_api",
       "aws_api_gateway_usage_plan",
       "aws_sns_topic",
+      "aws_sns_topic_policy",
       "aws_cloudwatch_dashboard",
+      "aws_autoscaling_lifecycle_hook",
+      "aws_cloudwatch_event_rule",
+      "aws_cloudwatch_event_target",
+      "aws_lambda_permission",
+      "aws_s3_bucket_versioning",
     ])
       assert.ok(types.has(t), `missing ${t}`);
     assert.deepEqual(synth.tf.provider?.aws?.[0], { region: "us-east-1", default_tags: [{ tags: { "spotq:deployment": "spotq", "managed-by": "cdktf" } }] });
@@ -93,10 +100,13 @@ describe("infra: the whole stack, from the example config and the real bundles",
     assert.equal(synth.resource("aws_launch_template").metadata_options.http_tokens, "required");
     const policy = synth.resource("aws_autoscaling_policy");
     assert.equal(policy.autoscaling_group_name, synth.ref("aws_autoscaling_group", "", "name"));
-    assert.equal(policy.estimated_instance_warmup, config.fleet.bootSeconds);
+    assert.equal(policy.estimated_instance_warmup, scalingSpec(config).warmupSeconds);
     const backlog = synth.resource("aws_cloudwatch_metric_alarm", "backlog");
     assert.deepEqual(backlog.alarm_actions, [synth.ref("aws_autoscaling_policy", "", "arn")]);
-    assert.deepEqual(backlog.dimensions, { QueueName: synth.resource("aws_sqs_queue", "jobs").name });
+    // The default (deficit) alarm reads the jobs queue and the group through metric math.
+    const dims = (backlog.metric_query as { metric?: { dimensions: Record<string, string> } }[]).map((q) => q.metric?.dimensions).filter(Boolean);
+    assert.ok(dims.some((d) => d!.QueueName === synth.resource("aws_sqs_queue", "jobs").name), JSON.stringify(dims));
+    assert.ok(dims.some((d) => d!.AutoScalingGroupName === synth.ref("aws_autoscaling_group", "", "name")), JSON.stringify(dims));
   });
 
   it("redrives the jobs queue into the stack's DLQ", () => {
@@ -133,7 +143,7 @@ describe("infra: the whole stack, from the example config and the real bundles",
 
   it("sets retention on every log group", () => {
     const groups = Object.values(synth.resources("aws_cloudwatch_log_group"));
-    assert.deepEqual(groups.map((g) => g.name).sort(), ["/aws/lambda/spotq-api", "/spotq/spotq/jobs", "/spotq/spotq/workers"]);
+    assert.deepEqual(groups.map((g) => g.name).sort(), ["/aws/lambda/spotq-api", "/aws/lambda/spotq-boot-breaker", "/spotq/spotq/boot", "/spotq/spotq/jobs", "/spotq/spotq/workers"]);
     for (const g of groups) assert.equal(g.retention_in_days, config.monitoring.logRetentionDays, g.name);
   });
 
@@ -148,7 +158,9 @@ describe("infra: the whole stack, from the example config and the real bundles",
     assert.ok(ud.includes(`"queue_url" = ${synth.ref("aws_sqs_queue", "jobs", "url").slice(2, -1)}`));
     assert.ok(ud.includes(`"dlq_url" = ${synth.ref("aws_sqs_queue", "dlq", "url").slice(2, -1)}`));
     assert.ok(ud.includes(`"table" = ${synth.ref("aws_dynamodb_table", "", "name").slice(2, -1)}`));
-    assert.ok(ud.includes(`"artifacts_bucket" = ${synth.ref("aws_s3_bucket", "artifacts", "bucket").slice(2, -1)}`));
+    assert.ok(ud.includes(`"artifacts_bucket" = ${synth.ref("aws_s3_bucket_versioning", "", "bucket").slice(2, -1)}`), "through the versioning resource");
+    // Every artifact is uploaded after versioning is on, so each has a version id to be fetched by.
+    for (const [name, o] of Object.entries(synth.resources("aws_s3_object"))) assert.equal(o.bucket, synth.ref("aws_s3_bucket_versioning", "", "bucket"), name);
     assert.ok(ud.includes(`"bucket" = ${synth.ref("aws_s3_bucket", "data", "bucket").slice(2, -1)}`));
   });
 
@@ -160,7 +172,9 @@ describe("infra: the whole stack, from the example config and the real bundles",
       const [hash] = readdirSync(join(assets, dir));
       return join(assets, dir, hash!, file);
     };
-    assert.deepEqual(zipEntries(readFileSync(find("api_code_", "archive.zip"))), [BUNDLE_FILES.lambda]);
+    const lambdaZip = zipEntries(readFileSync(find("api_code_", "archive.zip")));
+    assert.deepEqual(lambdaZip.filter((e) => !e.startsWith(`${CONSOLE_ASSETS.to}/`)), [BUNDLE_FILES.lambda]);
+    for (const f of ["index.html", "app.js", "console.css"]) assert.ok(lambdaZip.includes(`${CONSOLE_ASSETS.to}/${f}`), `the web console's ${f} is in the Lambda's zip`);
     assert.deepEqual(readFileSync(find("fleet_worker-bundle-file_", BUNDLE_FILES.worker)), readFileSync(join(bundles.workerDir, BUNDLE_FILES.worker)));
     const template = readFileSync(find("fleet_user-data-template_", "user-data.ps1.tpl"), "utf8");
     assert.match(template, /^<powershell>/);
@@ -169,7 +183,7 @@ describe("infra: the whole stack, from the example config and the real bundles",
 
   it("the Lambda bundle answers a bad request with 400, running with the environment Terraform gives it", () => {
     const resolver = new ReferenceResolver(synth);
-    const vars = synth.resource("aws_lambda_function").environment.variables as Record<string, string>;
+    const vars = synth.resource("aws_lambda_function", "api_").environment.variables as Record<string, string>;
     const env: Record<string, string> = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, resolver.resolve(v)]));
     // Terraform un-escapes the config's template sequences; the example has none.
     assert.deepEqual(JSON.parse(env[ENV.configJson]!), config);
@@ -205,9 +219,50 @@ describe("infra: the whole stack, from the example config and the real bundles",
     assert.match(response.body, /Source Folder Path/);
   });
 
+  it("every alarm outside the scaling policy has the threshold and comparison it was designed with", () => {
+    const b = config.fleet.bootBreaker;
+    const expected: Record<string, [number, string]> = {
+      "spotq-dlq-not-empty": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-oldest-job-age": [config.monitoring.oldestMessageAlarmSeconds, "GreaterThanThreshold"],
+      "spotq-jobs-failed": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-api-errors": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-api-5xx": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-bootstrap-failed": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-worker-crash-loop": [1, "GreaterThanOrEqualToThreshold"],
+      "spotq-boot-breaker": [b.failures, "GreaterThanOrEqualToThreshold"],
+    };
+    const alarms = Object.entries(synth.resources("aws_cloudwatch_metric_alarm")).filter(([name]) => !name.startsWith("scaling_"));
+    assert.deepEqual(Object.fromEntries(alarms.map(([, a]) => [a.alarm_name, [a.threshold, a.comparison_operator]])), expected);
+  });
+
+  it("the boot breaker bundle loads, and ignores an alarm that returns to OK, with the environment Terraform gives it", () => {
+    const resolver = new ReferenceResolver(synth);
+    const vars = synth.resource("aws_lambda_function", "boot-breaker").environment.variables as Record<string, string>;
+    const env: Record<string, string> = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, resolver.resolve(v)]));
+    const runner = join(mkdtempSync(join(tmpdir(), "spotq-breaker-")), "invoke.mjs");
+    const event = { alarmData: { alarmName: "spotq-boot-breaker", state: { value: "OK", reason: "back to normal" } } };
+    writeFileSync(
+      runner,
+      `const { handler } = await import(${JSON.stringify(pathToFileURL(join(bundles.breakerDir, BUNDLE_FILES.breaker)).href)});\n` +
+        `process.stdout.write(JSON.stringify(await handler(${JSON.stringify(event)})));\n`,
+    );
+    const r = spawnSync(process.execPath, [runner], { env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1", ...env }, encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    // The handler logs its outcome (to CloudWatch in Lambda), then the runner prints what it returned.
+    assert.match(r.stdout, /"alarm":"spotq-boot-breaker"/);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").at(-1)!), { tripped: false, why: "the alarm is OK, not ALARM" });
+  });
+
   it("the worker bundle is a module Node.js can load", () => {
     const r = spawnSync(process.execPath, ["--check", join(bundles.workerDir, BUNDLE_FILES.worker)], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
+  });
+
+  it("requires the Terraform version its state locking needs", () => {
+    assert.equal(synth.tf.terraform?.required_version, TERRAFORM_REQUIRED_VERSION);
+    assert.equal(TERRAFORM_REQUIRED_VERSION, ">= 1.10.0");
+    const onDisk = JSON.parse(readFileSync(join(stackDir, "cdk.tf.json"), "utf8"));
+    assert.equal(onDisk.terraform.required_version, ">= 1.10.0");
   });
 
   it("keeps its state in S3, locked, when the config names a state bucket", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-public-access-block";
-import { ABORT_MULTIPART_DAYS, Storage } from "../../infra/constructs/storage.ts";
+import { ABORT_MULTIPART_DAYS, ARTIFACT_RETENTION, Storage } from "../../infra/constructs/storage.ts";
 import { decide, ReferenceResolver, type Policy } from "./support/iam.ts";
 import { ACCOUNT, assertHasResource, synthScope, TEST_ENV, testConfig, type Synth } from "./support/synth.ts";
 
@@ -62,7 +62,7 @@ describe("infra/constructs/storage", () => {
     ]);
     const abort = rules.find((r) => r.abort_incomplete_multipart_upload);
     assert.equal(abort?.abort_incomplete_multipart_upload[0].days_after_initiation, ABORT_MULTIPART_DAYS);
-    assert.deepEqual(abort?.filter, [{}], "aborts uploads anywhere in the bucket");
+    assert.deepEqual(abort?.filter, [{ prefix: "" }], "aborts uploads anywhere in the bucket (an empty prefix: `filter {}` is deprecated)");
     assert.ok(rules.every((r) => r.status === "Enabled"));
   });
 
@@ -70,7 +70,7 @@ describe("infra/constructs/storage", () => {
     const rules = synthStorage().resource("aws_s3_bucket_lifecycle_configuration", "data").rule as Record<string, any>[];
     const expiring = rules.filter((r) => r.expiration);
     assert.equal(expiring.length, 1);
-    assert.deepEqual(expiring[0]!.filter, [{}]);
+    assert.deepEqual(expiring[0]!.filter, [{ prefix: "" }]);
     assert.equal(expiring[0]!.expiration[0].days, 30);
   });
 
@@ -99,5 +99,19 @@ describe("infra/constructs/storage", () => {
     const a = synth.resource("aws_s3_bucket", "artifacts");
     assert.equal(a.bucket, `spotq-artifacts-${ACCOUNT}-us-east-1`);
     assert.equal(a.force_destroy, true);
+  });
+
+  it("versions the artifacts bucket, so a deploy that replaces an artifact keeps the version older launch templates name", () => {
+    const v = synth.resource("aws_s3_bucket_versioning");
+    assert.equal(v.bucket, synth.ref("aws_s3_bucket", "artifacts", "id"));
+    assert.deepEqual(v.versioning_configuration, { status: "Enabled" });
+    assert.deepEqual(Object.keys(synth.resources("aws_s3_bucket_versioning")).length, 1, "the data bucket is not versioned (job data expires)");
+    const lifecycle = synth.resource("aws_s3_bucket_lifecycle_configuration", "artifacts");
+    assert.deepEqual(lifecycle.depends_on, [`aws_s3_bucket_versioning.${synth.nameOf("aws_s3_bucket_versioning")}`]);
+    const rule = (lifecycle.rule as Record<string, any>[]).find((r) => r.noncurrent_version_expiration);
+    assert.deepEqual(rule?.noncurrent_version_expiration, [{ noncurrent_days: ARTIFACT_RETENTION.noncurrentDays, newer_noncurrent_versions: ARTIFACT_RETENTION.keepVersions }]);
+    assert.ok(ARTIFACT_RETENTION.noncurrentDays >= 7, "long enough for any deploy or instance refresh to finish");
+    assert.deepEqual(rule?.filter, [{ prefix: "" }]);
+    assert.equal(rule?.expiration?.[0]?.days, undefined, "current versions never expire: they are what new instances fetch");
   });
 });

@@ -6,6 +6,7 @@ import path from "node:path";
 import { BEHAVIOUR_OPTION } from "../../scripts/fake-medit/config.ts";
 import { expectedOutputs } from "../../scripts/fake-medit/outputs.ts";
 import { REPO_ROOT } from "../../scripts/local/start.ts";
+import { RESULT_FILE_NAME } from "../../core/job-result.ts";
 
 /** A scan folder held in memory: relative path → bytes. */
 export type Scan = Map<string, Buffer>;
@@ -28,13 +29,14 @@ export async function uploadScan(s3: S3Client, bucket: string, prefix: string, s
   for (const [rel, body] of scan) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${rel}`, Body: body }));
 }
 
-/** Every object under `s3://bucket/prefix/`, by path relative to the prefix. */
+/** Every object under `s3://bucket/prefix/`, by path relative to the prefix; spotq's own `spotq-result.json` is not an output and is left out. */
 export async function readFolder(s3: S3Client, bucket: string, prefix: string): Promise<Scan> {
   const out: Scan = new Map();
   let token: string | undefined;
   do {
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
     for (const o of page.Contents ?? []) {
+      if (o.Key!.endsWith(`/${RESULT_FILE_NAME}`)) continue;
       const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }));
       out.set(o.Key!.slice(prefix.length + 1), Buffer.from(await got.Body!.transformToByteArray()));
     }

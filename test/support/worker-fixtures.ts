@@ -26,6 +26,11 @@ export function fakeMeditProcessor(env: Record<string, string> = {}): NonNullabl
   };
 }
 
+/** `fleet.preflight.gpuCheck` that runs the stand-in nvidia-smi (scripts/fake-nvidia-smi.mjs) with the Node running the tests. */
+export function fakeNvidiaSmi(): string[] {
+  return [process.execPath, path.join(REPO, "scripts", "fake-nvidia-smi.mjs")];
+}
+
 /** The Medit request fixture (test/fixtures/medit-request.json). */
 export async function meditFixture(): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(path.join(REPO, "test", "fixtures", "medit-request.json"), "utf8")) as Record<string, unknown>;

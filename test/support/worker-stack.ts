@@ -8,17 +8,17 @@ import { Imdsv2Metadata } from "../../aws/instance-metadata.ts";
 import { ensureJobQueues, SqsJobQueue } from "../../aws/job-queue.ts";
 import { DynamoJobStore } from "../../aws/job-store.ts";
 import { fleetConfig, type FleetConfig, type FleetConfigInput } from "../../core/fleet-config.ts";
-import { newJobId, type JobRecord } from "../../core/job.ts";
+import { newDispatchId, newJobId, type JobRecord } from "../../core/job.ts";
 import type { JobRequest } from "../../core/request.ts";
 import { startAutoScalingServer, type AutoScalingServer } from "../../scripts/local/autoscaling-server.ts";
 import { startImdsServer, type ImdsServer } from "../../scripts/local/imds-server.ts";
 import { newInstanceId } from "../../scripts/local/fleet.ts";
-import type { WorkerEvents } from "../../worker/events.ts";
+import { WORKER_EVENT_NAMES, type WorkerEvents } from "../../worker/events.ts";
 import type { WorkerOptions } from "../../worker/options.ts";
 import { FileTelemetry } from "../../worker/telemetry/files.ts";
-import { Worker } from "../../worker/worker.ts";
+import { Worker, type WorkerDeps } from "../../worker/worker.ts";
 import { useLocalAws, type LocalAws } from "./local-aws.ts";
-import { fakeMeditProcessor, meditFixture, tempDir } from "./worker-fixtures.ts";
+import { fakeMeditProcessor, fakeNvidiaSmi, meditFixture, tempDir } from "./worker-fixtures.ts";
 
 type Name = keyof WorkerEvents;
 type Payload<K extends Name> = WorkerEvents[K][0];
@@ -29,29 +29,7 @@ export class WorkerEventLog {
   readonly #waiters = new Set<() => void>();
 
   constructor(worker: Worker, timeline?: string[], label?: string) {
-    const names: Name[] = [
-      "started",
-      "message_received",
-      "message_discarded",
-      "protection_changed",
-      "job_started",
-      "job_phase",
-      "processor_started",
-      "processor_output",
-      "job_succeeded",
-      "job_retried",
-      "job_failed",
-      "job_interrupted",
-      "job_cancelled",
-      "job_lost",
-      "spot_notice",
-      "idle_check",
-      "idle_terminate",
-      "leftover_removed",
-      "stopping",
-      "stopped",
-      "warning",
-    ];
+    const names = WORKER_EVENT_NAMES;
     for (const name of names)
       worker.on(name, ((payload: unknown) => {
         this.entries.push({ name, payload });
@@ -109,6 +87,8 @@ export interface StartWorkerOptions {
   /** Record events into this shared timeline, prefixed with `label`. */
   timeline?: string[];
   label?: string;
+  /** Wraps or replaces the worker's ports (a failing store, a fleet stub that records lifecycle calls ...). */
+  deps?: (deps: WorkerDeps, w: { instanceId: string; imds: ImdsServer }) => WorkerDeps;
 }
 
 /** What one test works with: its own queue pair and group, the suite's emulators and table. */
@@ -143,7 +123,7 @@ export const FAST_WORKER: Partial<WorkerOptions> = {
   transfer: { reserveBytes: 0, partSizeBytes: 5 * 1024 * 1024, rangeSizeBytes: 5 * 1024 * 1024 },
 };
 
-/** The suite's deployment config: fake-medit as the processor, quick retries, the behaviour option declared. */
+/** The suite's deployment config: fake-medit as the processor, quick retries, the behaviour option declared, the preflight with a stand-in nvidia-smi. */
 export const TEST_CONFIG: FleetConfigInput = {
   name: "wtest",
   queue: { visibilityTimeoutSeconds: 30, receiveWaitSeconds: 1 },
@@ -156,7 +136,7 @@ export const TEST_CONFIG: FleetConfigInput = {
     extraOptions: ["Fake Medit Behaviour"],
   },
   processor: fakeMeditProcessor(),
-  fleet: { idleTimeoutSeconds: 10, minSize: 0, maxSize: 10 },
+  fleet: { idleTimeoutSeconds: 10, minSize: 0, maxSize: 10, preflight: { gpuCheck: fakeNvidiaSmi(), minFreeDiskGiB: 0 } },
 };
 
 let queueCounter = 0;
@@ -166,7 +146,10 @@ let queueCounter = 0;
  * Scaling group (min 0, desired 0; a test sets its own sizes on `asg.group`) and the workers it
  * starts, all stopped after the test.
  */
-export function useWorkerTestBed(configInput: FleetConfigInput = TEST_CONFIG): { bed: () => WorkerTestBed } {
+export function useWorkerTestBed(
+  configInput: FleetConfigInput = TEST_CONFIG,
+  bedOptions: { /** The queue's redrive threshold. @default 100 (the worker's own retry rule is under test) */ maxReceiveCount?: number } = {},
+): { bed: () => WorkerTestBed } {
   const getAws = useLocalAws(configInput);
   let bed: WorkerTestBed | undefined;
   const workers: TestWorker[] = [];
@@ -181,7 +164,7 @@ export function useWorkerTestBed(configInput: FleetConfigInput = TEST_CONFIG): {
     const { queueUrl, dlqUrl } = await ensureJobQueues(aws.emulators.clients.sqs(), {
       name,
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
-      maxReceiveCount: 100, // the worker's own retry rule is under test, not the redrive safety net
+      maxReceiveCount: bedOptions.maxReceiveCount ?? 100, // the worker's own retry rule is under test, not the redrive safety net
       dlqRetentionDays: 1,
     });
     const store = new DynamoJobStore(aws.emulators.clients.dynamo(), { tableName: aws.resources.tableName });
@@ -214,18 +197,22 @@ export function useWorkerTestBed(configInput: FleetConfigInput = TEST_CONFIG): {
           theAsg.group.addInstance(instanceId);
           theAsg.group.setLifecycleState(instanceId, "InService");
         }
-        const cfg = fleetConfig({ ...configInput, ...o.config, jobs: { ...configInput.jobs, ...o.config?.jobs }, processor: { ...configInput.processor, ...o.config?.processor } });
-        const worker = new Worker(
-          {
-            queue,
-            store,
-            s3,
-            telemetry: new FileTelemetry({ dir: telemetryDir, deployment: cfg.name, instanceId }),
-            fleet: new AutoScalingFleetControl(autoscaling, { groupName: theAsg.group.name }),
-            metadata: new Imdsv2Metadata({ endpoint: imds.endpoint }),
-          },
-          { instanceId, config: cfg, workRoot, ...FAST_WORKER, ...o.options },
-        );
+        const cfg = fleetConfig({
+          ...configInput,
+          ...o.config,
+          jobs: { ...configInput.jobs, ...o.config?.jobs },
+          processor: { ...configInput.processor, ...o.config?.processor },
+          fleet: { ...configInput.fleet, ...o.config?.fleet },
+        });
+        const deps: WorkerDeps = {
+          queue,
+          store,
+          s3,
+          telemetry: new FileTelemetry({ dir: telemetryDir, deployment: cfg.name, instanceId }),
+          fleet: new AutoScalingFleetControl(autoscaling, { groupName: theAsg.group.name }),
+          metadata: new Imdsv2Metadata({ endpoint: imds.endpoint }),
+        };
+        const worker = new Worker(o.deps ? o.deps(deps, { instanceId, imds }) : deps, { instanceId, config: cfg, workRoot, ...FAST_WORKER, ...o.options });
         const events = new WorkerEventLog(worker, o.timeline, o.label);
         const tw = { worker, events, instanceId, imds, workRoot, telemetryDir };
         workers.push(tw);
@@ -247,8 +234,10 @@ export function useWorkerTestBed(configInput: FleetConfigInput = TEST_CONFIG): {
           ...request,
         } as JobRequest;
         const now = new Date().toISOString();
-        await store.create({ jobId, state: "QUEUED", request: full, submittedAt: now, updatedAt: now, attempts: 0, interruptions: 0 });
-        await queue.send({ jobId, request: full, submittedAt: now });
+        // As the API does (api/submit-job.ts): the record names the message's dispatch token.
+        const dispatchId = newDispatchId();
+        await store.create({ jobId, state: "QUEUED", request: full, submittedAt: now, updatedAt: now, attempts: 0, interruptions: 0, dispatchId });
+        await queue.send({ jobId, request: full, submittedAt: now, dispatchId });
         return { jobId, sourcePrefix, targetPrefix };
       },
       async record(jobId) {

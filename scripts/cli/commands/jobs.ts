@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
 import { isJobState } from "../../../core/job-state.ts";
+import { parseTags } from "../../../api/job-labels.ts";
 import { JobsApiClient } from "../api-client.ts";
 import { CliError } from "../cli-error.ts";
+import { cliName } from "../cli-name.ts";
 import { formatDuration, jobDetails, jobLine } from "../format.ts";
 import type { Target } from "../target.ts";
 
@@ -12,6 +14,18 @@ export interface SubmitOptions {
   /** `Key=value` pairs; values are parsed as JSON when they parse (true, 3), else kept as strings. */
   set?: string[];
   idempotencyKey?: string;
+  /** The job's name (`Spotq-Job-Name`). */
+  name?: string;
+  /** `key=value` tags (`Spotq-Job-Tags`), each flag one or more comma-separated pairs. */
+  tag?: string[];
+}
+
+/** The tags of `--tag k=v` flags, checked here with the API's own rules so a typo fails before the call. */
+export function tagsOf(flags: readonly string[] | undefined): Record<string, string> | undefined {
+  if (!flags?.length) return undefined;
+  const r = parseTags(flags.join(","), "--tag");
+  if (!r.ok) throw new CliError(`--tag: ${r.problems.map((p) => p.reason).join("; ")}`, 'for example --tag clinic=north --tag urgent=yes', 2);
+  return r.value;
 }
 
 /** Builds a request from a file and/or flags; flags win. */
@@ -46,9 +60,10 @@ export function buildRequest(o: SubmitOptions): Record<string, unknown> {
 
 export async function submit(target: Target, o: SubmitOptions, out: (s: string) => void): Promise<string> {
   const api = new JobsApiClient(target.apiUrl, target.apiKey);
-  const r = await api.submit(buildRequest(o), o.idempotencyKey);
+  const tags = tagsOf(o.tag);
+  const r = await api.submit(buildRequest(o), o.idempotencyKey, { ...(o.name !== undefined ? { name: o.name } : {}), ...(tags ? { tags } : {}) });
   out(`submitted ${r.jobId} (${r.state})`);
-  out(`  status: spotq status ${r.jobId}   or   curl ${new URL(r.statusUrl, `${target.apiUrl}/`).href}`);
+  out(`  status: ${cliName()} status ${r.jobId}   or   curl ${new URL(r.statusUrl, `${target.apiUrl}/`).href}`);
   return r.jobId;
 }
 
@@ -57,13 +72,23 @@ export async function status(target: Target, jobId: string, json: boolean, out: 
   out(json ? JSON.stringify(job, null, 2) : jobDetails(job));
 }
 
-export async function list(target: Target, o: { state?: string; limit?: number; next?: string }, out: (s: string) => void): Promise<void> {
+export async function list(target: Target, o: { state?: string; limit?: number; next?: string; name?: string; tag?: string[] }, out: (s: string) => void): Promise<void> {
   if (o.state !== undefined && !isJobState(o.state))
     throw new CliError(`--state ${o.state}: not a job state`, "use one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING, CANCELLED");
-  const page = await new JobsApiClient(target.apiUrl, target.apiKey).list(o);
-  if (page.jobs.length === 0) out("no jobs");
+  const { tag, ...rest } = o;
+  const page = await new JobsApiClient(target.apiUrl, target.apiKey).list({ ...rest, ...(tag?.length ? { tags: tag } : {}) });
+  if (page.jobs.length === 0) out(page.next ? "no matching jobs in this stretch; more may follow" : "no jobs");
   for (const j of page.jobs) out(jobLine(j));
-  if (page.next) out(`more: spotq list${o.state ? ` --state ${o.state}` : ""} --next ${page.next}`);
+  if (page.next) {
+    const q = (v: string) => (/^[A-Za-z0-9._:/=@+-]+$/.test(v) ? v : `'${v.replace(/'/g, "'\\''")}'`);
+    const flags = [
+      ...(o.state ? [`--state ${o.state}`] : []),
+      ...(o.name !== undefined ? [`--name ${q(o.name)}`] : []),
+      ...(tag ?? []).map((t) => `--tag ${q(t)}`),
+      ...(o.limit !== undefined ? [`--limit ${o.limit}`] : []),
+    ];
+    out(`more: ${cliName()} list${flags.map((f) => ` ${f}`).join("")} --next ${page.next}`);
+  }
 }
 
 export async function cancel(target: Target, jobId: string, out: (s: string) => void): Promise<void> {
@@ -76,32 +101,38 @@ export const WAIT_EXIT = { SUCCEEDED: 0, FAILED: 1, CANCELLED: 3, TIMEOUT: 4 } a
 
 /**
  * Polls a job until it finishes, redrawing one live line (state, instance, elapsed, phase) on a
- * terminal, or printing each change otherwise. Returns the exit code.
+ * terminal, or printing a line at each change otherwise (not for the clock alone). At the end it
+ * prints the job's details once: the final state line, then the rest. Returns the exit code.
  */
 export async function wait(
   target: Target,
   jobId: string,
-  o: { timeoutSeconds?: number; intervalMs?: number; tty?: boolean },
+  o: { timeoutSeconds?: number; intervalMs?: number; tty?: boolean; write?: (s: string) => void },
   out: (s: string) => void,
 ): Promise<number> {
   const api = new JobsApiClient(target.apiUrl, target.apiKey);
   const start = Date.now();
   const tty = o.tty ?? Boolean(process.stdout.isTTY);
-  let last = "";
+  const write = o.write ?? ((s: string) => process.stdout.write(s));
+  // What a change is: the line without its clock.
+  const withoutClock = (line: string) => line.replace(/ {2}(elapsed|took) [^ ]+( [0-9]+[ms])?/, "");
+  let last: string | undefined;
   for (;;) {
     const job = await api.get(jobId);
     const line = jobLine(job);
-    if (tty) process.stdout.write(`\r\x1b[2K${line}`);
-    else if (line.replace(/elapsed \S+( \S+)?/, "") !== last.replace(/elapsed \S+( \S+)?/, "")) out(line);
-    last = line;
-    if (job.state === "SUCCEEDED" || job.state === "FAILED" || job.state === "CANCELLED") {
-      if (tty) process.stdout.write("\n");
-      out(jobDetails(job));
-      return WAIT_EXIT[job.state];
+    const state = job.state;
+    const finished = state === "SUCCEEDED" || state === "FAILED" || state === "CANCELLED";
+    if (tty) write(`\r\x1b[2K${line}${finished ? "\n" : ""}`);
+    else if (withoutClock(line) !== last) out(line);
+    last = withoutClock(line);
+    if (finished) {
+      const rest = jobDetails(job, { headline: false });
+      if (rest) out(rest);
+      return WAIT_EXIT[state as "SUCCEEDED" | "FAILED" | "CANCELLED"];
     }
     if (o.timeoutSeconds !== undefined && Date.now() - start > o.timeoutSeconds * 1000) {
-      if (tty) process.stdout.write("\n");
-      out(`gave up waiting after ${formatDuration(Date.now() - start)}; the job is still ${job.state}`);
+      if (tty) write("\n");
+      out(`gave up waiting after ${formatDuration(Date.now() - start)}; the job is still ${job.state} (${cliName()} wait ${jobId} goes on waiting)`);
       return WAIT_EXIT.TIMEOUT;
     }
     await new Promise((r) => setTimeout(r, o.intervalMs ?? 1000));

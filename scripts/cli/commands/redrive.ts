@@ -3,7 +3,7 @@ import { AwsClients } from "../../../aws/clients.ts";
 import { parseQueueMessage } from "../../../aws/job-queue.ts";
 import { DynamoJobStore } from "../../../aws/job-store.ts";
 import { StaleTransitionError } from "../../../core/errors.ts";
-import type { JobRecord } from "../../../core/job.ts";
+import { LEGACY_DISPATCH_ID, matchDispatch, newDispatchId, type JobRecord, type QueueMessage } from "../../../core/job.ts";
 import { need, type Target } from "../target.ts";
 
 export interface RedriveResult {
@@ -18,8 +18,14 @@ export interface RedriveResult {
  * Moves the DLQ's messages back to the jobs queue and makes each job's record consistent first:
  * a FAILED job goes back to QUEUED with a fresh attempt budget (its earlier attempts stay in
  * attemptHistory); a record the queue's redrive policy parked while it still said QUEUED or
- * RUNNING is set to QUEUED. A message whose job finished otherwise is dropped; one that is not a
- * job stays in the DLQ for a human.
+ * RUNNING is set to QUEUED. A message whose job finished otherwise is dropped; so is a stale copy
+ * of a RUNNING job (its dispatch token is not the record's: the running attempt holds the live
+ * message). One that is not a job stays in the DLQ for a human.
+ *
+ * Each redriven job gets a fresh dispatch token (CONTRACTS §5), in the order the worker's hand-back
+ * uses: the record first (conditional; the DLQ copy's token kept as `previousDispatchId`), then the
+ * new message, then the DLQ copy is deleted. A crash after the record write leaves the DLQ copy,
+ * which the next redrive adopts; a failed delete leaves a copy whose token no longer matches.
  */
 export async function redrive(target: Target, o: { max?: number }, out: (s: string) => void): Promise<RedriveResult> {
   const queueUrl = need(target, "queueUrl", "redrive");
@@ -53,15 +59,23 @@ export async function redrive(target: Target, o: { max?: number }, out: (s: stri
         out(`${msg.jobId}: already ${job.state}, dropped from the DLQ`);
         continue;
       }
+      if (job.state === "RUNNING" && matchDispatch(msg.dispatchId, job) === "stale") {
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle }));
+        result.discarded.push(msg.jobId);
+        out(`${msg.jobId}: a stale copy (the job runs with another message), dropped from the DLQ`);
+        continue;
+      }
+      const dispatchId = newDispatchId();
       try {
-        await requeue(store, job);
+        await requeue(store, job, msg, dispatchId);
       } catch (err) {
         if (!(err instanceof StaleTransitionError)) throw err;
         result.skipped.push({ id: msg.jobId, reason: err.message });
         continue;
       }
-      // Send before delete: a crash in between leaves a duplicate, which the worker's conditional writes absorb.
-      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(msg) }));
+      // The record names the new token first; then the message carrying it; then the DLQ copy goes.
+      const fresh: QueueMessage = { jobId: msg.jobId, request: msg.request, submittedAt: msg.submittedAt, dispatchId };
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(fresh) }));
       await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle }));
       result.redriven.push(msg.jobId);
       out(`${msg.jobId}: ${job.state} -> QUEUED, back on the jobs queue`);
@@ -77,14 +91,23 @@ export async function redrive(target: Target, o: { max?: number }, out: (s: stri
   return result;
 }
 
-async function requeue(store: DynamoJobStore, job: JobRecord): Promise<void> {
-  if (job.state === "QUEUED") return; // parked by the redrive policy before any worker moved it
+/** Makes the record QUEUED under the new token `dispatchId`, before the message carrying it is sent. */
+async function requeue(store: DynamoJobStore, job: JobRecord, msg: QueueMessage, dispatchId: string): Promise<void> {
+  const expected = { state: job.state, attempts: job.attempts, ...(job.dispatchId !== undefined ? { dispatchId: job.dispatchId } : {}) };
+  if (job.state === "QUEUED") {
+    // Parked by the queue's redrive policy before any worker moved it (or left by a crashed redrive):
+    // a main-queue message with the current token may still exist, so it stays adoptable.
+    await store.update(job.jobId, expected, { dispatchId, previousDispatchId: job.dispatchId ?? LEGACY_DISPATCH_ID });
+    return;
+  }
   // A fresh attempt budget: earlier attempts stay in attemptHistory, marked redriven, so the worker no
   // longer counts them. `attempts` keeps counting up: it guards the conditional writes and names log streams.
-  await store.transition(job.jobId, { state: job.state, attempts: job.attempts }, "QUEUED", {
+  await store.transition(job.jobId, expected, "QUEUED", {
     attemptHistory: (job.attemptHistory ?? []).map((a) => ({ ...a, redriven: true })),
     finishedAt: undefined,
     instanceId: undefined,
     progress: undefined,
+    dispatchId,
+    previousDispatchId: msg.dispatchId ?? LEGACY_DISPATCH_ID,
   });
 }

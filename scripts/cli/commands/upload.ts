@@ -1,9 +1,12 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import path from "node:path";
 import { AwsClients } from "../../../aws/clients.ts";
 import { parseS3Uri } from "../../../core/s3-uri.ts";
 import { FolderTransfer, type RemoteObject } from "../../../worker/transfer.ts";
+import { MARKER_FILE } from "../../../core/intake.ts";
+import { markerToWrite, writeMarker, type MarkerWritten } from "./upload-marker.ts";
 import { CliError } from "../cli-error.ts";
 import { formatBytes } from "../format.ts";
 import { ProgressBar } from "../progress-bar.ts";
@@ -13,6 +16,8 @@ export interface UploadSummary {
   uploaded: number;
   skipped: number;
   bytesUploaded: number;
+  /** The `spotq.json` written last (issue 10), and the job the trigger made of it, when found. */
+  marker?: MarkerWritten;
 }
 
 /**
@@ -25,12 +30,18 @@ export async function upload(
   target: Target,
   dir: string,
   destination: string,
-  o: { concurrency?: number; tty?: boolean; write?: (s: string) => void } = {},
+  o: { concurrency?: number; tty?: boolean; write?: (s: string) => void; submit?: string; findJobMs?: number } = {},
 ): Promise<UploadSummary> {
   const dest = parseS3Uri(destination);
   if (!dest.ok) throw new CliError(`destination ${destination}: ${dest.reason}`, "use s3://bucket/folder");
-  const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new CliError(`${dir} is not a folder`, "pass the scan folder to upload");
+  const info = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
+  if (info instanceof Error) {
+    if (info.code === "ENOENT") throw new CliError(`${dir} does not exist (looked for ${path.resolve(dir)})`, "check the path; pass the scan folder to upload");
+    throw new CliError(`cannot read ${dir}: ${info.message}`, "pass a scan folder you can read");
+  }
+  if (!info.isDirectory()) throw new CliError(`${dir} is a file, not a folder`, `pass the folder that holds it: ${path.dirname(dir)}`);
+  // spotq.json submits its folder where a trigger watches: it must land after everything else.
+  const marker = await markerToWrite(dir, o.submit);
   const clients = new AwsClients(target.aws);
   try {
     const transfer = new FolderTransfer(clients.s3(), o.concurrency ? { concurrency: o.concurrency } : {});
@@ -50,6 +61,7 @@ export async function upload(
       bucket,
       prefix,
       skip: async (f) => {
+        if (marker && f.rel === MARKER_FILE) return true; // written last, below
         const existing = remote.get(`${prefix}/${f.rel}`);
         if (!existing || existing.size !== f.size || !existing.etag) return false;
         const same = (await localEtag(f.full, f.size, partSize)) === existing.etag.replace(/"/g, "");
@@ -64,7 +76,9 @@ export async function upload(
         (skipped ? `; skipped ${skipped} already there (same size and checksum)` : "") +
         "\n",
     );
-    return { uploaded: result.objects, skipped, bytesUploaded: result.bytes };
+    if (!marker) return { uploaded: result.objects, skipped, bytesUploaded: result.bytes };
+    const written = await writeMarker(target, clients, bucket, prefix, marker, write, o.findJobMs ?? 30_000);
+    return { uploaded: result.objects, skipped, bytesUploaded: result.bytes, marker: written };
   } finally {
     clients.destroy();
   }

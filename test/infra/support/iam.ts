@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { ACCOUNT, REGION, type Synth } from "./synth.ts";
 
+/** The id KMS gives a key, which Terraform only learns at apply time. */
+export const KMS_KEY_ID = "0b1d2c3e-aaaa-bbbb-cccc-0123456789ab";
+
 /** The id Auto Scaling gives a group, which Terraform only learns at apply time. */
 export const GROUP_ID = "5f0c3a2e-1b4d-4c6e-9a8f-0123456789ab";
 
@@ -45,6 +48,8 @@ export class ReferenceResolver {
       case "data.aws_s3_bucket.bucket":
       case "data.aws_s3_bucket.id":
         return arg("bucket");
+      case "aws_s3_bucket_versioning.bucket":
+        return arg("bucket");
       case "aws_s3_bucket.arn":
       case "data.aws_s3_bucket.arn":
         return `arn:aws:s3:::${arg("bucket")}`;
@@ -74,6 +79,24 @@ export class ReferenceResolver {
         return `arn:aws:iam::${ACCOUNT}:role/${arg("name")}`;
       case "aws_sns_topic.arn":
         return `arn:aws:sns:${r}:${ACCOUNT}:${arg("name")}`;
+      case "aws_sns_topic.id":
+        return `arn:aws:sns:${r}:${ACCOUNT}:${arg("name")}`;
+      case "aws_kms_key.arn":
+        return `arn:aws:kms:${r}:${ACCOUNT}:key/${KMS_KEY_ID}`;
+      case "aws_cloudwatch_metric_alarm.arn":
+        return `arn:aws:cloudwatch:${r}:${ACCOUNT}:alarm:${arg("alarm_name")}`;
+      case "aws_lambda_function.arn":
+        return `arn:aws:lambda:${r}:${ACCOUNT}:function:${arg("function_name")}`;
+      case "aws_lambda_function.function_name":
+        return arg("function_name");
+      case "aws_ecr_repository.name":
+        return arg("name");
+      case "aws_ecr_repository.arn":
+        return `arn:aws:ecr:${r}:${ACCOUNT}:repository/${arg("name")}`;
+      case "aws_ecr_repository.repository_url":
+        return `${ACCOUNT}.dkr.ecr.${r}.amazonaws.com/${arg("name")}`;
+      case "aws_cloudwatch_event_rule.arn":
+        return `arn:aws:events:${r}:${ACCOUNT}:rule/${arg("name")}`;
       default:
         assert.fail(`the test resolver does not know \${${expr}}`);
     }

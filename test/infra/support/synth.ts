@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { Construct } from "constructs";
 import { deployConfig } from "../../../infra/deploy-config.ts";
-import type { FleetConfig, FleetConfigInput } from "../../../core/fleet-config.ts";
+import { fleetConfig, type FleetConfig, type FleetConfigInput } from "../../../core/fleet-config.ts";
 import { Testing, testingMatchers } from "../../../infra/cdktf.ts";
 import type { AwsEnv } from "../../../infra/constructs/refs.ts";
 import { SpotqStack } from "../../../infra/stacks/spotq-stack.ts";
@@ -11,6 +11,7 @@ import { SpotqStack } from "../../../infra/stacks/spotq-stack.ts";
 export const FIXTURE_BUNDLES = {
   lambdaDir: fileURLToPath(new URL("../fixtures/bundles/lambda", import.meta.url)),
   workerDir: fileURLToPath(new URL("../fixtures/bundles/worker", import.meta.url)),
+  breakerDir: fileURLToPath(new URL("../fixtures/bundles/breaker", import.meta.url)),
 };
 
 export const ACCOUNT = "111122223333";
@@ -25,6 +26,14 @@ export const DEPLOYABLE = {
 /** A validated, deployable config: the defaults, an AMI and subnets, and the given overrides. */
 export function testConfig(overrides: FleetConfigInput = {}): FleetConfig {
   return deployConfig(merge(structuredClone(DEPLOYABLE) as Record<string, unknown>, overrides as Record<string, unknown>), "test config");
+}
+
+/**
+ * A config core accepts but `npm run synth` would refuse (deploy-config.ts): for tests of what
+ * constructs do with values that only reach them when a check is bypassed (defence in depth).
+ */
+export function unsafeTestConfig(overrides: FleetConfigInput = {}): FleetConfig {
+  return fleetConfig(merge(structuredClone(DEPLOYABLE) as Record<string, unknown>, overrides as Record<string, unknown>), "test config");
 }
 
 function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { randomInt } from "node:crypto";
 import { BOOLEAN_KEYS, INTEGER_KEYS, parseJobRequest, REQUEST_KEYS } from "../../../core/request.ts";
 import { BUCKET, fixtureRequest, SOURCE, useApiHarness, type ErrorAnswer } from "./api-harness.ts";
 
@@ -91,11 +92,13 @@ const mutatedBody: fc.Arbitrary<Body> = fc
 /** What a client sends: a body text and headers. */
 interface Submission {
   text: string;
+  /** A key the text's object names twice (JSON.parse alone would keep the last value silently). */
+  repeatedKey?: string;
   contentType?: string;
   idempotencyKey?: string;
 }
 
-const submission: fc.Arbitrary<Submission> = fc.record(
+const someSubmission: fc.Arbitrary<Submission> = fc.record(
   {
     text: fc.oneof(
       { weight: 8, arbitrary: mutatedBody.map((b) => JSON.stringify(b)) },
@@ -114,27 +117,68 @@ const submission: fc.Arbitrary<Submission> = fc.record(
       { weight: 4, arbitrary: fc.uuid() },
       { weight: 2, arbitrary: fc.constantFrom("retry-1", "retry-2", "retry-3") },
       { weight: 1, arbitrary: fc.string({ maxLength: 8 }) },
-      { weight: 1, arbitrary: fc.constantFrom("", "a b", "k".repeat(300), "cl\u00e9", "key\twith-tab") },
+      { weight: 1, arbitrary: fc.constantFrom("", "a b", "k".repeat(300), "cl\u00e9", "key\twith-tab", " retry-1", "retry-2\t", "  ") },
     ),
   },
   { requiredKeys: ["text"] },
 );
 
+/** Mostly the submissions above; sometimes one of them with a key of its body sent a second time. */
+const submission: fc.Arbitrary<Submission> = fc.oneof(
+  { weight: 12, arbitrary: someSubmission },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(someSubmission, mutatedBody, fc.option(junk, { freq: 3 })).chain(([s, body, other]) =>
+      fc.constantFrom(...(Object.keys(body).length ? Object.keys(body) : ["Use GPU"])).map((key): Submission => {
+        const text = JSON.stringify(body);
+        // Mostly the same value again (the request would be valid but for the repeat), sometimes another.
+        const value = other === null ? (body[key] ?? true) : other;
+        const repeated = `${text.slice(0, -1)}${text === "{}" ? "" : ","}${JSON.stringify(key)}:${JSON.stringify(value)}}`;
+        return { ...s, text: repeated, ...(key in body ? { repeatedKey: key } : {}) };
+      }),
+    ),
+  },
+);
+
+/**
+ * The Idempotency-Key the server receives: HTTP drops a header value's leading and trailing
+ * whitespace (RFC 9110 §5.5; the Fetch standard's Headers strip tabs, spaces, CR and LF), so
+ * " retry-1" arrives as "retry-1" and "  " as the empty string.
+ */
+function receivedKey(s: Submission): string | undefined {
+  return s.idempotencyKey?.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
+}
+
 /** Whether the API must accept this submission: the same rules, restated from the design. */
 function mustAccept(s: Submission, maxBodyBytes: number): boolean {
   if (Buffer.byteLength(s.text) > maxBodyBytes) return false;
   if (s.contentType !== undefined && !/^application\/(?:[\w.-]+\+)?json$/.test(s.contentType.split(";")[0]!.trim())) return false;
-  if (s.idempotencyKey !== undefined && !/^[A-Za-z0-9._:+=/-]{1,255}$/.test(s.idempotencyKey)) return false;
+  const key = receivedKey(s);
+  if (key !== undefined && !/^[A-Za-z0-9._:+=/-]{1,255}$/.test(key)) return false;
   let body: unknown;
   try {
     body = JSON.parse(s.text.replace(/^\uFEFF/, ""));
   } catch {
     return false;
   }
+  if (s.repeatedKey !== undefined) return false;
   const parsed = parseJobRequest(body, { servedBuckets: [BUCKET] });
   if (!parsed.ok) return false;
   const folder = `${parsed.value.source.prefix}/`;
   return UPLOADED.some((k) => k.startsWith(folder));
+}
+
+/**
+ * The seed of every property below: `FC_SEED` replays a run (add `FC_PATH` from a failure's report
+ * to go straight to its shrunk counterexample), else a fresh one. Printed before each property runs.
+ */
+function fcParameters(name: string): { seed: number; path?: string } {
+  const raw = process.env.FC_SEED;
+  if (raw !== undefined && raw !== "" && !/^-?\d+$/.test(raw)) throw new RangeError(`FC_SEED must be an integer, got "${raw}"`);
+  const seed = raw ? Number(raw) : randomInt(-(2 ** 31), 2 ** 31);
+  const path = process.env.FC_PATH || undefined;
+  process.stdout.write(`      ${name}: fast-check seed ${seed} (replay with FC_SEED=${seed}${path ? ` FC_PATH=${path}` : ""})\n`);
+  return { seed, ...(path ? { path } : {}) };
 }
 
 describe("api: POST /jobs under generated bodies (fast-check, real emulators)", () => {
@@ -158,26 +202,29 @@ describe("api: POST /jobs under generated bodies (fast-check, real emulators)", 
 
         assert.ok(res.status < 500, `${res.status}: ${await res.clone().text()}`);
         const replayed = res.headers.get("idempotent-replayed") === "true";
+        const key = receivedKey(s);
         if (res.status === 202) {
           const { jobId, state } = (await res.json()) as { jobId: string; state: string };
           // Bookkeeping first: the emulators keep their state while fast-check shrinks a failure.
           if (!replayed) {
             created++;
-            if (s.idempotencyKey) accepted.set(s.idempotencyKey, jobId);
+            if (key) accepted.set(key, jobId);
           }
           assert.ok(mustAccept(s, h().deps.config.api.maxBodyBytes), "accepted a request the rules refuse");
-          if (replayed) assert.equal(accepted.get(s.idempotencyKey!), jobId, "a replay returns the key's first job");
+          if (replayed) assert.equal(accepted.get(key!), jobId, "a replay returns the key's first job");
           else assert.equal(state, "QUEUED");
         } else {
-          const reused = res.status === 422 && s.idempotencyKey !== undefined && accepted.has(s.idempotencyKey);
+          const reused = res.status === 422 && key !== undefined && accepted.has(key);
           assert.ok(reused || !mustAccept(s, h().deps.config.api.maxBodyBytes), `refused a valid request: ${res.status} ${await res.clone().text()}`);
           const { error } = (await res.json()) as ErrorAnswer;
           assert.ok(error.problems && error.problems.length > 0, "a refusal lists its problems");
+          if (s.repeatedKey !== undefined && res.status === 400 && mustAccept({ ...s, repeatedKey: undefined }, h().deps.config.api.maxBodyBytes))
+            assert.deepEqual(error.problems.map((p) => p.field), [s.repeatedKey], "a repeated key is named");
           for (const p of error.problems) assert.ok(typeof p.field === "string" && p.field && typeof p.reason === "string" && p.reason);
         }
         assert.equal(await h().queuedMessages(), messagesBefore + (res.status === 202 && !replayed ? 1 : 0), "one message per new job, none otherwise");
       }),
-      { numRuns: 2000 },
+      { numRuns: 2000, ...fcParameters("bodies") },
     );
 
     assert.equal(await h().jobItems(), itemsBefore + created, "one record per new job, none otherwise");
@@ -203,7 +250,7 @@ describe("api: POST /jobs under generated bodies (fast-check, real emulators)", 
         assert.ok(res.status < 500, `${m} ${p} -> ${res.status}: ${await res.clone().text()}`);
         if (m !== "HEAD" && res.status >= 400) assert.ok(((await res.json()) as ErrorAnswer).error.code);
       }),
-      { numRuns: 1000 },
+      { numRuns: 1000, ...fcParameters("ids, queries and methods") },
     );
   });
 });

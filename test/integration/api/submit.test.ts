@@ -37,7 +37,9 @@ describe("api: POST /jobs on the emulators", () => {
     const got = await h().aws.emulators.clients.sqs().send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }));
     const mine = (got.Messages ?? []).map((m) => JSON.parse(m.Body!)).find((m) => m.jobId === body.jobId);
     assert.ok(mine, "the job's message is on the queue");
-    assert.deepEqual(mine, { jobId: body.jobId, request: fixtureRequest(), submittedAt: job.submittedAt });
+    // ... and the dispatch token the record names as its one live message (CONTRACTS §5).
+    assert.match(String(job.dispatchId), /^[\w-]{22}$/);
+    assert.deepEqual(mine, { jobId: body.jobId, request: fixtureRequest(), submittedAt: job.submittedAt, dispatchId: job.dispatchId });
   });
 
   it("accepts a body sent without a Content-Type", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { ensureJobQueues, SqsJobQueue } from "../../../aws/job-queue.ts";
-import { newJobId, type QueueMessage } from "../../../core/job.ts";
+import { newDispatchId, newJobId, type QueueMessage } from "../../../core/job.ts";
 import { useLocalAws } from "../../support/local-aws.ts";
 
 const REQUEST = { "Source Folder Path": "s3://spotq-test/scans/a", "Target Folder Path": "s3://spotq-test/out/a" };
@@ -42,6 +42,16 @@ describe("aws: SqsJobQueue on fauxqs", () => {
     assert.equal(got.messageId, id);
     assert.equal(got.receiveCount, 1);
     assert.ok(got.sentAt >= before - 1000 && got.sentAt <= Date.now() + 1000);
+  });
+
+  it("carries the dispatch token a writer stamped, and the DLQ keeps it (redrive reads it)", async () => {
+    const m = { ...message(), dispatchId: newDispatchId() };
+    await queue.send(m);
+    const got = await queue.receive({ waitSeconds: 1 });
+    assert.deepEqual(got?.message, m);
+    await queue.deadLetter(got!, "test");
+    const [dead] = await deadLetters();
+    assert.equal(JSON.parse(dead!.Body!).dispatchId, m.dispatchId);
   });
 
   it("answers undefined when nothing comes within the wait", async () => {
@@ -102,6 +112,7 @@ describe("aws: SqsJobQueue on fauxqs", () => {
     ["text that is not JSON", "hello", "message body is not JSON"],
     ["JSON without a job id", JSON.stringify({ request: REQUEST, submittedAt: "x" }), "message has no valid jobId"],
     ["a job without its request", JSON.stringify({ jobId: newJobId(), submittedAt: "x" }), "message has no request"],
+    ["a job whose dispatch token is not a string", JSON.stringify({ jobId: newJobId(), request: REQUEST, submittedAt: "x", dispatchId: 7 }), "message has a dispatchId that is not a non-empty string"],
   ] as const) {
     it(`parks ${what} in the DLQ, unchanged, and reports it`, async () => {
       await sqs.send(new SendMessageCommand({ QueueUrl: urls.queueUrl, MessageBody: body }));

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
+import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { GetCommand, PutCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
-import { DynamoJobStore } from "../../../aws/job-store.ts";
+import { backfillIndexKeys, DynamoJobStore, ensureJobTable } from "../../../aws/job-store.ts";
 import { StaleTransitionError } from "../../../core/errors.ts";
-import { JOB_TABLE, newJobId, type JobRecord } from "../../../core/job.ts";
-import type { JobStore } from "../../../core/ports.ts";
+import { JOB_STATES, type JobState } from "../../../core/job-state.ts";
+import { JOB_TABLE, listKeyOf, listShardOf, newJobId, stateSortOf, tenantKeyOf, type JobRecord } from "../../../core/job.ts";
+import type { JobListQuery, JobStore } from "../../../core/ports.ts";
+import { SeededRandom } from "../../support/e2e-random.ts";
 import { useLocalAws } from "../../support/local-aws.ts";
 
 const REQUEST = { "Source Folder Path": "s3://spotq-test/scans/a", "Target Folder Path": "s3://spotq-test/out/a", "Use GPU": true };
@@ -14,6 +17,14 @@ function queued(overrides: Partial<JobRecord> = {}): JobRecord {
   clock += 1;
   const at = new Date(clock).toISOString();
   return { jobId: newJobId(clock), state: "QUEUED", request: REQUEST, submittedAt: at, updatedAt: at, attempts: 0, interruptions: 0, ...overrides };
+}
+
+const B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/** A job id of the given listing shard: the id's last character picks it (32 is a multiple of the shard count). */
+function idInShard(id: string, shard: number): string {
+  const out = `${id.slice(0, -1)}${B32[shard]}`;
+  assert.equal(listShardOf(out), shard);
+  return out;
 }
 
 describe("aws: DynamoJobStore on dynalite", () => {
@@ -28,11 +39,21 @@ describe("aws: DynamoJobStore on dynalite", () => {
   });
 
   describe("create and get", () => {
-    it("stores a record and reads it back as written, without the table's own list key", async () => {
+    it("stores a record and reads it back as written, without the table's own index keys", async () => {
       const r = queued({ bytes: { in: 42 } });
       assert.deepEqual(await store.create(r), { created: true, record: r });
       assert.deepEqual(await store.get(r.jobId), r);
-      assert.equal((await rawItem(r.jobId))?.[JOB_TABLE.listKeyAttribute], JOB_TABLE.listKeyValue, "listed by the byTime index");
+      const item = await rawItem(r.jobId);
+      assert.equal(item?.[JOB_TABLE.listKeyAttribute], listKeyOf(listShardOf(r.jobId)), "listed by its shard of the time and state indexes");
+      assert.equal(item?.[JOB_TABLE.stateSortAttribute], stateSortOf("QUEUED", r.jobId));
+      assert.equal(item?.[JOB_TABLE.tenantKeyAttribute], undefined, "a job without a tenant is not in the tenant indexes");
+    });
+
+    it("puts a tenant's job into its shard of the tenant indexes too, and keeps name and tags", async () => {
+      const r = queued({ tenant: "lab-a", name: "case 4711", tags: { clinic: "north", "patient:ref": "p-17" } });
+      await store.create(r);
+      assert.deepEqual(await store.get(r.jobId), r);
+      assert.equal((await rawItem(r.jobId))?.[JOB_TABLE.tenantKeyAttribute], tenantKeyOf("lab-a", listShardOf(r.jobId)));
     });
 
     it("refuses a second record with the same id", async () => {
@@ -113,6 +134,19 @@ describe("aws: DynamoJobStore on dynalite", () => {
       assert.ok(inDays > 6.9 && inDays <= 7, `expires in ${inDays} days`);
     });
 
+    it("are per tenant: the same key in two tenants makes two jobs, and each tenant's retry returns its own", async () => {
+      const a = queued({ tenant: "lab-a", idempotencyKey: "key-shared" });
+      const b = queued({ tenant: "lab-b", idempotencyKey: "key-shared" });
+      const none = queued({ idempotencyKey: "key-shared" });
+      for (const r of [a, b, none]) assert.equal((await store.create(r)).created, true, r.tenant ?? "no tenant");
+      assert.equal((await store.create(queued({ tenant: "lab-a", idempotencyKey: "key-shared" }))).record.jobId, a.jobId);
+      assert.equal((await store.create(queued({ tenant: "lab-b", idempotencyKey: "key-shared" }))).record.jobId, b.jobId);
+      assert.ok(await rawItem(`${JOB_TABLE.idempotencyPrefix}lab-a#key-shared`));
+      await store.remove(a.jobId);
+      assert.ok(await rawItem(`${JOB_TABLE.idempotencyPrefix}lab-b#key-shared`), "removing A's job frees A's key only");
+      assert.equal(await rawItem(`${JOB_TABLE.idempotencyPrefix}lab-a#key-shared`), undefined);
+    });
+
     it("remove() deletes the record and frees its key", async () => {
       const r = queued({ idempotencyKey: "key-removed" });
       await store.create(r);
@@ -139,6 +173,22 @@ describe("aws: DynamoJobStore on dynalite", () => {
       });
       await assert.rejects(store.transition(newJobId(), { state: "QUEUED" }, "CANCELLED"), /it does not exist/);
       assert.equal((await store.get(r.jobId))?.state, "RUNNING");
+    });
+
+    it("with a dispatch token expected, moves a job only while the record names that token (a claim racing an adoption)", async () => {
+      const r = queued({ dispatchId: "fresh", previousDispatchId: "old" });
+      await store.create(r);
+      // The old message's receiver adopts it first ...
+      await store.update(r.jobId, { state: "QUEUED", attempts: 0, dispatchId: "fresh" }, { dispatchId: "old", previousDispatchId: undefined });
+      // ... so the fresh message's claim, made against the record it read, loses.
+      await assert.rejects(
+        store.transition(r.jobId, { state: "QUEUED", attempts: 0, dispatchId: "fresh" }, "RUNNING", { attempts: 1 }),
+        (err: Error) => err instanceof StaleTransitionError && /expected QUEUED at attempt 0 with dispatch fresh, but it is QUEUED at attempt 0 with dispatch old/.test(err.message),
+      );
+      const after = await store.get(r.jobId);
+      assert.equal(after?.state, "QUEUED");
+      assert.equal(after?.dispatchId, "old");
+      assert.equal(after?.previousDispatchId, undefined);
     });
 
     it("lets only one of two racing workers take a job", async () => {
@@ -172,6 +222,17 @@ describe("aws: DynamoJobStore on dynalite", () => {
       const redriven = await store.transition(r.jobId, { state: "FAILED" }, "QUEUED");
       assert.equal(redriven.expiresAt, undefined);
     });
+
+    it("rewrites the state sort key with each state, and nothing else an index is keyed on", async () => {
+      const r = queued({ tenant: "lab-a" });
+      await store.create(r);
+      const before = await rawItem(r.jobId);
+      await store.transition(r.jobId, { state: "QUEUED" }, "RUNNING", { attempts: 1 });
+      const after = await rawItem(r.jobId);
+      assert.equal(after?.[JOB_TABLE.stateSortAttribute], stateSortOf("RUNNING", r.jobId));
+      assert.equal(after?.[JOB_TABLE.listKeyAttribute], before?.[JOB_TABLE.listKeyAttribute]);
+      assert.equal(after?.[JOB_TABLE.tenantKeyAttribute], before?.[JOB_TABLE.tenantKeyAttribute]);
+    });
   });
 
   describe("update", () => {
@@ -185,6 +246,23 @@ describe("aws: DynamoJobStore on dynalite", () => {
       assert.deepEqual(u.progress, progress);
       await assert.rejects(store.update(r.jobId, { state: "RUNNING", attempts: 2 }, { progress }), StaleTransitionError);
     });
+
+    it("a heartbeat or progress write touches no index key or projected attribute, and cannot change tenant, name or tags", async () => {
+      const r = queued({ tenant: "lab-a", name: "n1", tags: { k: "v" } });
+      await store.create(r);
+      await store.transition(r.jobId, { state: "QUEUED" }, "RUNNING", { attempts: 1 });
+      const indexed = [JOB_TABLE.listKeyAttribute, JOB_TABLE.tenantKeyAttribute, JOB_TABLE.stateSortAttribute, ...JOB_TABLE.listProjection, "tenant"];
+      const pick = (item: Record<string, unknown> | undefined) => Object.fromEntries(indexed.map((k) => [k, item?.[k]]));
+      const before = pick(await rawItem(r.jobId));
+      await store.update(r.jobId, { state: "RUNNING", attempts: 1 }, {
+        progress: { phase: "process", updatedAt: new Date().toISOString() },
+        tenant: "lab-b",
+        name: "renamed",
+        tags: { k: "other" },
+      } as Partial<JobRecord>);
+      assert.deepEqual(pick(await rawItem(r.jobId)), before);
+      assert.equal((await store.get(r.jobId))?.progress?.phase, "process");
+    });
   });
 
   describe("list", () => {
@@ -192,47 +270,225 @@ describe("aws: DynamoJobStore on dynalite", () => {
     let own: JobStore;
     const made: JobRecord[] = [];
     before(async () => {
-      const { ensureJobTable } = await import("../../../aws/job-store.ts");
       await ensureJobTable(db(), "list-test-jobs");
       own = new DynamoJobStore(db(), { tableName: "list-test-jobs" });
-      for (let i = 0; i < 7; i++) {
-        const r = queued({ ...(i % 3 === 0 ? { idempotencyKey: `list-key-${i}` } : {}) });
+      // Skewed over the shards on purpose: most in shard 3, one each in 0 and 7, none elsewhere.
+      const shards = [3, 3, 0, 3, 3, 7, 3, 3, 3];
+      for (const [i, shard] of shards.entries()) {
+        const base = queued({ ...(i % 3 === 0 ? { idempotencyKey: `list-key-${i}` } : {}) });
+        const r = { ...base, jobId: idInShard(base.jobId, shard) };
         await own.create(r);
         made.push(r);
       }
       await own.transition(made[1]!.jobId, { state: "QUEUED" }, "CANCELLED");
-      await own.transition(made[4]!.jobId, { state: "QUEUED" }, "CANCELLED");
+      await own.transition(made[5]!.jobId, { state: "QUEUED" }, "CANCELLED");
     });
 
-    it("lists every job newest first, page by page, without idempotency items", async () => {
-      const ids: string[] = [];
-      let next: string | undefined;
-      let pages = 0;
-      do {
-        const page = await own.list({ limit: 3, ...(next ? { next } : {}) });
-        assert.ok(page.items.length <= 3);
-        ids.push(...page.items.map((j) => j.jobId));
-        next = page.next;
-        pages++;
-      } while (next && pages < 10);
-      assert.deepEqual(ids, made.map((r) => r.jobId).reverse());
+    it("lists every job newest first across the shards, page by page, without idempotency items", async () => {
+      for (const limit of [1, 2, 3, 4, 100]) {
+        const ids: string[] = [];
+        let next: string | undefined;
+        let pages = 0;
+        do {
+          const page = await own.list({ limit, ...(next ? { next } : {}) });
+          assert.ok(page.items.length <= limit);
+          ids.push(...page.items.map((j) => j.jobId));
+          next = page.next;
+          pages++;
+        } while (next && pages < 20);
+        assert.deepEqual(ids, made.map((r) => r.jobId).reverse(), `limit ${limit}`);
+      }
     });
 
     it("filters by state, newest first", async () => {
       const page = await own.list({ state: "CANCELLED", limit: 10 });
-      assert.deepEqual(page.items.map((j) => j.jobId), [made[4]!.jobId, made[1]!.jobId]);
+      assert.deepEqual(page.items.map((j) => j.jobId), [made[5]!.jobId, made[1]!.jobId]);
       assert.equal(page.next, undefined);
+      const one = await own.list({ state: "CANCELLED", limit: 1 });
+      assert.deepEqual(one.items.map((j) => j.jobId), [made[5]!.jobId]);
+      const rest = await own.list({ state: "CANCELLED", limit: 1, next: one.next! });
+      assert.deepEqual(rest.items.map((j) => j.jobId), [made[1]!.jobId]);
     });
 
     it("refuses a cursor that is not one", async () => {
-      await assert.rejects(own.list({ limit: 2, next: "%%%" }), RangeError);
+      for (const next of ["%%%", Buffer.from(JSON.stringify({ v: 1, b: [null] })).toString("base64url"), Buffer.from(JSON.stringify({ v: 1, b: Array(JOB_TABLE.listShards).fill("idem#x") })).toString("base64url")])
+        await assert.rejects(own.list({ limit: 2, next }), RangeError, next);
     });
 
-    it("keeps idempotency items out of the table's listing index", async () => {
+    it("keeps idempotency items out of the table's listing indexes", async () => {
       const items = (await db().send(new ScanCommand({ TableName: "list-test-jobs" }))).Items ?? [];
       const keyItems = items.filter((i) => String(i.jobId).startsWith(JOB_TABLE.idempotencyPrefix));
       assert.equal(keyItems.length, 3);
-      assert.ok(keyItems.every((i) => i[JOB_TABLE.listKeyAttribute] === undefined && i.state === undefined));
+      for (const k of keyItems) for (const a of [JOB_TABLE.listKeyAttribute, JOB_TABLE.tenantKeyAttribute, JOB_TABLE.stateSortAttribute, "state"]) assert.equal(k[a], undefined, a);
+    });
+  });
+
+  describe("list by tenant, name and tags", () => {
+    let own: DynamoJobStore;
+    const t = (tenant: string, name: string, tags: Record<string, string>, state: JobState = "QUEUED") => ({ tenant, name, tags, state });
+    const plan = [
+      t("lab-a", "case-1", { clinic: "north" }),
+      t("lab-b", "case-1", { clinic: "north" }),
+      t("lab-a", "case-2", { clinic: "south", urgent: "yes" }),
+      t("lab-a", "implant-7", { clinic: "north" }, "FAILED"),
+      t("lab-b", "case-3", {}),
+      t("lab-a", "case-10", { clinic: "north", urgent: "no" }),
+    ];
+    const made: JobRecord[] = [];
+    before(async () => {
+      await ensureJobTable(db(), "tenant-list-jobs");
+      own = new DynamoJobStore(db(), { tableName: "tenant-list-jobs" });
+      for (const p of plan) {
+        const { state, tags, ...rest } = p;
+        const r = queued({ ...rest, ...(Object.keys(tags).length ? { tags } : {}) });
+        await own.create(r);
+        if (state === "FAILED") await own.transition(r.jobId, { state: "QUEUED" }, "CANCELLED");
+        made.push((await own.get(r.jobId))!);
+      }
+      made.push(...[queued({ name: "case-1" })]);
+      await own.create(made.at(-1)!);
+    });
+    const ids = async (q: Omit<JobListQuery, "limit">) => (await own.list({ limit: 100, ...q })).items.map((j) => made.findIndex((m) => m.jobId === j.jobId));
+
+    it("lists a tenant's jobs only, from its own index", async () => {
+      assert.deepEqual(await ids({ tenant: "lab-a" }), [5, 3, 2, 0]);
+      assert.deepEqual(await ids({ tenant: "lab-b" }), [4, 1]);
+      assert.deepEqual(await ids({ tenant: "lab-c" }), []);
+      assert.deepEqual(await ids({}), [6, 5, 4, 3, 2, 1, 0], "without a tenant: every job");
+    });
+
+    it("filters by exact name, name prefix, tag value and tag presence, together with tenant and state", async () => {
+      assert.deepEqual(await ids({ name: "case-1" }), [6, 1, 0]);
+      assert.deepEqual(await ids({ tenant: "lab-a", name: "case-1" }), [0]);
+      assert.deepEqual(await ids({ tenant: "lab-a", namePrefix: "case-" }), [5, 2, 0]);
+      assert.deepEqual(await ids({ tags: [{ key: "clinic", value: "north" }] }), [5, 3, 1, 0]);
+      assert.deepEqual(await ids({ tenant: "lab-a", tags: [{ key: "urgent" }] }), [5, 2]);
+      assert.deepEqual(await ids({ tenant: "lab-a", tags: [{ key: "clinic", value: "north" }, { key: "urgent", value: "no" }] }), [5]);
+      assert.deepEqual(await ids({ tenant: "lab-a", state: "CANCELLED" }), [3]);
+      assert.deepEqual(await ids({ tenant: "lab-b", state: "CANCELLED" }), []);
+      assert.deepEqual(await ids({ state: "QUEUED", tags: [{ key: "clinic", value: "north" }] }), [5, 1, 0]);
+    });
+
+    it("a cursor only narrows the listing it is used on: bounds forged from another tenant's page show none of that tenant's jobs", async () => {
+      const pageA = await own.list({ tenant: "lab-a", limit: 1 });
+      assert.ok(pageA.next);
+      const onB = await own.list({ tenant: "lab-b", limit: 100, next: pageA.next });
+      assert.ok(onB.items.every((j) => j.tenant === "lab-b"));
+      // A hand-made cursor that starts every shard above the newest job: still only lab-b's.
+      const forged = Buffer.from(JSON.stringify({ v: 1, b: Array(JOB_TABLE.listShards).fill("7ZZZZZZZZZZZZZZZZZZZZZZZZZ") })).toString("base64url");
+      const all = await own.list({ tenant: "lab-b", limit: 100, next: forged });
+      assert.deepEqual(all.items.map((j) => j.jobId), [made[4]!.jobId, made[1]!.jobId]);
+    });
+  });
+
+  describe("list: a randomized model check (seeded; replay with STORE_SEED)", () => {
+    const rnd = process.env.STORE_SEED ? new SeededRandom(Number(process.env.STORE_SEED)) : new SeededRandom(Math.floor(Math.random() * 2 ** 31));
+    let own: DynamoJobStore;
+    const jobs: JobRecord[] = [];
+    before(async function () {
+      this.timeout(60_000);
+      process.stdout.write(`      list model check seed: STORE_SEED=${rnd.seed}\n`);
+      await ensureJobTable(db(), "model-list-jobs");
+      // A small read budget, so filtered pages come back short with a cursor and must still add up.
+      own = new DynamoJobStore(db(), { tableName: "model-list-jobs", listMaxEvaluated: rnd.int(1, 12), listFilteredQueryLimit: rnd.int(1, 4) });
+      const tenants = ["t1", "t2", "t3"];
+      for (let i = 0; i < 60; i++) {
+        const shard = rnd.next() < 0.5 ? 2 : rnd.int(0, JOB_TABLE.listShards - 1); // skewed
+        const base = queued({
+          ...(rnd.next() < 0.85 ? { tenant: rnd.pick(tenants) } : {}),
+          ...(rnd.next() < 0.8 ? { name: `${rnd.pick(["case", "implant", "crown"])}-${rnd.int(1, 4)}` } : {}),
+          ...(rnd.next() < 0.7 ? { tags: Object.fromEntries([["clinic", rnd.pick(["n", "s"])], ...(rnd.next() < 0.4 ? [["urgent", "yes"]] : [])]) } : {}),
+        });
+        const r = { ...base, jobId: idInShard(base.jobId, shard) };
+        await own.create(r);
+        const to = rnd.pick(["QUEUED", "QUEUED", "CANCELLED", "RUNNING"] as const);
+        if (to !== "QUEUED") await own.transition(r.jobId, { state: "QUEUED" }, to, to === "RUNNING" ? { attempts: 1 } : {});
+        jobs.push((await own.get(r.jobId))!);
+      }
+    });
+
+    it("every paginated query returns exactly the model's matches, newest first, with no duplicates", async function () {
+      this.timeout(120_000);
+      for (let q = 0; q < 40; q++) {
+        const query: Omit<JobListQuery, "limit" | "next"> = {
+          ...(rnd.next() < 0.6 ? { tenant: rnd.pick(["t1", "t2", "t3"]) } : {}),
+          ...(rnd.next() < 0.4 ? { state: rnd.pick(JOB_STATES.filter((s) => ["QUEUED", "RUNNING", "CANCELLED", "FAILED"].includes(s))) } : {}),
+          ...(rnd.next() < 0.3 ? { name: `case-${rnd.int(1, 4)}` } : rnd.next() < 0.3 ? { namePrefix: rnd.pick(["ca", "im", "crown-", "x"]) } : {}),
+          ...(rnd.next() < 0.4 ? { tags: rnd.next() < 0.5 ? [{ key: "clinic", value: rnd.pick(["n", "s"]) }] : [{ key: "urgent" }] } : {}),
+        };
+        const expected = jobs
+          .filter((j) => (query.tenant === undefined || j.tenant === query.tenant) && (query.state === undefined || j.state === query.state))
+          .filter((j) => (query.name === undefined || j.name === query.name) && (query.namePrefix === undefined || (j.name ?? "").startsWith(query.namePrefix)))
+          .filter((j) => (query.tags ?? []).every((t) => j.tags?.[t.key] !== undefined && (t.value === undefined || j.tags[t.key] === t.value)))
+          .map((j) => j.jobId)
+          .sort()
+          .reverse();
+        const limit = rnd.int(1, 7);
+        const got: string[] = [];
+        let next: string | undefined;
+        for (let pages = 0; pages < 500; pages++) {
+          const page = await own.list({ ...query, limit, ...(next ? { next } : {}) });
+          assert.ok(page.items.length <= limit);
+          got.push(...page.items.map((j) => j.jobId));
+          next = page.next;
+          if (!next) break;
+        }
+        assert.equal(next, undefined, "the listing ends");
+        assert.deepEqual(got, expected, `seed ${rnd.seed}, query ${q}: ${JSON.stringify({ ...query, limit })}`);
+      }
+    });
+  });
+
+  describe("backfillIndexKeys (the migration of a table from before the sharded indexes)", () => {
+    it("gives old job items their shard and state keys, leaves idempotency items alone, and is idempotent", async () => {
+      await ensureJobTable(db(), "legacy-jobs");
+      const legacy = queued({ tenant: "lab-a" });
+      const { tenant: _t, ...withoutTenant } = queued();
+      const old = [legacy, withoutTenant as JobRecord];
+      for (const r of old) await db().send(new PutCommand({ TableName: "legacy-jobs", Item: { ...r, [JOB_TABLE.listKeyAttribute]: "job" } }));
+      await db().send(new PutCommand({ TableName: "legacy-jobs", Item: { jobId: `${JOB_TABLE.idempotencyPrefix}k`, targetJobId: legacy.jobId } }));
+      const s = new DynamoJobStore(db(), { tableName: "legacy-jobs" });
+      assert.deepEqual((await s.list({ limit: 10 })).items, [], "invisible before the backfill");
+
+      assert.equal(await backfillIndexKeys(db(), "legacy-jobs", { segments: 2 }), 2);
+      assert.deepEqual((await s.list({ limit: 10 })).items.map((j) => j.jobId), old.map((r) => r.jobId).reverse());
+      assert.deepEqual((await s.list({ limit: 10, tenant: "lab-a", state: "QUEUED" })).items.map((j) => j.jobId), [legacy.jobId]);
+      assert.equal(await backfillIndexKeys(db(), "legacy-jobs"), 0, "a second run changes nothing");
+      const key = (await db().send(new GetCommand({ TableName: "legacy-jobs", Key: { jobId: `${JOB_TABLE.idempotencyPrefix}k` } }))).Item;
+      assert.equal(key?.[JOB_TABLE.listKeyAttribute], undefined);
+    });
+  });
+
+  describe("ensureJobTable on a local table from before the sharded indexes", () => {
+    it("rebuilds it in the new shape, keeping every item, so an old .spotq/local lists its history", async () => {
+      const name = "old-shape-jobs";
+      const all = { ProjectionType: "ALL" as const };
+      await db().send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: "PAY_PER_REQUEST",
+          AttributeDefinitions: ["jobId", "state", "listKey"].map((a) => ({ AttributeName: a, AttributeType: "S" as const })),
+          KeySchema: [{ AttributeName: "jobId", KeyType: "HASH" }],
+          GlobalSecondaryIndexes: [
+            { IndexName: "byState", KeySchema: [{ AttributeName: "state", KeyType: "HASH" }, { AttributeName: "jobId", KeyType: "RANGE" }], Projection: all },
+            { IndexName: "byTime", KeySchema: [{ AttributeName: "listKey", KeyType: "HASH" }, { AttributeName: "jobId", KeyType: "RANGE" }], Projection: all },
+          ],
+        }),
+      );
+      const old = [queued(), queued({ state: "SUCCEEDED" })];
+      for (const r of old) await db().send(new PutCommand({ TableName: name, Item: { ...r, listKey: "job" } }));
+      await db().send(new PutCommand({ TableName: name, Item: { jobId: `${JOB_TABLE.idempotencyPrefix}old`, targetJobId: old[0]!.jobId } }));
+
+      await ensureJobTable(db(), name);
+
+      const d = (await db().send(new DescribeTableCommand({ TableName: name }))).Table!;
+      assert.deepEqual(d.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort(), ["jobsByState", "jobsByTime", "tenantJobsByState", "tenantJobsByTime"]);
+      const s = new DynamoJobStore(db(), { tableName: name });
+      assert.deepEqual((await s.list({ limit: 10 })).items, [...old].reverse());
+      assert.deepEqual((await s.list({ limit: 10, state: "SUCCEEDED" })).items.map((j) => j.jobId), [old[1]!.jobId]);
+      assert.equal(((await db().send(new GetCommand({ TableName: name, Key: { jobId: `${JOB_TABLE.idempotencyPrefix}old` } }))).Item as { targetJobId?: string })?.targetJobId, old[0]!.jobId);
+      await ensureJobTable(db(), name); // the new shape is left alone
+      assert.equal((await s.list({ limit: 10 })).items.length, 2);
     });
   });
 });

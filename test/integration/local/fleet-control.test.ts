@@ -37,15 +37,32 @@ describe("local fleet: the HTTP control surface", function () {
     assert.deepEqual((await call("GET", `/instances/${a.instanceId}`)).body, i);
   });
 
-  it("shows the group: sizes, desired, instance count and the Auto Scaling endpoint", async () => {
+  it("shows the group: sizes, desired, instance count, the Auto Scaling endpoint, template version, processes and breaker", async () => {
     await scaleTo(2);
     const r = await call("GET", "/group");
     assert.equal(r.status, 200);
+    const { autoscalingEndpoint, suspendedProcesses, ...rest } = r.body;
+    assert.deepEqual(rest, {
+      name: "spotq-workers",
+      minSize: 0,
+      maxSize: 4,
+      desiredCapacity: 2,
+      instances: 2,
+      newInstancesProtectedFromScaleIn: true,
+      availabilityZones: ["us-east-1a", "us-east-1b"],
+      instanceTypes: ["g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge", "g5.2xlarge"],
+      launchTemplateVersion: "1",
+      capacityRebalance: true,
+      lifecycleHooks: [],
+      tags: {},
+      breaker: { open: false, failuresInWindow: 0, failures: 3, windowSeconds: 3600 },
+    });
+    assert.equal(autoscalingEndpoint, env().fleet.autoscalingEndpoint);
     assert.deepEqual(
-      { ...r.body, autoscalingEndpoint: undefined },
-      { name: "spotq-workers", minSize: 0, maxSize: 4, desiredCapacity: 2, instances: 2, newInstancesProtectedFromScaleIn: true, autoscalingEndpoint: undefined },
+      suspendedProcesses.map((p: { processName: string }) => p.processName),
+      ["AZRebalance"],
     );
-    assert.equal(r.body.autoscalingEndpoint, env().fleet.autoscalingEndpoint);
+    assert.match(suspendedProcesses[0].suspensionReason, /^User suspended at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
   it("sets desired capacity, refusing what AWS refuses", async () => {
@@ -107,5 +124,64 @@ describe("local fleet: the HTTP control surface", function () {
     assert.equal(bad.status, 400);
     assert.deepEqual(bad.body.error.problems, [{ field: "action", reason: "must be one of terminate, stop, hibernate" }]);
     assert.equal(env().fleet.instance(a.instanceId)?.spotInterruption, undefined);
+  });
+
+  it("injects launch failures, validates them, lists and clears them", async () => {
+    const bad = await call("POST", "/launch-failures", { code: "Nope" });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.error.problems, [{ field: "code", reason: "must be one of InsufficientInstanceCapacity, VcpuLimitExceeded" }]);
+    const zone = await call("POST", "/launch-failures", { code: "InsufficientInstanceCapacity", availabilityZone: "us-east-9z" });
+    assert.equal(zone.status, 400);
+    assert.match(zone.body.error.message, /availabilityZone us-east-9z is not a zone of group spotq-workers/);
+    const r = await call("POST", "/launch-failures", { code: "VcpuLimitExceeded", count: 2 });
+    assert.equal(r.status, 201);
+    assert.deepEqual(r.body.rules, [{ code: "VcpuLimitExceeded", remaining: 2 }]);
+    assert.deepEqual((await call("GET", "/launch-failures")).body.rules, [{ code: "VcpuLimitExceeded", remaining: 2 }]);
+    await call("POST", "/desired", { desired: 1 });
+    const failed = await env().events.waitFor("launch_failed");
+    assert.equal(failed.errorCode, "VcpuLimitExceeded");
+    assert.deepEqual((await call("DELETE", "/launch-failures")).body.rules, []);
+    await env().events.waitFor("instance_in_service");
+  });
+
+  it("injects boot failures: the next launch fails at user data; the breaker shows the failed boot", async () => {
+    assert.equal((await call("POST", "/boot-failures", { count: 0 })).status, 400);
+    assert.deepEqual((await call("POST", "/boot-failures", { mode: "melt" })).body.error.problems, [{ field: "mode", reason: "must be one of user-data, hang" }]);
+    const r = await call("POST", "/boot-failures", { count: 1 });
+    assert.deepEqual(r, { status: 201, body: { pending: [{ mode: "user-data", remaining: 1 }] } });
+    await call("POST", "/desired", { desired: 1 });
+    const failed = await env().events.waitFor("boot_failed");
+    assert.equal(failed.cause, "user data failed (injected)");
+    const b = (await call("GET", "/breaker")).body;
+    assert.deepEqual({ open: b.open, failuresInWindow: b.failuresInWindow }, { open: false, failuresInWindow: 1 });
+    assert.deepEqual((await call("GET", "/boot-failures")).body.pending, []);
+  });
+
+  it("marks an instance Unhealthy, and the group replaces it", async () => {
+    const [a] = await scaleTo(1);
+    assert.equal((await call("POST", `/instances/${a.instanceId}/health`, { status: "Sick" })).status, 400);
+    assert.deepEqual(await call("POST", `/instances/${a.instanceId}/health`, { status: "Unhealthy" }), {
+      status: 202,
+      body: { instanceId: a.instanceId, healthStatus: "Unhealthy" },
+    });
+    assert.deepEqual(await env().events.waitFor("instance_terminated"), { instanceId: a.instanceId, reason: "unhealthy" });
+  });
+
+  it("bumps the launch template version and runs an instance refresh; a second one is refused", async () => {
+    const [a] = await scaleTo(1);
+    env().fleet.group.setInstanceProtection([a.instanceId], false);
+    assert.deepEqual((await call("POST", "/launch-template")).body, { before: "1", after: "2" });
+    assert.equal((await call("POST", "/instance-refresh", { scaleInProtectedInstances: "Never" })).status, 400);
+    const r = await call("POST", "/instance-refresh", { minHealthyPercentage: 0, instanceWarmup: 0 });
+    assert.equal(r.status, 201);
+    const again = await call("POST", "/instance-refresh", {});
+    assert.equal(again.status, 400);
+    assert.equal(again.body.error.code, "InstanceRefreshInProgress");
+    await env().events.waitFor("instance_refresh", (e) => e.status === "Successful");
+    const list = (await call("GET", "/instance-refresh")).body.instanceRefreshes;
+    assert.equal(list[0].instanceRefreshId, r.body.instanceRefreshId);
+    assert.equal(list[0].status, "Successful");
+    assert.equal((await call("GET", "/group")).body.launchTemplateVersion, "2");
+    assert.equal((await call("DELETE", "/instance-refresh")).body.error.code, "ActiveInstanceRefreshNotFound");
   });
 });

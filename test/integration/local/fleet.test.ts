@@ -36,6 +36,7 @@ describe("local fleet: plays the Auto Scaling group with real worker processes",
           SPOTQ_TELEMETRY_DIR: join(view.dir, "telemetry"),
           SPOTQ_INSTANCE_ID: null,
           FLEET_TEST_MARK: "from-the-caller",
+          SPOTQ_STOP_FILE: null,
         });
         assert.ok(existsSync(join(view.dir, "telemetry")), "the telemetry folder exists before the worker starts");
       }
@@ -46,7 +47,7 @@ describe("local fleet: plays the Auto Scaling group with real worker processes",
       );
     });
 
-    it("shows the group through the SDK as the worker sees it: new instances protected", async () => {
+    it("shows the group through the SDK as the worker sees it: new instances protected, health, zone, type, template version", async () => {
       const { fleet, events } = env();
       fleet.setDesired(1);
       const { instanceId, pid } = await events.waitFor("instance_in_service");
@@ -54,9 +55,22 @@ describe("local fleet: plays the Auto Scaling group with real worker processes",
       await worker.started(pid!);
       const r = await worker.send({ do: "describe" });
       assert.equal(r.ok, true);
-      const group = r.group as { desiredCapacity: number; instances: { instanceId: string; lifecycleState: string; protectedFromScaleIn: boolean }[] };
+      const group = r.group as { desiredCapacity: number; instances: Record<string, unknown>[]; launchTemplateVersion: string; suspendedProcesses: string[]; tags: object };
       assert.equal(group.desiredCapacity, 1);
-      assert.deepEqual(group.instances, [{ instanceId, lifecycleState: "InService", protectedFromScaleIn: true }]);
+      assert.deepEqual(group.instances, [
+        {
+          instanceId,
+          lifecycleState: "InService",
+          protectedFromScaleIn: true,
+          healthStatus: "Healthy",
+          launchTemplateVersion: "1",
+          availabilityZone: "us-east-1a",
+          instanceType: "g4dn.xlarge",
+        },
+      ]);
+      assert.equal(group.launchTemplateVersion, "1");
+      assert.deepEqual(group.suspendedProcesses, ["AZRebalance"], "as infra suspends it");
+      assert.deepEqual(group.tags, {});
     });
   });
 
@@ -200,15 +214,15 @@ describe("local fleet: plays the Auto Scaling group with real worker processes",
       assert.equal(events.all("instance_launched").length, 1, "no new instance");
     });
 
-    it("restarts a worker that exits non-zero, but not one that exits cleanly", async () => {
+    it("restarts a worker that crashes (exit 1), but not one that exits cleanly", async () => {
       const { fleet, events } = env();
       fleet.setDesired(1);
       const { instanceId, pid } = await events.waitFor("instance_in_service");
       const worker = new TestWorker(fleet.instance(instanceId)!.dir);
       await worker.started(pid!);
 
-      await worker.send({ do: "exit", code: 3 });
-      assert.deepEqual(await events.waitFor("worker_exited"), { instanceId, pid, code: 3, signal: null, restart: true });
+      await worker.send({ do: "exit", code: 1 });
+      assert.deepEqual(await events.waitFor("worker_exited"), { instanceId, pid, code: 1, signal: null, restart: true });
       const again = await events.waitFor("worker_restarted");
       await worker.started(again.pid);
 
@@ -300,12 +314,13 @@ describe("local fleet: plays the Auto Scaling group with real worker processes",
           workRoot: join(tmpdir(), "never-created"),
           timeScale: 0,
           stopGraceSeconds: -1,
+          clockStart: new Date("not a date"),
         }),
         (e: Error) => {
           assert.ok(e instanceof ValidationError);
           assert.deepEqual(
             e.problems.map((p) => p.field),
-            ["timeScale", "stopGraceSeconds", "launch.command"],
+            ["timeScale", "stopGraceSeconds", "clockStart", "launch.command"],
           );
           return true;
         },

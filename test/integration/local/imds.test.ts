@@ -53,6 +53,21 @@ describe("IMDSv2: Imdsv2Metadata against the local IMDS server", () => {
     assert.equal((await md.spotInterruption())?.action, "hibernate");
   });
 
+  it("serves autoscaling/target-lifecycle-state as the group moves it (none until set)", async () => {
+    const md = new Imdsv2Metadata({ endpoint: imds.endpoint });
+    assert.equal(await md.targetLifecycleState(), undefined);
+    imds.setTargetLifecycleState("InService");
+    assert.equal(await md.targetLifecycleState(), "InService");
+    imds.setTargetLifecycleState("Terminated");
+    assert.equal(await md.targetLifecycleState(), "Terminated");
+    const other = await startImdsServer({ instanceId: INSTANCE, targetLifecycleState: "InService" });
+    try {
+      assert.equal(await new Imdsv2Metadata({ endpoint: other.endpoint }).targetLifecycleState(), "InService");
+    } finally {
+      await other.stop();
+    }
+  });
+
   it("reports no rebalance recommendation until one is posted", async () => {
     const md = new Imdsv2Metadata({ endpoint: imds.endpoint });
     assert.equal(await md.rebalanceRecommendation(), undefined);

@@ -122,6 +122,36 @@ describe("worker: failures, retries, interruptions and cancel", function () {
     assert.equal(done.error, undefined);
   });
 
+  it("a handed-back job gets capacity at once: the fast path raises desired capacity for it, without waiting for the alarm", async () => {
+    const b = bed();
+    const g = b.asg.group;
+    const job = await b.submit({ "a.txt": "a" });
+    const a = await b.startWorker({ label: "a", config: { processor: { env: { FAKE_MEDIT_SLEEP_MS: "60000" } } } });
+    await a.events.waitFor("processor_output", (e) => e.jobId === job.jobId && /processing/.test(e.line));
+    // Desired capacity went to 0 under the busy (protected) worker: nothing would replace this instance.
+    g.setDesiredCapacity(0);
+    a.imds.setSpotInterruption("terminate", 120);
+
+    const raised = await a.events.waitFor("hand_back_capacity", (e) => e.jobId === job.jobId);
+    assert.equal(raised.failed, undefined);
+    assert.deepEqual([raised.before, raised.after], [0, 1]);
+    assert.equal(g.desiredCapacity, 1, "one instance is on its way for the returned job");
+  });
+
+  it("with scaling.fastPath off, a hand-back leaves capacity to the alarm", async () => {
+    const b = bed();
+    const g = b.asg.group;
+    const job = await b.submit({ "a.txt": "a" });
+    const a = await b.startWorker({ label: "a", config: { scaling: { fastPath: false }, processor: { env: { FAKE_MEDIT_SLEEP_MS: "60000" } } } });
+    await a.events.waitFor("processor_output", (e) => e.jobId === job.jobId && /processing/.test(e.line));
+    g.setDesiredCapacity(0);
+    a.imds.setSpotInterruption("terminate", 120);
+    await a.events.waitFor("job_interrupted", (e) => e.jobId === job.jobId);
+    assert.equal(await a.worker.done, "spot-interruption");
+    assert.deepEqual(a.events.all("hand_back_capacity"), []);
+    assert.equal(g.desiredCapacity, 0);
+  });
+
   it("interruptions do not use up attempts: a job interrupted more often than maxAttempts still runs", async () => {
     const b = bed();
     const job = await b.submit({ "a.txt": "a" });
@@ -152,6 +182,11 @@ describe("worker: failures, retries, interruptions and cancel", function () {
     const stored = await b.record(job.jobId);
     assert.equal(stored.state, "CANCELLED");
     assert.deepEqual(stored.attemptHistory?.map((h) => h.outcome), ["CANCELLED"]);
+    // What the attempt did before the cancel stays on the record (issue 11 §6).
+    assert.equal(typeof stored.timings?.queueWaitMs, "number");
+    assert.equal(typeof stored.timings?.downloadMs, "number");
+    assert.equal(typeof stored.timings?.processMs, "number");
+    assert.equal(stored.bytes?.in, 1);
     const { pid } = await w.events.waitFor("processor_started");
     assert.equal(isAlive(pid), false, "the processor is gone");
     for (let i = 0; i < 40 && isAlive(helperPid); i++) await new Promise((r) => setTimeout(r, 50));

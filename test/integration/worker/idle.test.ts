@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { useWorkerTestBed } from "../../support/worker-stack.ts";
 
+/** Resolves once `probe` holds, looking every 20 ms (a condition, not a sleep racing a timer). */
+async function until(probe: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${probe}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Idle after 1 s, so the idle rule runs within the test. */
 const IDLE_FAST = { idleTimeoutSeconds: 1 };
 
@@ -71,17 +80,58 @@ describe("worker: idleness, the decrement rule and notices while idle (local Aut
     assert.deepEqual(other.events.all("idle_terminate"), []);
   });
 
-  it("on a rebalance recommendation: stops taking work and hands its instance back without shrinking the group", async () => {
+  it("on a rebalance recommendation with capacity rebalancing off: takes no more work, then terminates itself without decrement (the one replacement)", async () => {
     const b = bed();
     const g = b.asg.group;
     g.setDesiredCapacity(1);
-    const w = await b.startWorker();
+    const w = await b.startWorker({ config: { fleet: { capacityRebalance: false } } });
     w.imds.setRebalanceRecommendation();
     assert.equal(await w.worker.done, "rebalance");
     assert.equal(g.instance(w.instanceId)?.lifecycleState, "Terminating");
     assert.equal(g.desiredCapacity, 1, "the group launches a replacement elsewhere");
+    assert.equal(b.asg.calls.get("TerminateInstanceInAutoScalingGroup"), 1);
     const job = await b.submit({ "a.txt": "a" });
     assert.deepEqual(w.events.all("message_received", (e) => e.jobId === job.jobId), []);
+  });
+
+  it("on a rebalance recommendation with capacity rebalancing on: takes no more work and asks for no replacement; it leaves when the group terminates it", async () => {
+    const b = bed();
+    const g = b.asg.group;
+    g.setDesiredCapacity(1);
+    const w = await b.startWorker({ config: { fleet: { capacityRebalance: true } } });
+    w.imds.setRebalanceRecommendation();
+    await w.events.waitFor("draining", (e) => e.reason === "rebalance");
+    const job = await b.submit({ "a.txt": "a" });
+    // Still draining after several turns of its loop (each asks the group whether it is being terminated).
+    const describes = () => b.asg.calls.get("DescribeAutoScalingGroups") ?? 0;
+    const before = describes();
+    await until(() => describes() >= before + 5);
+    assert.equal(w.worker.currentJob, undefined);
+    assert.deepEqual(w.events.all("message_received"), []);
+    assert.equal(b.asg.calls.get("TerminateInstanceInAutoScalingGroup") ?? 0, 0, "capacity rebalancing launches the one replacement, not the worker");
+    assert.equal(g.instance(w.instanceId)?.lifecycleState, "InService");
+    // Capacity rebalancing found the replacement in service and terminates this instance.
+    g.terminateInstance(w.instanceId, false);
+    assert.equal(await w.worker.done, "instance-terminating");
+    assert.equal((await b.record(job.jobId)).state, "QUEUED");
+    assert.deepEqual(await b.queue.depth(), { visible: 1, inFlight: 0, delayed: 0 });
+  });
+
+  it("a rebalance recommendation mid-job does not hand the job back: it finishes, then the worker takes no more", async () => {
+    const b = bed();
+    const g = b.asg.group;
+    g.setDesiredCapacity(1);
+    const job = await b.submit({ "a.txt": "a" }, { "Fake Medit Behaviour": "sleep=1500" });
+    const w = await b.startWorker({ config: { fleet: { capacityRebalance: false } } });
+    await w.events.waitFor("job_phase", (e) => e.jobId === job.jobId && e.phase === "process");
+    w.imds.setRebalanceRecommendation();
+    await w.events.waitFor("draining");
+    const second = await b.submit({ "a.txt": "a" });
+    assert.equal(await w.worker.done, "rebalance");
+    assert.equal((await b.record(job.jobId)).state, "SUCCEEDED");
+    assert.deepEqual(w.events.all("job_interrupted"), []);
+    assert.deepEqual(w.events.all("message_received", (e) => e.jobId === second.jobId), []);
+    assert.equal(g.desiredCapacity, 1);
   });
 
   it("a worker started on an instance that already has a Spot notice takes no work", async () => {

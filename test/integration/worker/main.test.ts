@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { awsSettingsToEnv } from "../../../aws/clients.ts";
 import { ensureJobQueues, SqsJobQueue } from "../../../aws/job-queue.ts";
@@ -12,7 +12,7 @@ import { startAutoScalingServer, type AutoScalingServer } from "../../../scripts
 import { startImdsServer, type ImdsServer } from "../../../scripts/local/imds-server.ts";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { useLocalAws } from "../../support/local-aws.ts";
-import { fakeMeditProcessor, isAlive, meditFixture, REPO, tempDir } from "../../support/worker-fixtures.ts";
+import { fakeMeditProcessor, fakeNvidiaSmi, isAlive, meditFixture, REPO, tempDir } from "../../support/worker-fixtures.ts";
 
 /** The deployment config the worker process reads from SPOTQ_CONFIG_JSON: the schema's minimum times. */
 const CONFIG: FleetConfigInput = {
@@ -20,7 +20,7 @@ const CONFIG: FleetConfigInput = {
   queue: { visibilityTimeoutSeconds: 30, receiveWaitSeconds: 1 },
   jobs: { heartbeatSeconds: 2, maxAttempts: 2, retryBackoffSeconds: 0, extraOptions: ["Fake Medit Behaviour"] },
   processor: fakeMeditProcessor(),
-  fleet: { idleTimeoutSeconds: 10 },
+  fleet: { idleTimeoutSeconds: 10, preflight: { gpuCheck: fakeNvidiaSmi(), minFreeDiskGiB: 0 } },
 };
 
 /** A worker process as the service manager runs it: `node --import tsx worker/main.ts` in the repo. */
@@ -33,6 +33,22 @@ class WorkerProcess {
     this.child.stdout!.on("data", (d) => (this.output += d));
     this.child.stderr!.on("data", (d) => (this.output += d));
     this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve({ code, signal })));
+  }
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as T;
+  } catch {
+    return undefined; // not there yet, or half written
   }
 }
 
@@ -102,7 +118,7 @@ describe("worker/main.ts: the worker process with its environment contract", fun
     return p;
   }
 
-  async function submit(behaviour: string): Promise<string> {
+  async function submit(behaviour?: string): Promise<string> {
     const a = aws();
     const jobId = newJobId();
     await a.emulators.clients.s3().send(new PutObjectCommand({ Bucket: a.resources.bucket, Key: `jobs/${jobId}/in/scan.bin`, Body: "points" }));
@@ -110,7 +126,7 @@ describe("worker/main.ts: the worker process with its environment contract", fun
       ...(await meditFixture()),
       "Source Folder Path": `s3://${a.resources.bucket}/jobs/${jobId}/in`,
       "Target Folder Path": `s3://${a.resources.bucket}/jobs/${jobId}/out`,
-      "Fake Medit Behaviour": behaviour,
+      ...(behaviour ? { "Fake Medit Behaviour": behaviour } : {}),
     } as JobRequest;
     const now = new Date().toISOString();
     await store.create({ jobId, state: "QUEUED", request, submittedAt: now, updatedAt: now, attempts: 0, interruptions: 0 });
@@ -147,19 +163,29 @@ describe("worker/main.ts: the worker process with its environment contract", fun
   });
 
   it("after a crash mid-job, the restarted worker kills the orphaned processor, and the job returns after the visibility timeout and completes", async () => {
-    const jobId = await submit("sleep=6000");
-    // Idle longer than the visibility timeout, so the restarted worker is still there when the job returns.
-    const patient = { SPOTQ_CONFIG_JSON: JSON.stringify({ ...CONFIG, fleet: { idleTimeoutSeconds: 600 } }) };
-    const first = start(patient);
+    const jobId = await submit();
+    // The first worker's processor never ends by itself, so the SIGKILL always lands mid-job (a 6 s
+    // processor raced the kill under load); the restarted worker's finishes at once. Both stay
+    // longer than the visibility timeout, so the restarted one is there when the job returns.
+    const config = (env: Record<string, string>) => JSON.stringify({ ...CONFIG, processor: { ...CONFIG.processor, env }, fleet: { ...CONFIG.fleet, idleTimeoutSeconds: 600 } });
+    const first = start({ SPOTQ_CONFIG_JSON: config({ FAKE_MEDIT_HANG: "1" }) });
     await until("the job to be processing", processing(jobId));
     const folder = path.join(workRoot, `${jobId}-1`);
-    const { pid } = JSON.parse(readFileSync(path.join(folder, "processor.json"), "utf8")) as { pid: number };
+    // The worker records the processor right after spawning it, and the processor names the helper
+    // it started (in the job's log): wait for both, do not race them.
+    const { pid } = await until("the processor to be recorded", () => readJson<{ pid: number }>(path.join(folder, "processor.json")));
+    const helperPid = await until("the processor's helper to start", () => {
+      const log = readText(path.join(workRoot, "telemetry", "jobs", jobId, "1.log"));
+      const m = /helper pid (\d+)/.exec(log ?? "");
+      return m ? Number(m[1]) : undefined;
+    });
     first.child.kill("SIGKILL");
     await first.exited;
-    assert.ok(isAlive(pid), "the processor outlives its worker (it leads its own process group)");
+    // The processor itself may die of the broken pipe to its dead worker; its helper (same process group) lives on.
+    assert.ok(isAlive(helperPid), "the processor's tree outlives its worker (it leads its own process group)");
 
-    const second = start(patient);
-    await until("the orphaned processor to be killed and its folder removed", () => !isAlive(pid) && !existsSync(folder));
+    const second = start({ SPOTQ_CONFIG_JSON: config({}) });
+    await until("the orphaned processor tree to be killed and its folder removed", () => !isAlive(pid) && !isAlive(helperPid) && !existsSync(folder));
     const done = await until("the job to succeed", async () => {
       const r = await store.get(jobId);
       return r?.state === "SUCCEEDED" ? r : undefined;
@@ -173,6 +199,41 @@ describe("worker/main.ts: the worker process with its environment contract", fun
     assert.match(second.output, new RegExp(`removed .*${jobId}-1 left by an earlier worker; killed its processor ${pid}`));
     second.child.kill("SIGTERM");
     assert.equal((await second.exited).code, 0);
+  });
+
+  it("exits 3 when the preflight fails, naming the failed check, after completing the launch hook ABANDON (tolerated here: no hook)", async () => {
+    const jobId = await submit();
+    const bad = JSON.stringify({ ...CONFIG, fleet: { ...CONFIG.fleet, preflight: { gpuCheck: [process.execPath, "-e", "console.error('NVIDIA-SMI has failed'); process.exit(9)"], minFreeDiskGiB: 0 } } });
+    const p = start({ SPOTQ_CONFIG_JSON: bad });
+    const { code } = await p.exited;
+    assert.equal(code, 3, p.output);
+    assert.match(p.output, /preflight FAILED \(boot\): gpu: fleet.preflight.gpuCheck .* exited with code 9: NVIDIA-SMI has failed/);
+    assert.match(p.output, /lifecycle hook wmain-launching ABANDON: nothing to complete/);
+    assert.equal((await store.get(jobId))?.attempts, 0, "took no work");
+  });
+
+  it("exits 2 naming the key when the config is invalid", async () => {
+    const p = start({ SPOTQ_CONFIG_JSON: JSON.stringify({ ...CONFIG, fleet: { ...CONFIG.fleet, unhealthyAfterFailures: 0 } }) });
+    assert.equal((await p.exited).code, 2);
+    assert.match(p.output, /fleet.unhealthyAfterFailures/);
+  });
+
+  it("SPOTQ_STOP_FILE (the Windows service stop): removes a stale one at start, and its appearance hands the job back and exits 0", async () => {
+    const stopFile = path.join(workRoot, "run-stop");
+    writeFileSync(stopFile, ""); // left by the last service stop
+    const jobId = await submit("sleep=600000");
+    const p = start({ SPOTQ_STOP_FILE: stopFile });
+    await until("the job to be processing", processing(jobId));
+    assert.equal(existsSync(stopFile), false, "the stale stop file was removed at start");
+    assert.match(p.output, /removed a stale stop file/);
+    writeFileSync(stopFile, ""); // what the service wrapper does on a service stop
+    const { code } = await p.exited;
+    assert.equal(code, 0, p.output);
+    assert.match(p.output, /stop file .* appeared \(service stop\): handing back any job and stopping/);
+    const r = await store.get(jobId);
+    assert.equal(r?.state, "QUEUED");
+    assert.equal(r?.interruptions, 1);
+    assert.deepEqual(await queue.depth(), { visible: 1, inFlight: 0, delayed: 0 });
   });
 
   it("idle past the idle timeout, terminates its own instance through Auto Scaling and exits 0", async () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ApiError } from "../../../api/http-errors.ts";
 import { readJsonBody } from "../../../api/json-body.ts";
 
+const JSON_TYPE = { "Content-Type": "application/json" };
 const post = (body: RequestInit["body"], headers: Record<string, string> = {}) => new Request("http://localhost/jobs", { method: "POST", body, headers });
 
 /** The ApiError a read throws: status and the fields its problems name. */
@@ -60,5 +61,29 @@ describe("api/json-body", () => {
       assert.deepEqual([r.status, r.fields], [400, ["body"]], text);
       assert.match(r.reasons, reason);
     }
+  });
+
+  it("refuses an object that names a key twice with 400 naming the key, however the key is spelled in JSON", async () => {
+    const twice = await refusal(post('{"Use GPU": false, "File Size": 1, "Use GPU": true}', JSON_TYPE), 1000);
+    assert.deepEqual([twice.status, twice.fields], [400, ["Use GPU"]]);
+    assert.match(twice.reasons, /more than once/);
+
+    // The same key written with an escape is still the same key once parsed.
+    const escaped = await refusal(post('{"Use GPU": true, "Use\\u0020GPU": false}', JSON_TYPE), 1000);
+    assert.deepEqual(escaped.fields, ["Use GPU"]);
+
+    // Every duplicate is listed, nested ones by their path, each once.
+    const many = await refusal(post('{"a": 1, "b": {"x": 1, "x": 2}, "a": 2, "a": 3, "c": [{"y": 1, "y": 2}]}', JSON_TYPE), 1000);
+    assert.deepEqual(many.fields, ["b.x", "a", "c.y"]);
+  });
+
+  it("accepts the same key in different objects, and keys that only look alike", async () => {
+    assert.deepEqual(await readJsonBody(post('{"a": {"k": 1}, "b": {"k": 2}, "k": [{"k": 3}, {"k": 4}]}', JSON_TYPE), 1000), {
+      a: { k: 1 },
+      b: { k: 2 },
+      k: [{ k: 3 }, { k: 4 }],
+    });
+    // A value that spells a key, escaped quotes and braces inside strings, and keys that differ by case.
+    assert.deepEqual(await readJsonBody(post('{"a": "a", "q": "\\"a\\": {", "A": 1, "s": ["a", "a"]}', JSON_TYPE), 1000), { a: "a", q: '"a": {', A: 1, s: ["a", "a"] });
   });
 });

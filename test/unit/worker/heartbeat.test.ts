@@ -9,8 +9,9 @@ import { Heartbeat } from "../../../worker/heartbeat.ts";
  * The heartbeat against stand-ins that fail the way SQS and DynamoDB do (a network blip, a receipt
  * SQS no longer knows, a conditional write that loses): failures the emulators cannot be told to make.
  */
-function setup(o: { extend?: () => Promise<void>; record?: Partial<JobRecord>; updateFails?: boolean }) {
+function setup(o: { extend?: () => Promise<void>; record?: Partial<JobRecord>; updateFails?: boolean; receivedAt?: number; update?: () => Promise<void> }) {
   const calls: string[] = [];
+  let phase = "process";
   const queue = {
     extend: async (_r: string, seconds: number) => {
       calls.push(`extend ${seconds}`);
@@ -18,8 +19,9 @@ function setup(o: { extend?: () => Promise<void>; record?: Partial<JobRecord>; u
     },
   } as unknown as JobQueue;
   const store = {
-    update: async () => {
-      calls.push("update");
+    update: async (_id: string, expected: { state: string; attempts?: number }, patch: Partial<JobRecord>) => {
+      calls.push(`update ${expected.state}@${expected.attempts}${patch.progress ? ` ${patch.progress.phase}` : ""}`);
+      await o.update?.();
       if (o.updateFails) throw new StaleTransitionError("J", "stale");
       return {} as JobRecord;
     },
@@ -31,22 +33,54 @@ function setup(o: { extend?: () => Promise<void>; record?: Partial<JobRecord>; u
     jobId: "J",
     attempt: 1,
     receiptHandle: "r",
-    receivedAt: Date.now(),
+    receivedAt: o.receivedAt ?? Date.now(),
     visibilitySeconds: 30,
     intervalMs: 1_000,
-    progress: () => ({ phase: "process", updatedAt: "now" }),
+    progress: () => ({ phase: phase as "process", updatedAt: "now" }),
     onStop: (s) => stops.push(s),
     onWarning: (e) => warnings.push(e.message),
   });
-  return { hb, calls, stops, warnings };
+  return { hb, calls, stops, warnings, setPhase: (p: string) => (phase = p) };
 }
 
 describe("worker/heartbeat", () => {
   it("extends the message's visibility and writes progress, conditional on this attempt", async () => {
     const { hb, calls, stops } = setup({});
     await hb.beat();
-    assert.deepEqual(calls, ["extend 30", "update"]);
+    assert.deepEqual(calls, ["extend 30", "update RUNNING@1 process"]);
     assert.deepEqual(stops, []);
+  });
+
+  it("never asks SQS for visibility past 12 h from the receive: the last beats shrink, then only the record is written", async () => {
+    const HOUR = 3_600_000;
+    const near = setup({ receivedAt: Date.now() - 12 * HOUR + 20_000 });
+    await near.hb.beat();
+    const extended = Number(/^extend (\d+)$/.exec(near.calls[0]!)![1]);
+    assert.ok(extended >= 17 && extended <= 19, `asked for ${extended} s, 12 h minus the 20 s left`);
+    const past = setup({ receivedAt: Date.now() - 12 * HOUR - 5_000 });
+    await past.hb.beat();
+    assert.deepEqual(past.calls, ["update RUNNING@1 process"], "no ChangeMessageVisibility SQS would refuse");
+    assert.deepEqual(past.stops, []);
+  });
+
+  it("writes a new phase at once, conditional on this attempt, without waiting for the next beat; writes behind a slow one collapse", async () => {
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    let first = true;
+    const { hb, calls, setPhase } = setup({ update: () => (first ? ((first = false), slow) : Promise.resolve()) });
+    hb.start();
+    setPhase("download");
+    hb.progressChanged();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, ["update RUNNING@1 download"], "written at once, not after the 1 s interval");
+    // Two more changes while the first write hangs: one write follows it, with the latest progress.
+    setPhase("process");
+    hb.progressChanged();
+    setPhase("upload");
+    hb.progressChanged();
+    release();
+    await hb.stop();
+    assert.deepEqual(calls, ["update RUNNING@1 download", "update RUNNING@1 upload"]);
   });
 
   it("rides out a transient SQS failure (the next beat may succeed)", async () => {

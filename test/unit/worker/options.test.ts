@@ -10,7 +10,7 @@ describe("worker/options", () => {
     assert.equal(o.visibilityTimeoutSeconds, 300);
     assert.equal(o.heartbeatSeconds, 60);
     assert.equal(o.receiveWaitSeconds, 20);
-    assert.equal(o.idleTimeoutSeconds, 600);
+    assert.equal(o.idleTimeoutSeconds, 300);
     assert.equal(o.jobTimeoutSeconds, 14_400);
     assert.equal(o.spotPollSeconds, 5);
     assert.equal(o.workRoot, "C:\\spotq\\work");
