@@ -1,14 +1,27 @@
 /**
- * `npm run bench:api`: submissions per second and p50/p99 latency of `POST /jobs` over loopback
+ * `npm run bench:api`: submissions per second and p50/p95/p99 latency of `POST /jobs` over loopback
  * against the emulators, beside the floor measured in the same run: the same S3 list + DynamoDB
  * put + SQS send done directly with the SDK. A third row adds the fast path (queue depth +
  * Auto Scaling describe/raise against the local Auto Scaling endpoint).
  *
- * Options: --submissions N (default 1000 per row), --concurrency C (default 16).
+ * Method, so that no path is flattered:
+ * - several rounds; the order of the paths rotates every round, so none always runs first (coldest)
+ *   or last;
+ * - before each timed batch, every path gets the same treatment: the queue is purged and desired
+ *   capacity set to 0, the path is warmed with the same number of submissions, then the queue is
+ *   purged and desired set to 0 again;
+ * - so in every round the fast path really raises capacity from 0 (the queue it reads grows with
+ *   its own submissions only); the bench counts the raises and fails if a round raised nothing;
+ * - each path's throughput is divided by the floor's in the same round; the table gives the median
+ *   of those ratios with their min–max.
+ *
+ * Options: --rounds R (default 5), --submissions N (per path and round, default 200),
+ * --concurrency C (default 16), --warmup W (per path and round, default 30).
  */
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
-import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { PurgeQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import os from "node:os";
 import { parseArgs } from "node:util";
 import { silentLog } from "../api/log.ts";
 import { startApiServer, type ApiServer } from "../api/server.ts";
@@ -23,12 +36,25 @@ import { provision, startEmulators } from "../scripts/local/emulators.ts";
 import { startAutoScalingServer } from "../scripts/local/autoscaling-server.ts";
 
 const { values } = parseArgs({
-  options: { submissions: { type: "string", default: "1000" }, concurrency: { type: "string", default: "16" } },
+  options: {
+    rounds: { type: "string", default: "5" },
+    submissions: { type: "string", default: "200" },
+    concurrency: { type: "string", default: "16" },
+    warmup: { type: "string", default: "30" },
+  },
 });
+const ROUNDS = Number(values.rounds);
 const SUBMISSIONS = Number(values.submissions);
 const CONCURRENCY = Number(values.concurrency);
-if (!(SUBMISSIONS >= 10) || !(CONCURRENCY >= 1)) throw new Error("--submissions must be at least 10 and --concurrency at least 1");
-const WARMUP = 50;
+const WARMUP = Number(values.warmup);
+const problems = [
+  Number.isInteger(ROUNDS) && ROUNDS >= 1 ? "" : `--rounds must be a whole number of at least 1, got ${values.rounds}`,
+  Number.isInteger(SUBMISSIONS) && SUBMISSIONS >= 10 ? "" : `--submissions must be a whole number of at least 10, got ${values.submissions}`,
+  Number.isInteger(CONCURRENCY) && CONCURRENCY >= 1 ? "" : `--concurrency must be a whole number of at least 1, got ${values.concurrency}`,
+  Number.isInteger(WARMUP) && WARMUP >= 0 ? "" : `--warmup must be a whole number of 0 or more, got ${values.warmup}`,
+].filter(Boolean);
+if (problems.length) throw new Error(problems.join("; "));
+const MAX_SIZE = 100_000;
 const BUCKET = "spotq-bench";
 const SOURCE_PREFIX = "bench/scan-1";
 
@@ -37,11 +63,17 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 /** One submission; resolves when it is accepted. */
 type Submit = () => Promise<void>;
 
-interface Row {
-  name: string;
+/** One timed batch of one path in one round. */
+interface Batch {
+  round: number;
+  path: string;
   perSecond: number;
   p50: number;
+  p95: number;
   p99: number;
+  /** Fast path only: desired capacity after the batch (it was 0 before), and the raises seen. */
+  desiredAfter?: number;
+  raises?: number;
 }
 
 /** Runs `count` submissions `concurrency` at a time; returns each one's latency (ms) and the wall time. */
@@ -66,12 +98,24 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** `123 [110–140]`: the median and the range over the rounds. */
+function spreadText(xs: number[], digits: number, unit = ""): string {
+  if (xs.length === 1) return `${xs[0]!.toFixed(digits)}${unit}`;
+  return `${median(xs).toFixed(digits)}${unit} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
+}
+
 async function main(): Promise<void> {
   progress(`starting fauxqs, dynalite and the local Auto Scaling endpoint ...`);
   const emulators = await startEmulators();
   const config = defaultFleetConfig();
   const resources = await provision(emulators.clients, config, BUCKET);
-  const autoscaling = await startAutoScalingServer({ group: { name: "spotq-workers", minSize: 0, maxSize: 1000, desiredCapacity: 0 } });
+  const autoscaling = await startAutoScalingServer({ group: { name: "spotq-workers", minSize: 0, maxSize: MAX_SIZE, desiredCapacity: 0 } });
   const asClients = new AwsClients({ region: "us-east-1", endpoints: { autoscaling: autoscaling.endpoint } });
   const s3 = emulators.clients.s3();
   const dynamo = emulators.clients.dynamo();
@@ -127,43 +171,70 @@ async function main(): Promise<void> {
     await sqs.send(new SendMessageCommand({ QueueUrl: resources.queueUrl, MessageBody: JSON.stringify({ jobId: record.jobId, request, submittedAt: record.submittedAt }) }));
   };
 
+  const FLOOR = "SDK direct (floor): S3 list + DynamoDB put + SQS send";
+  const FAST = "spotq `POST /jobs` + fast path (depth + Auto Scaling)";
   const paths: [string, Submit][] = [
-    ["SDK direct (floor): S3 list + DynamoDB put + SQS send", sdkDirect],
+    [FLOOR, sdkDirect],
     ["spotq `POST /jobs` over HTTP", overHttp(plain.url)],
-    ["spotq `POST /jobs` + fast path (depth + Auto Scaling)", overHttp(withFastPath.url)],
+    [FAST, overHttp(withFastPath.url)],
   ];
 
-  for (const [name, submit] of paths) {
-    progress(`warming up: ${name} (${WARMUP})`);
-    await drive(submit, WARMUP, CONCURRENCY);
-  }
-  // Two interleaved rounds per path, so a slow moment of the shared machine does not land on one path only.
-  const results = new Map<string, { latencies: number[]; wallMs: number }>();
-  for (let round = 1; round <= 2; round++) {
-    for (const [name, submit] of paths) {
-      progress(`round ${round}/2: ${name}: ${SUBMISSIONS / 2} submissions, ${CONCURRENCY} at a time`);
-      const r = await drive(submit, SUBMISSIONS / 2, CONCURRENCY);
-      const acc = results.get(name) ?? { latencies: [], wallMs: 0 };
-      acc.latencies.push(...r.latencies);
-      acc.wallMs += r.wallMs;
-      results.set(name, acc);
+  /** Every path starts from the same state: an empty queue and desired capacity 0. */
+  const drain = async () => {
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: resources.queueUrl }));
+    autoscaling.group.setDesiredCapacity(0, "control");
+  };
+  let raises = 0;
+  autoscaling.group.on("desired_changed", (e) => {
+    if (e.reason === "api" && e.after > e.before) raises++;
+  });
+
+  const batches: Batch[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
+    for (const [name, submit] of order) {
+      await drain();
+      if (WARMUP > 0) await drive(submit, WARMUP, CONCURRENCY);
+      await drain();
+      raises = 0;
+      progress(`round ${round + 1}/${ROUNDS}: ${name}: ${SUBMISSIONS} submissions, ${CONCURRENCY} at a time`);
+      const r = await drive(submit, SUBMISSIONS, CONCURRENCY);
+      const sorted = [...r.latencies].sort((a, b) => a - b);
+      const batch: Batch = {
+        round,
+        path: name,
+        perSecond: (r.latencies.length / r.wallMs) * 1000,
+        p50: percentile(sorted, 50),
+        p95: percentile(sorted, 95),
+        p99: percentile(sorted, 99),
+      };
+      if (name === FAST) {
+        batch.desiredAfter = autoscaling.group.desiredCapacity;
+        batch.raises = raises;
+        if (raises === 0 || batch.desiredAfter === 0)
+          throw new Error(`round ${round + 1}: the fast path did not raise desired capacity (desired ${batch.desiredAfter}); the row would not measure it`);
+      }
+      batches.push(batch);
     }
   }
+  await drain();
 
-  const rows: Row[] = paths.map(([name]) => {
-    const r = results.get(name)!;
-    const sorted = [...r.latencies].sort((a, b) => a - b);
-    return { name, perSecond: (r.latencies.length / r.wallMs) * 1000, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
-  });
-  const floor = rows[0]!;
+  const of = (name: string) => batches.filter((b) => b.path === name);
+  const floorOf = (round: number) => batches.find((b) => b.path === FLOOR && b.round === round)!;
   const lines = [
-    `${SUBMISSIONS} submissions per row, ${CONCURRENCY} concurrent, loopback, fauxqs + dynalite in one process (Node ${process.version}, ${new Date().toISOString().slice(0, 10)})`,
+    `${ROUNDS} rounds × ${SUBMISSIONS} submissions per path, ${CONCURRENCY} concurrent, over loopback against fauxqs + dynalite in one process; path order rotated each round, each path warmed with ${WARMUP} submissions from an empty queue and desired 0 before its batch. Figures: median of the rounds [min–max]; the ratio is each round's throughput over the floor's in the same round. (Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, load ${os.loadavg()[0]!.toFixed(1)})`,
     "",
-    "| path | submissions/s | p50 ms | p99 ms | throughput vs floor |",
-    "| --- | ---: | ---: | ---: | ---: |",
-    ...rows.map((r) => `| ${r.name} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${(r.perSecond / floor.perSecond).toFixed(2)}× |`),
+    "| path | submissions/s | p50 ms | p95 ms | p99 ms | throughput vs floor |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...paths.map(([name]) => {
+      const bs = of(name);
+      const ratios = bs.map((b) => b.perSecond / floorOf(b.round).perSecond);
+      return `| ${name} | ${spreadText(bs.map((b) => b.perSecond), 0)} | ${spreadText(bs.map((b) => b.p50), 1)} | ${spreadText(bs.map((b) => b.p95), 1)} | ${spreadText(bs.map((b) => b.p99), 1)} | ${name === FLOOR ? "1.00×" : spreadText(ratios, 2, "×")} |`;
+    }),
     "",
-    `Desired capacity of the local group after the fast-path row: ${autoscaling.group.desiredCapacity} (max 1000).`,
+    `Fast path, desired capacity from 0 in each round: ${of(FAST)
+      .map((b) => `0 → ${b.desiredAfter} (${b.raises} raises)`)
+      .join(", ")}; the group's max is ${MAX_SIZE}.`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 

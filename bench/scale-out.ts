@@ -11,7 +11,14 @@
  *   npm run bench:scale-out -- --time-scale 60 --samples 10   # periods 60× faster, to show the ratio
  *
  * Options: --samples N (alarm path, default 3), --fast-samples N (default 10), --time-scale K
- * (1..120, default 1: real cadence), --metric-delay S (seconds of AWS time, default 60).
+ * (1..120, default 1: real cadence), --metric-delay S (seconds of AWS time, default 60),
+ * --first-job-samples N (per mode, default 3; 0 skips the second part), --first-job-time-scale K
+ * (default 60: the modelled parts of the second part, alarm cadence and boot, run K× faster and
+ * are scaled back; the worker's own part is real time).
+ *
+ * The second part (bench/scale-out-first-job.ts) measures time to first job start from zero: the
+ * rise of desired capacity, the modelled boot and everything after it (the real worker starting,
+ * receiving and claiming the job), for both modes, so the saving shows against the whole wait.
  * Prints a markdown table on stdout; progress goes to stderr. See docs/bench-scale-out.md.
  */
 import { PutObjectCommand } from "@aws-sdk/client-s3";
@@ -27,9 +34,11 @@ import { startApiServer, type ApiServer } from "../api/server.ts";
 import { AwsClients, awsSettingsFromEnv, awsSettingsToEnv } from "../aws/clients.ts";
 import { ValidationError, type Problem } from "../core/errors.ts";
 import { fleetConfig, type FleetConfigInput } from "../core/fleet-config.ts";
+import { FAST_PATH_MIN_INTERVAL_MS } from "../core/scaling/model.ts";
 import { ENV, deploymentToEnv } from "../core/runtime.ts";
 import { provision, startEmulators } from "../scripts/local/emulators.ts";
 import { LocalFleet, type LaunchSpec } from "../scripts/local/fleet.ts";
+import { measureFirstJobStart, type FirstJobSample } from "./scale-out-first-job.ts";
 import { FleetWatch, type AlarmTick } from "./scale-out-watch.ts";
 import { formatDuration, formatRatio, markdownTable, spread, type ModeRow } from "./scale-out-table.ts";
 
@@ -60,6 +69,10 @@ interface ScaleOutOptions {
   timeScale: number;
   /** SQS → CloudWatch lag before a datapoint reaches the alarm, in AWS seconds. @default 60 */
   metricDelaySeconds: number;
+  /** Time-to-first-job samples per mode; 0 skips that part. @default 3 */
+  firstJobSamples: number;
+  /** Time scale of the modelled parts (alarm cadence, boot) in the first-job part. @default 60 */
+  firstJobTimeScale: number;
 }
 
 /** Reads the command line; refuses every bad option at once, naming it. */
@@ -71,6 +84,8 @@ function parseScaleOutOptions(argv: string[]): ScaleOutOptions {
       "fast-samples": { type: "string", default: "10" },
       "time-scale": { type: "string", default: "1" },
       "metric-delay": { type: "string", default: String(PERIOD_SECONDS) },
+      "first-job-samples": { type: "string", default: "3" },
+      "first-job-time-scale": { type: "string", default: "60" },
     },
   });
   const problems: Problem[] = [];
@@ -89,6 +104,13 @@ function parseScaleOutOptions(argv: string[]): ScaleOutOptions {
       `must be a number from 1 (AWS's cadence) to ${MAX_TIME_SCALE} (a 60 s period in 0.5 s)`,
     ),
     metricDelaySeconds: number("--metric-delay", values["metric-delay"], (n) => Number.isFinite(n) && n >= 0 && n <= 900, "must be seconds from 0 to 900"),
+    firstJobSamples: number("--first-job-samples", values["first-job-samples"], (n) => Number.isInteger(n) && n >= 0 && n <= 100, "must be a whole number from 0 to 100"),
+    firstJobTimeScale: number(
+      "--first-job-time-scale",
+      values["first-job-time-scale"],
+      (n) => Number.isFinite(n) && n >= 1 && n <= MAX_TIME_SCALE,
+      `must be a number from 1 to ${MAX_TIME_SCALE}`,
+    ),
   };
   if (problems.length) throw new ValidationError("invalid bench:scale-out options", problems);
   return options;
@@ -125,6 +147,9 @@ interface Bench {
 async function measureFastPath(b: Bench, count: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 1; i <= count; i++) {
+    // A first job from zero comes to a quiet API: no fast-path round in the last interval, and no
+    // desired capacity it still trusts from one (the bench, not Auto Scaling, lowered it to 0).
+    await sleep(FAST_PATH_MIN_INTERVAL_MS);
     while (b.watch.nextTickAt - Date.now() < QUIET_WINDOW_MS) await b.watch.nextTick("while waiting for a quiet window");
     const ticksBefore = b.watch.ticks;
     const rise = b.watch.nextRise("api", 10_000, "the fast path did not raise desired capacity (is SPOTQ_GROUP reaching the fleet's Auto Scaling endpoint?)");
@@ -204,6 +229,32 @@ async function measureAlarmPath(b: Bench, count: number): Promise<AlarmSample[]>
 function expectedAlarmMs(offsetMs: number, b: Bench): number {
   const sampled = b.periodMs - offsetMs;
   return sampled + Math.ceil(b.delayMs / b.periodMs - 1e-9) * b.periodMs;
+}
+
+/** The time-to-first-job table and the saving against the whole wait. */
+function firstJobTable(samples: FirstJobSample[], o: ScaleOutOptions): string[] {
+  const modes = ["fast path", "alarms alone"] as const;
+  const of = (m: (typeof modes)[number]) => samples.filter((s) => s.mode === m);
+  const range = (xs: number[]) => {
+    const s = spread(xs);
+    return s.samples === 1 ? formatDuration(s.p50) : `${formatDuration(s.p50)} [${formatDuration(s.min)}–${formatDuration(s.max)}]`;
+  };
+  const fast = spread(of("fast path").map((s) => s.totalMs));
+  const alarm = spread(of("alarms alone").map((s) => s.totalMs));
+  const saving = alarm.p50 - fast.p50;
+  return [
+    `Time to first job start from zero (desired 0, no instance): submit → desired rises → modelled boot (fleet.bootSeconds) → the real worker starts, polls, receives and claims the job (its record RUNNING). ` +
+      `Median [min–max] of ${o.firstJobSamples} sample${o.firstJobSamples === 1 ? "" : "s"} per mode, each on a fresh fleet. The alarm cadence and the boot ran ×${o.firstJobTimeScale} faster and are shown in AWS time; "after boot" is wall-clock time, not scaled.`,
+    "",
+    "| mode | samples | desired rises | boot (modelled) | after boot (measured) | time to first job start |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...modes.map((m) => {
+      const xs = of(m);
+      return `| ${m} | ${xs.length} | ${range(xs.map((s) => s.riseMs))} | ${formatDuration(xs[0]!.bootMs)} | ${range(xs.map((s) => s.afterBootMs))} | ${range(xs.map((s) => s.totalMs))} |`;
+    }),
+    "",
+    `The fast path saves ${formatDuration(saving)} of the ${formatDuration(alarm.p50)} wait for the first job with alarms alone (p50): ${((100 * saving) / alarm.p50).toFixed(0)} % of the whole wait; the boot dominates what is left.`,
+  ];
 }
 
 /** A wall-clock duration of this run shown in AWS time (scaled back in a time-scaled run). */
@@ -333,6 +384,26 @@ async function main(): Promise<void> {
     );
     const alarm = await measureAlarmPath(bench, options.samples);
 
+    let firstJob: FirstJobSample[] = [];
+    if (options.firstJobSamples > 0) {
+      // The first part's fleet (idle stand-ins) must not take the jobs of the second.
+      await fleet.stop();
+      progress(
+        `time to first job start: ${options.firstJobSamples} samples per mode on fresh fleets running the real worker; alarm cadence and boot time-scaled ×${options.firstJobTimeScale}`,
+      );
+      firstJob = await measureFirstJobStart({
+        samples: options.firstJobSamples,
+        timeScale: options.firstJobTimeScale,
+        metricDelaySeconds: options.metricDelaySeconds,
+        periodSeconds: PERIOD_SECONDS,
+        evaluationPeriods: EVALUATION_PERIODS,
+        settings: emulators.settings,
+        resources,
+        body,
+        progress,
+      });
+    }
+
     const fastSpread = spread(fast);
     const alarmWall = spread(alarm.map((s) => s.ms));
     const alarmAws = spread(alarm.map((s) => s.ms * options.timeScale));
@@ -359,6 +430,7 @@ async function main(): Promise<void> {
         alarm.map((s) => `${formatDuration(s.offsetMs * options.timeScale)} → ${formatDuration(s.ms * options.timeScale)}`).join("; ") +
         `. Model: (period − offset) + ${options.metricDelaySeconds} s delay rounded up to whole periods.`,
     ];
+    if (firstJob.length) lines.push("", ...firstJobTable(firstJob, options));
     process.stdout.write(`${lines.join("\n")}\n`);
   } finally {
     progress("stopping the fleet, the APIs and the emulators ...");

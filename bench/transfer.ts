@@ -1,21 +1,29 @@
 /**
- * Transfer benchmark: download and upload of a ~1 GiB folder (about 200 files, a few large ones)
- * through the local S3 emulator (fauxqs, run in a child process so it does not share the client's
- * event loop), for three clients in the same run:
- * - spotq: worker/transfer.ts (bounded parallel requests, ranged GETs and multipart for large files);
+ * Transfer benchmark: download and upload of a ~1 GiB folder (201 files, four large ones) through
+ * the local S3 emulator (fauxqs, in a child process so it does not share the client's event loop),
+ * on two links, for three clients in the same run:
+ * - links: **loopback** (straight to the emulator) and the **S3-like link** (bench/support/s3-link.ts,
+ *   in its own process: 87.5 MB/s per connection and 30 ms to the first byte of each response, from
+ *   AWS's S3 performance guidelines; see docs/transfer.md);
+ * - spotq: worker/transfer.ts with its defaults;
  * - s3-sync-client: the `aws s3 sync` port for Node;
  * - plain loop: one GET or PUT per file with the same concurrency, no ranged GETs; a file over the
  *   part size goes up as a multipart upload whose parts are sent one after another (fauxqs refuses
- *   request bodies over 11 MiB, so a single PUT cannot carry it). The floor.
+ *   request bodies over 11 MiB, so a single PUT cannot carry it).
  *
- *   npm run bench:transfer            # 1 GiB, 7 rounds, about 4 minutes
+ *   npm run bench:transfer                       # 1 GiB, 5 rounds, both links, about 10 minutes
  *   BENCH_MIB=256 BENCH_ROUNDS=1 npm run bench:transfer
  *
- * Tuning knobs: BENCH_CONCURRENCY (every client), BENCH_SPOTQ_CONCURRENCY and BENCH_SPOTQ_RANGE_MIB
- * (spotq only), BENCH_ONLY=spotq,s3-sync (which clients run).
- * Before each timed run the page cache is flushed (`sync`), so no client pays for another's writes.
- * Prints a markdown table: medians over the rounds, and each client's time over s3-sync-client's in
- * the same round (median of those ratios), which the machine's changing load affects less.
+ * Knobs: BENCH_ROUNDS, BENCH_MIB, BENCH_CONCURRENCY (every client), BENCH_LINKS=loopback,s3,
+ * BENCH_ONLY=spotq,s3-sync,plain (which clients run), BENCH_SPOTQ_OPTIONS='{"rangeSizeBytes":8388608}'
+ * (spotq's TransferOptions for a tuning run), BENCH_SPOTQ_ALT=<module path> (adds a row for another
+ * FolderTransfer, e.g. an older copy, beside the current one), BENCH_LATENCY_MS and
+ * BENCH_LINK_MBPS (the S3-like link's profile), BENCH_DIRECTIONS=down,up.
+ *
+ * Method: every round runs every link and every client, in an order rotated each round; the page
+ * cache is flushed (`sync`) before each timed run. Each client's time is divided by the baselines'
+ * times of the same round and link, and the table gives the median of those per-round ratios with
+ * their min–max, which the shared machine's changing load affects far less than the raw times.
  */
 import {
   CompleteMultipartUploadCommand,
@@ -25,12 +33,14 @@ import {
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  S3Client,
   UploadPartCommand,
-  type S3Client,
 } from "@aws-sdk/client-s3";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { Agent as HttpAgent } from "node:http";
 import { spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -41,54 +51,68 @@ import { fileURLToPath } from "node:url";
 import { S3SyncClient } from "s3-sync-client";
 import { AwsClients } from "../aws/clients.ts";
 import { forEachBounded } from "../worker/bounded-pool.ts";
-import { FolderTransfer, DEFAULT_TRANSFER_OPTIONS } from "../worker/transfer.ts";
+import { DEFAULT_TRANSFER_OPTIONS, FolderTransfer, type TransferOptions } from "../worker/transfer.ts";
+import { LOOPBACK_LINK, S3_LIKE_LINK, startLinkProcess, type LinkProfile, type LinkStats } from "./support/s3-link.ts";
+
+/** The baselines' part size: the AWS CLI's 8 MiB, under the 11 MiB request body fauxqs accepts. */
+const PLAIN_PART_SIZE = 8 * 1024 * 1024;
 
 const MiB = 1024 * 1024;
 const BUCKET = "bench";
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? DEFAULT_TRANSFER_OPTIONS.concurrency);
-/** spotq's own concurrency for this run (tuning); the other clients keep CONCURRENCY. */
-const SPOTQ_CONCURRENCY = Number(process.env.BENCH_SPOTQ_CONCURRENCY ?? CONCURRENCY);
-/** spotq's ranged-GET size for this run (tuning); the other clients keep theirs. */
-const SPOTQ_RANGE = Number(process.env.BENCH_SPOTQ_RANGE_MIB ?? DEFAULT_TRANSFER_OPTIONS.rangeSizeBytes / (1024 * 1024)) * 1024 * 1024;
-/** Which clients run (comma-separated names' first words), for tuning runs. */
+/** spotq's options for this run (tuning); the other clients keep theirs. */
+const SPOTQ_OPTIONS = JSON.parse(process.env.BENCH_SPOTQ_OPTIONS ?? "{}") as Partial<TransferOptions>;
+/** Which clients run (names' first words), for tuning runs. */
 const ONLY = process.env.BENCH_ONLY?.split(",");
+const DIRECTIONS = (process.env.BENCH_DIRECTIONS ?? "down,up").split(",").filter((d): d is "down" | "up" => d === "down" || d === "up");
 
+const S3_LINK: LinkProfile = {
+  ...S3_LIKE_LINK,
+  name: "S3-like",
+  firstByteLatencyMs: Number(process.env.BENCH_LATENCY_MS ?? S3_LIKE_LINK.firstByteLatencyMs),
+  bytesPerSecondPerConnection: Number(process.env.BENCH_LINK_MBPS ?? S3_LIKE_LINK.bytesPerSecondPerConnection! / 1e6) * 1e6,
+};
+const LINKS = (process.env.BENCH_LINKS ?? "loopback,s3").split(",");
 
 interface Client {
   name: string;
+  /** A baseline: the others' times are divided by its time. */
+  baseline?: "sync" | "plain";
   download(s3: S3Client, prefix: string, dir: string): Promise<void>;
   upload(s3: S3Client, dir: string, prefix: string): Promise<void>;
 }
 
-const ALL_CLIENTS: Client[] = [
-  {
-    name: "spotq (worker/transfer.ts)",
+/** spotq's client row for a FolderTransfer class (the current one, or BENCH_SPOTQ_ALT's). */
+function spotqClient(name: string, Transfer: typeof FolderTransfer, options: Partial<TransferOptions>): Client {
+  return {
+    name,
     async download(s3, prefix, dir) {
-      await new FolderTransfer(s3, { reserveBytes: 0, concurrency: SPOTQ_CONCURRENCY, rangeSizeBytes: SPOTQ_RANGE }).download({
-        bucket: BUCKET,
-        prefix,
-        dir,
-        platform: "posix",
-      });
+      await new Transfer(s3, { ...options, reserveBytes: 0 }).download({ bucket: BUCKET, prefix, dir, platform: "posix" });
     },
     async upload(s3, dir, prefix) {
-      await new FolderTransfer(s3, { concurrency: SPOTQ_CONCURRENCY }).upload({ bucket: BUCKET, prefix, dir });
+      await new Transfer(s3, options).upload({ bucket: BUCKET, prefix, dir });
     },
-  },
+  };
+}
+
+const ALL_CLIENTS: Client[] = [
+  spotqClient("spotq (worker/transfer.ts)", FolderTransfer, SPOTQ_OPTIONS),
   {
     name: "s3-sync-client",
+    baseline: "sync",
     async download(s3, prefix, dir) {
       await new S3SyncClient({ client: s3 }).sync(`s3://${BUCKET}/${prefix}`, dir, { maxConcurrentTransfers: CONCURRENCY });
     },
     async upload(s3, dir, prefix) {
       await new S3SyncClient({ client: s3 }).sync(dir, `s3://${BUCKET}/${prefix}`, {
         maxConcurrentTransfers: CONCURRENCY,
-        partSize: DEFAULT_TRANSFER_OPTIONS.partSizeBytes,
+        partSize: PLAIN_PART_SIZE,
       });
     },
   },
   {
-    name: "plain parallel GET/PUT (floor)",
+    name: "plain parallel GET/PUT loop",
+    baseline: "plain",
     async download(s3, prefix, dir) {
       const keys = await listKeys(s3, prefix);
       await forEachBounded(keys, CONCURRENCY, async (key) => {
@@ -100,7 +124,7 @@ const ALL_CLIENTS: Client[] = [
     },
     async upload(s3, dir, prefix) {
       const files = await walk(dir);
-      const partSize = DEFAULT_TRANSFER_OPTIONS.partSizeBytes;
+      const partSize = PLAIN_PART_SIZE;
       await forEachBounded(files, CONCURRENCY, async (f) => {
         const file = path.join(dir, f);
         const size = (await stat(file)).size;
@@ -124,101 +148,206 @@ const ALL_CLIENTS: Client[] = [
   },
 ];
 
-const clients = ALL_CLIENTS.filter((c) => !ONLY || ONLY.some((o) => c.name.startsWith(o)));
+interface Sample {
+  link: string;
+  client: string;
+  round: number;
+  down?: number;
+  up?: number;
+  /** CPU seconds of the client, the emulator and the link together, per direction. */
+  downCpu?: number;
+  upCpu?: number;
+}
+
+/**
+ * CPU seconds used so far by this process and the given child processes (Linux: /proc/<pid>/stat),
+ * so a table can show what a transfer cost besides how long it took on a shared machine.
+ */
+function cpuSeconds(pids: number[]): number {
+  const self = process.cpuUsage();
+  let total = (self.user + self.system) / 1e6;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    } catch {
+      return NaN;
+    }
+  }
+  return total;
+}
+const CLOCK_TICKS = process.platform === "linux" ? Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100 : 100;
 
 async function main(): Promise<void> {
   const totalMiB = Number(process.env.BENCH_MIB ?? 1024);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  const clients = ALL_CLIENTS.filter((c) => !ONLY || ONLY.some((o) => c.name.startsWith(o)));
+  if (process.env.BENCH_SPOTQ_ALT) {
+    const alt = (await import(path.resolve(process.env.BENCH_SPOTQ_ALT))) as { FolderTransfer: typeof FolderTransfer };
+    clients.splice(1, 0, spotqClient(`spotq (${path.basename(process.env.BENCH_SPOTQ_ALT)})`, alt.FolderTransfer, {}));
+  }
   const emulator = await startEmulatorProcess();
+  const stops: (() => Promise<void>)[] = [() => emulator.stop()];
+  const links: { profile: LinkProfile; url: string; pids: number[]; stats?: () => LinkStats }[] = [];
+  if (LINKS.includes("loopback")) links.push({ profile: LOOPBACK_LINK, url: emulator.url, pids: [emulator.pid] });
+  if (LINKS.includes("s3")) {
+    const link = await startLinkProcess(emulator.url, S3_LINK);
+    stops.unshift(() => link.close());
+    links.push({ profile: S3_LINK, url: link.url, pids: [emulator.pid, link.pid], stats: () => link.stats() });
+  }
   const work = await mkdtemp(path.join(os.tmpdir(), "spotq-bench-"));
+  const load0 = os.loadavg();
   try {
     const source = path.join(work, "source");
     const files = await generateFolder(source, totalMiB * MiB);
     const bytes = files.reduce((n, f) => n + f.size, 0);
-    const large = files.filter((f) => f.size > DEFAULT_TRANSFER_OPTIONS.partSizeBytes);
-    console.error(
-      `folder: ${files.length} files, ${(bytes / MiB).toFixed(0)} MiB, ${large.length} above the ${DEFAULT_TRANSFER_OPTIONS.partSizeBytes / MiB} MiB part size (largest ${(Math.max(...files.map((f) => f.size)) / MiB).toFixed(0)} MiB)`,
-    );
+    const large = files.filter((f) => f.size > PLAIN_PART_SIZE);
+    const folder = `${files.length} files, ${(bytes / MiB).toFixed(0)} MiB (${large.length} above 8 MiB, the largest ${(Math.max(...files.map((f) => f.size)) / MiB).toFixed(0)} MiB)`;
+    console.error(`folder: ${folder}`);
     const setup = new AwsClients({ region: "us-east-1", endpoints: { s3: emulator.url } });
     await setup.s3().send(new CreateBucketCommand({ Bucket: BUCKET }));
     await new FolderTransfer(setup.s3()).upload({ bucket: BUCKET, prefix: "src", dir: source });
 
-    // Warm-up, not timed: each client moves one small subfolder once, so module loading, JIT and
-    // the first connections do not land on whichever client happens to run first.
-    for (const c of clients) {
-      const aws = new AwsClients({ region: "us-east-1", endpoints: { s3: emulator.url } });
-      await c.download(aws.s3(), "src/frames/0", path.join(work, "warm"));
-      await c.upload(aws.s3(), path.join(work, "warm"), "warm");
-      await deletePrefix(aws.s3(), "warm");
-      await rm(path.join(work, "warm"), { recursive: true, force: true });
-      aws.destroy();
-    }
+    // Warm-up, not timed: each client moves one small subfolder once over each link, so module
+    // loading, JIT and the first connections do not land on whichever client happens to run first.
+    for (const link of links)
+      for (const c of clients) {
+        const { s3, destroy } = benchS3(link.url);
+        await c.download(s3, "src/frames/0", path.join(work, "warm"));
+        await c.upload(s3, path.join(work, "warm"), "warm");
+        await deletePrefix(s3, "warm");
+        await rm(path.join(work, "warm"), { recursive: true, force: true });
+        destroy();
+      }
 
-    const results = new Map<string, { down: number[]; up: number[] }>(clients.map((c) => [c.name, { down: [], up: [] }]));
+    const samples: Sample[] = [];
+    const failures: string[] = [];
     for (let round = 0; round < rounds; round++) {
-      // Rotate the order each round so no client always runs first (cold) or last.
-      const order = clients.map((_, i) => clients[(i + round) % clients.length]!);
-      for (const c of order) {
-        const aws = new AwsClients({ region: "us-east-1", endpoints: { s3: emulator.url } });
-        const s3 = aws.s3();
-        const dir = path.join(work, `down-${round}`);
-        settleDisk();
-        let t = performance.now();
-        await c.download(s3, "src", dir);
-        const down = (performance.now() - t) / 1000;
-        await verifyFolder(dir, files);
-        await rm(dir, { recursive: true, force: true });
-
-        const prefix = `up/${round}`;
-        settleDisk();
-        t = performance.now();
-        await c.upload(s3, source, prefix);
-        const up = (performance.now() - t) / 1000;
-        await verifyPrefix(s3, prefix, files);
-        await deletePrefix(s3, prefix);
-        aws.destroy();
-        results.get(c.name)!.down.push(down);
-        results.get(c.name)!.up.push(up);
-        console.error(`round ${round + 1}/${rounds} ${c.name}: download ${down.toFixed(2)} s, upload ${up.toFixed(2)} s`);
+      // Rotate the order each round so no link or client always runs first (cold) or last; the
+      // clients of one link and direction run back to back, so a ratio compares neighbours in time.
+      const linkOrder = links.map((_, i) => links[(i + round) % links.length]!);
+      for (const link of linkOrder) {
+        const order = clients.map((_, i) => clients[(i + round) % clients.length]!);
+        const inRound = new Map(order.map((c) => [c.name, { link: link.profile.name, client: c.name, round } as Sample]));
+        for (const direction of DIRECTIONS)
+          for (const c of order) {
+            const { s3, destroy } = benchS3(link.url);
+            const sample = inRound.get(c.name)!;
+            const dir = path.join(work, `down-${round}`);
+            const prefix = `up/${round}`;
+            settleDisk();
+            const cpu = cpuSeconds(link.pids);
+            const t = performance.now();
+            try {
+              // A hung library promise must not hang the whole run.
+              await within(direction === "down" ? c.download(s3, "src", dir) : c.upload(s3, source, prefix), RUN_LIMIT_MS);
+              const seconds = (performance.now() - t) / 1000;
+              const used = cpuSeconds(link.pids) - cpu;
+              if (direction === "down") {
+                [sample.down, sample.downCpu] = [seconds, used];
+                await verifyFolder(dir, files);
+              } else {
+                [sample.up, sample.upCpu] = [seconds, used];
+                await verifyPrefix(s3, prefix, files);
+              }
+              console.error(
+                `round ${round + 1}/${rounds} ${link.profile.name} ${direction === "down" ? "download" : "upload"} ${c.name}: ${seconds.toFixed(2)} s, CPU ${used.toFixed(2)} s (load ${os.loadavg()[0]!.toFixed(1)})`,
+              );
+            } catch (err) {
+              // Counted as a failed run (left out of the medians and of that round's ratios), not hidden.
+              if (direction === "down") [sample.down, sample.downCpu] = [NaN, NaN];
+              else [sample.up, sample.upCpu] = [NaN, NaN];
+              failures.push(`round ${round + 1} ${link.profile.name} ${direction} ${c.name}: ${(err as Error).message}`);
+              console.error(`round ${round + 1}/${rounds} ${link.profile.name} ${direction} ${c.name}: FAILED: ${(err as Error).message}`);
+            } finally {
+              await rm(dir, { recursive: true, force: true });
+              await deletePrefix(s3, prefix).catch(() => undefined);
+              destroy();
+            }
+          }
+        samples.push(...inRound.values());
       }
     }
     setup.destroy();
+    const load1 = os.loadavg();
 
     const mib = bytes / MiB;
-    const sync = results.get(ALL_CLIENTS[1]!.name);
-    // Each client's time over s3-sync-client's in the same round, median over rounds: robust to the
-    // machine's load drifting during the run, which moves both clients of a round together.
-    const pairedRatio = (mine: number[], theirs: number[] | undefined) =>
-      theirs && theirs.length === mine.length ? median(mine.map((t, i) => t / theirs[i]!)) : undefined;
-    const rows = clients.map((c) => {
-      const r = results.get(c.name)!;
-      return {
-        name: c.name,
-        down: median(r.down),
-        up: median(r.up),
-        downRatio: pairedRatio(r.down, sync?.down),
-        upRatio: pairedRatio(r.up, sync?.up),
-      };
-    });
-    const ratio = (x: number | undefined) => (x === undefined ? "–" : `${x.toFixed(2)}`);
+    const linkText = links
+      .map((l) =>
+        l.profile.bytesPerSecondPerConnection
+          ? `${l.profile.name}: a proxy capping each connection at ${l.profile.bytesPerSecondPerConnection / 1e6} MB/s each way and holding each response's first byte ${l.profile.firstByteLatencyMs} ms`
+          : `${l.profile.name}: straight to the emulator`,
+      )
+      .join("; ");
     console.log(
-      `\nTransfer of ${files.length} files, ${mib.toFixed(0)} MiB (${large.length} above the 8 MiB part size, the largest ${(Math.max(...files.map((f) => f.size)) / MiB).toFixed(0)} MiB) through fauxqs on loopback; ${CONCURRENCY} requests in flight for every client; median of ${rounds} rounds; ${os.cpus().length} CPUs, Node ${process.version}\n`,
+      `\nLinks: ${linkText}. ${folder}; ${CONCURRENCY} requests in flight for every client; median of ${rounds} rounds [min–max]; ratios are each client's time over the baseline's in the same round and link (median of the per-round ratios [min–max]); CPU s: median CPU time of the client, the emulator and the link together; ${os.cpus().length} shared CPUs (load ${load0[0]!.toFixed(1)} → ${load1[0]!.toFixed(1)}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}` +
+        (Object.keys(SPOTQ_OPTIONS).length ? `; spotq options ${JSON.stringify(SPOTQ_OPTIONS)}` : ""),
     );
-    console.log("| client | download s | download MiB/s | download time vs s3-sync-client | upload s | upload MiB/s | upload time vs s3-sync-client |");
-    console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (const r of rows)
-      console.log(
-        `| ${r.name} | ${r.down.toFixed(2)} | ${(mib / r.down).toFixed(0)} | ${ratio(r.downRatio)} | ${r.up.toFixed(2)} | ${(mib / r.up).toFixed(0)} | ${ratio(r.upRatio)} |`,
-      );
-    const spotq = rows.find((r) => r.name.startsWith("spotq"));
-    // Compared at the table's precision: a ratio that shows as 1.00 is a tie.
-    const verdict = (x: number) => (Number(x.toFixed(2)) <= 1 ? `no slower (${x.toFixed(2)} of its time)` : `SLOWER (${x.toFixed(2)}x its time)`);
-    if (spotq?.downRatio !== undefined && spotq.upRatio !== undefined)
-      console.log(`\nspotq vs s3-sync-client (median of per-round time ratios): download ${verdict(spotq.downRatio)}, upload ${verdict(spotq.upRatio)}`);
+    for (const dir of DIRECTIONS) {
+      console.log(`\n**${dir === "down" ? "Download" : "Upload"}**\n`);
+      console.log("| link | client | time s | MiB/s | CPU s | time vs s3-sync-client | time vs plain loop |");
+      console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+      for (const link of links)
+        for (const c of clients) {
+          const mine = samples.filter((s) => s.link === link.profile.name && s.client === c.name && Number.isFinite(s[dir]));
+          const times = mine.map((s) => s[dir]!);
+          const ratio = (baseline: "sync" | "plain") => {
+            const b = clients.find((x) => x.baseline === baseline);
+            if (!b) return "–";
+            if (b === c) return "1.00";
+            const rs = mine
+              .map((s) => s[dir]! / (samples.find((x) => x.link === s.link && x.client === b.name && x.round === s.round)?.[dir] ?? NaN))
+              .filter(Number.isFinite);
+            return rs.length ? spreadText(rs, 2) : "–";
+          };
+          const cpu = mine.map((s) => (dir === "down" ? s.downCpu : s.upCpu)!);
+          const n = mine.length < rounds ? ` (${mine.length} of ${rounds} rounds)` : "";
+          console.log(
+            times.length
+              ? `| ${link.profile.name} | ${c.name}${n} | ${spreadText(times, 2)} | ${(mib / median(times)).toFixed(0)} | ${median(cpu).toFixed(1)} | ${ratio("sync")} | ${ratio("plain")} |`
+              : `| ${link.profile.name} | ${c.name} | failed every round | | | | |`,
+          );
+        }
+    }
+    if (failures.length) console.log(`\nFailed runs (left out above):\n${failures.map((f) => `- ${f}`).join("\n")}`);
+    for (const link of links) if (link.stats) console.error(`${link.profile.name}: ${JSON.stringify(link.stats())}`);
   } finally {
     await rm(work, { recursive: true, force: true });
-    await emulator.stop();
+    for (const stop of stops) await stop();
   }
+}
+
+/** A timed run that has not ended after this long is counted as failed. */
+const RUN_LIMIT_MS = 10 * 60_000;
+
+/**
+ * The S3 client every benchmarked client gets: the worker's settings (aws/clients.ts: keep-alive
+ * pool of 64, 5 min request timeout), but 60 s to connect instead of 5, for all alike: on a loaded
+ * shared machine a client's event loop can stall past 5 s, and that is not what is measured.
+ */
+function benchS3(url: string): { s3: S3Client; destroy(): void } {
+  const base = new AwsClients({ region: "us-east-1", endpoints: { s3: url } }).config("s3");
+  const s3 = new S3Client({
+    ...base,
+    forcePathStyle: true,
+    requestHandler: new NodeHttpHandler({ httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }), connectionTimeout: 60_000, requestTimeout: 300_000 }),
+  });
+  return { s3, destroy: () => s3.destroy() };
+}
+
+async function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not done after ${ms / 1000} s`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `1.23 [1.10–1.40]`: the median and the range. */
+function spreadText(xs: number[], digits: number): string {
+  if (xs.length === 1) return xs[0]!.toFixed(digits);
+  return `${median(xs).toFixed(digits)} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
 }
 
 /** ~`total` bytes in about 200 files: four large ones (the Medit scans) and many small and medium ones. */
@@ -313,7 +442,7 @@ function median(xs: number[]): number {
 }
 
 /** fauxqs in a child process (this same file with --serve-s3); closing its stdin stops it. */
-async function startEmulatorProcess(): Promise<{ url: string; stop(): Promise<void> }> {
+async function startEmulatorProcess(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--serve-s3"], {
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -326,6 +455,7 @@ async function startEmulatorProcess(): Promise<{ url: string; stop(): Promise<vo
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     async stop() {
       const exited = new Promise((r) => child.once("exit", r));
       child.stdin!.end();
@@ -343,5 +473,8 @@ if (process.argv.includes("--serve-s3")) {
   process.stdin.resume();
   process.stdin.on("end", () => void server.stop().then(() => process.exit(0)));
 } else {
+  // A library's lost promise (seen from s3-sync-client under heavy load) is reported, not fatal:
+  // the run it belongs to fails through RUN_LIMIT_MS or its own error.
+  process.on("unhandledRejection", (err) => console.error(`unhandled rejection: ${(err as Error)?.message ?? String(err)}`));
   await main();
 }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { FolderTransfer, TransferError, type TransferProgress } from "../../../worker/transfer.ts";
+import { compositeCrc32, crc32Base64, FolderTransfer, TransferError, type TransferProgress } from "../../../worker/transfer.ts";
 import { useLocalAws } from "../../support/local-aws.ts";
 import { tempDir } from "../../support/worker-fixtures.ts";
 
@@ -134,4 +134,135 @@ describe("worker/transfer against the local S3 (fauxqs)", function () {
     const t = new FolderTransfer(aws().emulators.clients.s3(), { reserveBytes: 0 });
     await assert.rejects(t.download({ bucket: aws().resources.bucket, prefix, dir: await tempDir(), platform: "posix", signal: abort.signal }), /interrupted/);
   });
+
+  it("uploads every body with its CRC32, an unsigned payload hash and no 100-continue handshake, checks the CRC32 S3 stored, and needs no listing afterwards", async () => {
+    const dir = await tempDir();
+    const big = randomBytes(11 * MiB + 5);
+    const small = randomBytes(70_000);
+    await writeFile(path.join(dir, "big.bin"), big);
+    await writeFile(path.join(dir, "small.bin"), small);
+    const s3 = aws().emulators.clients.s3();
+    const sent: { command: string; crc?: string; payloadHash?: string; expect?: string; stored?: string }[] = [];
+    s3.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        const headers = (args.request as { headers: Record<string, string> }).headers;
+        const r = await next(args);
+        const answer = (r.response as { headers: Record<string, string> }).headers;
+        sent.push({
+          command: String(ctx.commandName),
+          crc: headers["x-amz-checksum-crc32"],
+          payloadHash: headers["x-amz-content-sha256"],
+          expect: headers.Expect ?? headers.expect,
+          stored: answer["x-amz-checksum-crc32"],
+        });
+        return r;
+      },
+      // The last step before the request goes out: what is recorded is what is sent.
+      { step: "deserialize", name: "recordBodies" },
+    );
+    try {
+      const prefix = `transfer/${++n}/out`;
+      await new FolderTransfer(s3, { partSizeBytes: 5 * MiB }).upload({ dir, bucket: aws().resources.bucket, prefix });
+      const bodies = sent.filter((c) => c.command === "PutObjectCommand" || c.command === "UploadPartCommand");
+      assert.equal(bodies.length, 4, "one PUT and three parts");
+      const parts = [big.subarray(0, 5 * MiB), big.subarray(5 * MiB, 10 * MiB), big.subarray(10 * MiB)];
+      assert.deepEqual(bodies.map((b) => b.crc).sort(), [small, ...parts].map(crc32Base64).sort());
+      for (const b of bodies) {
+        assert.equal(b.payloadHash, "UNSIGNED-PAYLOAD", `${b.command} hashed its body for the signature`);
+        assert.equal(b.expect, undefined, `${b.command} waited for 100-continue`);
+      }
+      const complete = sent.find((c) => c.command === "CompleteMultipartUploadCommand")!;
+      assert.equal(complete.stored, compositeCrc32(parts.map(crc32Base64)));
+      assert.equal(sent.filter((c) => c.command === "ListObjectsV2Command").length, 0, "no listing after the upload");
+      const got = await s3.send(new GetObjectCommand({ Bucket: aws().resources.bucket, Key: `${prefix}/big.bin` }));
+      assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(big));
+    } finally {
+      s3.middlewareStack.remove("recordBodies");
+    }
+  });
+
+  it("fails, without retrying, when S3 says it stored a different checksum than the file's, and aborts the multipart upload", async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, "big.bin"), randomBytes(11 * MiB));
+    const s3 = aws().emulators.clients.s3();
+    const sent: string[] = [];
+    // As if the bytes had been damaged on the way: S3 answers part 2 with another CRC32.
+    s3.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        sent.push(String(ctx.commandName));
+        const r = await next(args);
+        if (ctx.commandName === "UploadPartCommand" && (args.input as { PartNumber?: number }).PartNumber === 2)
+          (r.output as { ChecksumCRC32?: string }).ChecksumCRC32 = crc32Base64(Buffer.from("something else"));
+        return r;
+      },
+      { step: "initialize", name: "damagePart2" },
+    );
+    try {
+      await assert.rejects(
+        new FolderTransfer(s3, { partSizeBytes: 5 * MiB }).upload({ dir, bucket: aws().resources.bucket, prefix: `transfer/${++n}/out` }),
+        (err: TransferError) => err.code === "TRANSFER" && /part 2 of s3:\/\/.*big\.bin: S3 stored CRC32 .*, but the file's is /.test(err.message),
+      );
+      assert.equal(sent.filter((c) => c === "UploadPartCommand").length, 3, "part 2 sent once: a retry cannot mend it");
+      assert.equal(sent.filter((c) => c === "AbortMultipartUploadCommand").length, 1);
+      assert.equal(sent.filter((c) => c === "CompleteMultipartUploadCommand").length, 0);
+    } finally {
+      s3.middlewareStack.remove("damagePart2");
+    }
+  });
+
+  it("refuses to upload a file that changed size after it was listed, naming it", async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, "result.ply"), randomBytes(1000));
+    const t = new FolderTransfer(aws().emulators.clients.s3());
+    await assert.rejects(
+      t.upload({
+        dir,
+        bucket: aws().resources.bucket,
+        prefix: `transfer/${++n}/out`,
+        // The processor (or anything else) still writing the file once the upload has listed it.
+        skip: async (f) => {
+          await appendFile(f.full, "more");
+          return false;
+        },
+      }),
+      (err: TransferError) => err.code === "TRANSFER" && /result\.ply changed size during the upload/.test(err.message),
+    );
+  });
+
+  it("fails a download whose object changed after the listing rather than mixing two versions, and leaves no file open", async () => {
+    const big = randomBytes(10 * MiB);
+    const prefix = await put({ "scan/big.bin": big, "a.txt": Buffer.from("a") });
+    const s3 = aws().emulators.clients.s3();
+    let replaced = false;
+    // The first GET finds the object replaced by a new upload since the listing.
+    s3.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        if (ctx.commandName === "GetObjectCommand" && !replaced) {
+          replaced = true;
+          await s3.send(new PutObjectCommand({ Bucket: aws().resources.bucket, Key: `${prefix}/scan/big.bin`, Body: randomBytes(10 * MiB) }));
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "replaceObject" },
+    );
+    const fdsBefore = await openFiles();
+    try {
+      await assert.rejects(
+        new FolderTransfer(s3, { rangeSizeBytes: 4 * MiB, concurrency: 2, reserveBytes: 0 }).download({ bucket: aws().resources.bucket, prefix, dir: await tempDir(), platform: "posix" }),
+        (err: TransferError) => err.code === "TRANSFER" && /PreconditionFailed/.test(err.message),
+      );
+    } finally {
+      s3.middlewareStack.remove("replaceObject");
+    }
+    if (fdsBefore !== undefined) assert.equal(await openFiles(), fdsBefore, "a file handle was left open");
+  });
 });
+
+/** Open file descriptors of this process (Linux), to see that a failed transfer closed its files. */
+async function openFiles(): Promise<number | undefined> {
+  try {
+    return (await readdir("/proc/self/fd")).length;
+  } catch {
+    return undefined;
+  }
+}
