@@ -22,6 +22,7 @@ REGION=${shQuote(boot.region)}
 DEPLOYMENT=${shQuote(boot.deployment)}
 GROUP=${shQuote(placeholder(BOOT_VARIABLES.group))}
 LAUNCH_HOOK=${shQuote(names.launchHook)}
+TERMINATE_HOOK=${shQuote(names.terminateHook)}
 BOOT_LOG_GROUP=${shQuote(names.bootLogGroup)}
 BOOT_LOG=${shQuote(paths.bootLog)}
 WORKER_LOG=${shQuote(paths.log)}
@@ -106,9 +107,23 @@ leave() {
       --lifecycle-hook-name "$LAUNCH_HOOK" --instance-id "$id" --lifecycle-action-result ABANDON; then
     echo "spotq: abandoned the launch of $id"; gone=true
   fi
-  if [ -n "$id" ] && [ "$gone" = false ] \
+  if [ -n "$id" ] && [ "$gone" = false ] && [ "$state" != "Terminating:Wait" ] \
     && aws autoscaling terminate-instance-in-auto-scaling-group --region "$REGION" --instance-id "$id" --no-should-decrement-desired-capacity; then
     echo "spotq: asked Auto Scaling to replace $id"; gone=true
+  fi
+  # No worker is left to hold the terminate hook: complete it once the instance waits in it, rather
+  # than keep an idle GPU instance for the hook's whole timeout.
+  if [ -n "$id" ] && { [ "$gone" = true ] && [ "$state" != "Pending:Wait" ] || [ "$state" = "Terminating:Wait" ]; }; then
+    local tries=0
+    while [ "$state" != "Terminating:Wait" ] && [ "$tries" -lt 30 ]; do
+      sleep 2; tries=$((tries + 1))
+      state=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$id" --query 'AutoScalingInstances[0].LifecycleState' --output text) || state=""
+    done
+    if [ "$state" = "Terminating:Wait" ] \
+      && aws autoscaling complete-lifecycle-action --region "$REGION" --auto-scaling-group-name "$GROUP" \
+        --lifecycle-hook-name "$TERMINATE_HOOK" --instance-id "$id" --lifecycle-action-result CONTINUE; then
+      echo "spotq: completed the terminate hook of $id"; gone=true
+    fi
   fi
   ship_logs >/dev/null 2>&1
   if [ "$gone" = false ]; then

@@ -9,6 +9,14 @@ export const SHIP_LOGS_TASK = "spotq-ship-logs";
  * `spotq-instance.ps1`: the settings and functions the bootstrap, the log-shipping task and the
  * worker service's failure path share, so all three run the same code. Dot-sourced, it only
  * defines; `-Action ship` ships the logs, `-Action leave -Reason r -ExitCode n` is the failure path.
+ *
+ * The failure path (CONTRACTS §4, "leaves"): say why, count it, ship the evidence, then give the
+ * instance back: ABANDON the launch hook while it is pending, else terminate without decrement
+ * (Auto Scaling launches a replacement; the boot breaker stops a loop of them). No worker holds the
+ * terminate hook any more, so the path completes it (CONTINUE) once the instance waits in it,
+ * rather than keep an idle GPU instance for the hook's whole timeout. Every step is tried on its
+ * own: a failing one must not skip the next. Shutdown is the last resort. (Comments inside the
+ * script cost user data bytes, of which EC2 allows 16 KB.)
  */
 export function renderWindowsInstanceScript(boot: WorkerBoot): string {
   const paths = BOOT_PATHS.windows;
@@ -19,6 +27,7 @@ $Region = ${psQuote(boot.region)}
 $Deployment = ${psQuote(boot.deployment)}
 $Group = ${psQuote(placeholder(BOOT_VARIABLES.group))}
 $LaunchHook = ${psQuote(names.launchHook)}
+$TerminateHook = ${psQuote(names.terminateHook)}
 $BootLogGroup = ${psQuote(names.bootLogGroup)}
 $BootLog = ${psQuote(paths.bootLog)}
 $WorkerLog = ${psQuote(paths.log)}
@@ -96,10 +105,7 @@ function Write-SpotqMetric([string]$Name) {
   Write-CWMetricData -Namespace ${psQuote(METRIC_NAMESPACE)} -MetricData $datum -Region $Region
 }
 
-# The failure path (CONTRACTS section 4, "leaves"): say why, count it, ship the evidence, then give
-# the instance back: ABANDON the launch hook while it is pending, else terminate without decrement
-# (Auto Scaling launches a replacement; the boot breaker stops a loop of them). Every step is
-# tried on its own: a failing one must not skip the next. Shutdown is the last resort.
+# The failure path (CONTRACTS 4): say why, count, ship the evidence, give the instance back. Each step on its own.
 function Invoke-SpotqLeave([string]$Reason, [int]$ExitCode) {
   Write-Output ('spotq: this instance leaves: ' + $Reason + ' (exit code ' + $ExitCode + ')')
   $id = $null
@@ -124,12 +130,16 @@ function Invoke-SpotqLeave([string]$Reason, [int]$ExitCode) {
       $gone = $true
     } catch { Write-Output ('spotq: cannot abandon the launch: ' + $_) }
   }
-  if ($id -and -not $gone) {
+  if ($id -and -not $gone -and ($state -ne 'Terminating:Wait')) {
     try {
       Stop-ASInstanceInAutoScalingGroup -InstanceId $id -ShouldDecrementDesiredCapacity $false -Region $Region -Force | Out-Null
       Write-Output ('spotq: asked Auto Scaling to replace ' + $id)
       $gone = $true
     } catch { Write-Output ('spotq: cannot terminate through Auto Scaling: ' + $_) }
+  }
+  if ($id -and (($gone -and $state -ne 'Pending:Wait') -or $state -eq 'Terminating:Wait')) {
+    for ($i = 0; $state -ne 'Terminating:Wait' -and $i -lt 30; $i++) { Start-Sleep 2; try { $state = [string](Get-ASAutoScalingInstance -InstanceId $id -Region $Region).LifecycleState } catch { } }
+    try { Complete-ASLifecycleAction -AutoScalingGroupName $Group -LifecycleHookName $TerminateHook -InstanceId $id -LifecycleActionResult CONTINUE -Region $Region | Out-Null; $gone = $true } catch { }
   }
   try { Send-SpotqLogs } catch { }
   if (-not $gone) {

@@ -101,10 +101,10 @@ export function defaultWorkRoot(platform: Platform): string {
   return platform === "windows" ? "C:\\spotq\\jobs" : "/var/lib/spotq/jobs";
 }
 
-/** The names a booting instance reports to: its group, the launch hook it may abandon, the log group of its evidence. */
+/** The names a booting instance reports to: its group, the hooks it may complete, the log group of its evidence. */
 export function bootNames(boot: WorkerBoot) {
   const names = resourceNames(boot.deployment);
-  return { launchHook: names.launchHook, bootLogGroup: names.bootLogGroup };
+  return { launchHook: names.launchHook, terminateHook: names.terminateHook, bootLogGroup: names.bootLogGroup };
 }
 
 /** The template variables a boot's user data uses: the deployment's names and its artifacts' version ids. */

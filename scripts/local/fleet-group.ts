@@ -705,7 +705,12 @@ export class LocalAutoScalingGroup extends EventEmitter<GroupEvents> {
     if (!inst || isTerminatingState(inst.lifecycleState) || inst.lifecycleState === LIFECYCLE.standby) return;
     if (inst.action?.transition === LAUNCHING) this.#completeAction(inst, "ABANDON", "service", cause);
     else if (!inst.booted || (!this.hooks.launch && options.bootFailureWithoutHook)) this.#failBoot(inst, cause, "boot-failed");
-    else this.#beginTermination(instanceId, "service-failed", `instance ${instanceId} left the group: ${cause}`);
+    else {
+      this.#beginTermination(instanceId, "service-failed", `instance ${instanceId} left the group: ${cause}`);
+      // No worker is left to hold the terminate hook: the leave path completes it (CONTINUE) at once
+      // rather than keep an idle instance for the hook's whole timeout.
+      if (inst.action?.transition === TERMINATING) this.#completeAction(inst, "CONTINUE", "service", cause);
+    }
     this.#settle();
   }
 

@@ -399,11 +399,9 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
         `the worker on ${badId} marked it Unhealthy: ${JSON.stringify(workerLog.filter((l) => l.instanceId === badId && /unhealthy|preflight|fault/.test(l.event ?? "")))}`,
       );
 
-    // Terminations through the hook ended by the worker's CompleteLifecycleAction, never by the hook's timeout:
-    // except after a service failure (the worker is gone; infra's leave path asks for the termination and
-    // nobody completes the hook, so it runs out, as it would in AWS).
-    const serviceFailed = new Set(terminated.filter((t) => t.reason === "service-failed").map((t) => t.instanceId));
-    assert.deepEqual(hookTimeouts.filter((a) => !serviceFailed.has(a.instanceId)), [], "no lifecycle action ran out its timeout");
+    // Terminations through the hook ended by the worker's CompleteLifecycleAction, or after a service failure
+    // by the leave path's, never by the hook's timeout (an idle GPU instance held for nothing).
+    assert.deepEqual(hookTimeouts, [], "no lifecycle action ran out its timeout");
     assert.ok(counts["max instances"] <= MAX_SIZE + 1, `at most ${MAX_SIZE} instances, plus one while rebalancing (AWS's margin)`);
   });
 });

@@ -169,6 +169,12 @@ describe("infra/user-data", () => {
       );
       assert.deepEqual([...order].sort((a, b) => a - b), order, "metric, logs, debug check, ABANDON, terminate, shutdown");
       assert.match(leave, /-LifecycleHookName \$LaunchHook -InstanceId \$id -LifecycleActionResult ABANDON/);
+      // No worker holds the terminate hook any more: completed once the instance waits in it, after the terminate request.
+      assert.ok(
+        leave.search(/-LifecycleHookName \$TerminateHook -InstanceId \$id -LifecycleActionResult CONTINUE/) > leave.indexOf("Stop-ASInstanceInAutoScalingGroup"),
+        "the terminate hook completed after the terminate request",
+      );
+      assert.match(leave, /for \(\$i = 0; \$state -ne 'Terminating:Wait' -and \$i -lt 30; \$i\+\+\)/, "waits (bounded) for Terminating:Wait");
       assert.match(leave, /if \(\$id -and \(\$state -eq 'Pending:Wait'\)\)/, "ABANDON only while the launch hook is pending");
       assert.match(leave, /-ShouldDecrementDesiredCapacity \$false/, "a replacement, not a smaller fleet: the breaker bounds the loop");
       assert.match(leave, /\$failedBoot = \(\$Reason -eq 'bootstrap'\) -or \(\$ExitCode -eq 2\) -or \(\$ExitCode -eq 3\) -or \(\$state -like 'Pending\*'\)/);
@@ -356,8 +362,10 @@ describe("infra/user-data", () => {
           '    while [ $# -gt 1 ]; do case "$1" in --key) key=$2; shift 2 ;; --version-id) version=$2; shift 2 ;; *) shift ;; esac; done',
           `    cp "${store}/$(echo "$key@$version" | tr / _)" "$1" ;;`,
           '  "logs put-log-events") f=$(echo "$*" | grep -o "file://[^ ]*" | cut -c8-); n=$(ls ' + shipped + ' | wc -l); s=$(echo "$*" | grep -o -- "--log-stream-name [^ ]*" | cut -d" " -f2 | tr / _); cp "$f" "' + shipped + '/$n-$s.json" ;;',
-          `  "autoscaling describe-auto-scaling-instances") echo "${options.state ?? "Pending:Wait"}" ;;`,
-          '  "autoscaling complete-lifecycle-action"|"autoscaling terminate-instance-in-auto-scaling-group") [ -z "$FAKE_ASG_REFUSES" ] || exit 254 ;;',
+          // Once asked to terminate, the instance waits in its terminate hook (Terminating:Wait) when next described.
+          `  "autoscaling describe-auto-scaling-instances") if [ -e "${root}/terminating" ]; then rm "${root}/terminating"; echo Terminating:Wait; else echo "${options.state ?? "Pending:Wait"}"; fi ;;`,
+          '  "autoscaling complete-lifecycle-action") [ -z "$FAKE_ASG_REFUSES" ] || exit 254 ;;',
+          `  "autoscaling terminate-instance-in-auto-scaling-group") [ -z "$FAKE_ASG_REFUSES" ] || exit 254; touch "${root}/terminating" ;;`,
           "esac",
           "exit 0",
         ].join("\n"),
@@ -425,6 +433,7 @@ describe("infra/user-data", () => {
     const bashScript = fillTemplate(renderBootTemplate(boot("linux")), VALUES);
     const ABANDON = /^aws autoscaling complete-lifecycle-action --region us-east-1 --auto-scaling-group-name spotq-workers --lifecycle-hook-name spotq-launching --instance-id i-0123456789abcdef0 --lifecycle-action-result ABANDON$/m;
     const METRIC = (name: string) => new RegExp(`^aws cloudwatch put-metric-data --region us-east-1 --namespace spotq --metric-name ${name} --value 1 --unit Count --dimensions Deployment=spotq$`, "m");
+    const TERMINATE_HOOK_DONE = /^aws autoscaling complete-lifecycle-action --region us-east-1 --auto-scaling-group-name spotq-workers --lifecycle-hook-name spotq-terminating --instance-id i-0123456789abcdef0 --lifecycle-action-result CONTINUE$/m;
     const REPLACE = /^aws autoscaling terminate-instance-in-auto-scaling-group --region us-east-1 --instance-id i-0123456789abcdef0 --no-should-decrement-desired-capacity$/m;
 
     it("is valid bash, and so is the instance script it installs", () => {
@@ -544,6 +553,8 @@ describe("infra/user-data", () => {
       assert.equal(r.status, 1);
       assert.match(r.calls(), REPLACE);
       assert.doesNotMatch(r.calls(), ABANDON);
+      // No worker holds the terminate hook: the leave path completes it rather than wait out its timeout.
+      assert.ok(r.calls().search(TERMINATE_HOOK_DONE) > r.calls().search(REPLACE), "the terminate hook completed after the terminate request");
       assert.doesNotMatch(r.calls(), /^shutdown/m);
       r.instance(["leave", "bootstrap", "1"], { FAKE_ASG_REFUSES: "1" });
       assert.match(r.calls(), REPLACE);

@@ -5,7 +5,9 @@ import {
   AutoScalingError,
   LIFECYCLE,
   LocalAutoScalingGroup,
+  TERMINATING,
   type GroupEvents,
+  type LifecycleActionEvent,
   type LocalGroupOptions,
 } from "../../../scripts/local/fleet-group.ts";
 
@@ -234,6 +236,11 @@ describe("local fleet: the group's rules on a fake clock", () => {
       h.g.serviceFailed("i-1", "worker crashed too often");
       assert.deepEqual(h.events("boot_failed"), []);
       assert.deepEqual(h.events("termination_started"), [{ instanceId: "i-1", reason: "service-failed", hook: true }]);
+      // Nothing holds the terminate hook any more: the leave path completes it, the instance does not wait out the timeout.
+      assert.ok(
+        (h.events("lifecycle_action") as LifecycleActionEvent<number>[]).some((e) => e.transition === TERMINATING && e.phase === "completed" && e.result === "CONTINUE" && e.by === "service"),
+        "the terminate hook completed by the leave path",
+      );
     });
 
     it("debug mode keeps a failed instance out of service (Standby) and launches a replacement", () => {
