@@ -35,6 +35,7 @@ import { AwsClients, awsSettingsFromEnv, awsSettingsToEnv } from "../aws/clients
 import { ValidationError, type Problem } from "../core/errors.ts";
 import { fleetConfig, type FleetConfigInput } from "../core/fleet-config.ts";
 import { FAST_PATH_MIN_INTERVAL_MS } from "../core/scaling/model.ts";
+import { queuesSignal } from "../core/scaling/policy.ts";
 import { ENV, deploymentToEnv } from "../core/runtime.ts";
 import { provision, startEmulators } from "../scripts/local/emulators.ts";
 import { LocalFleet, type LaunchSpec } from "../scripts/local/fleet.ts";
@@ -178,9 +179,8 @@ async function measureFastPath(b: Bench, count: number): Promise<number[]> {
  *
  * Reset: the alarm sampled the standing backlog once more at the tick that fired (purged right
  * after); that stale datapoint reaches the alarm `delay` later and would raise desired again. So
- * desired goes back to 0 right after the tick that consumes it — before the next job's first
- * datapoint can fire. The next job is submitted meanwhile, in the period that starts at the firing
- * tick, which keeps a sample at about two periods.
+ * desired goes back to 0 right after the tick that consumes it, and the next job is submitted in
+ * the period after that tick, so its first datapoint sees no instance (about three periods a sample).
  */
 async function measureAlarmPath(b: Bench, count: number): Promise<AlarmSample[]> {
   const offsets = Array.from({ length: count }, (_, i) => ((i + Math.random()) / count) * b.periodMs);
@@ -190,7 +190,6 @@ async function measureAlarmPath(b: Bench, count: number): Promise<AlarmSample[]>
   }
   const out: AlarmSample[] = [];
   let ref = b.watch.lastTickAt;
-  let pendingReset: Promise<void> | undefined;
   for (let i = 1; i <= count; i++) {
     const offset = offsets[i - 1];
     // Too late in this period for the offset drawn: take it in the next one.
@@ -213,11 +212,17 @@ async function measureAlarmPath(b: Bench, count: number): Promise<AlarmSample[]>
     if (r.before !== 0) throw new Error(`alarm sample ${i}: desired capacity was ${r.before}, not 0, when the alarm fired (the reset came too late)`);
     out.push({ offsetMs: submittedAt - ref, ms: r.t - t0 });
     progress(`  alarm path ${i}/${count}: desired ${r.before} → ${r.after} after ${aws(r.t - t0, b)}`);
-    await pendingReset;
-    pendingReset =
-      b.delayMs === 0 ? b.resetToZero() : b.watch.tickAtOrAfter(fireAt + b.delayMs, "to consume the stale datapoint").then(() => b.resetToZero());
-    pendingReset.catch(() => undefined);
-    ref = fireAt;
+    // The tick that consumes the stale datapoint also samples the queue with this sample's instance
+    // still in service (for the deficit signal: a next job would count as served). So the next
+    // sample starts in the period after the reset: about three periods a sample.
+    if (b.delayMs === 0) {
+      await b.resetToZero();
+      ref = fireAt;
+    } else {
+      const consumed = await b.watch.tickAtOrAfter(fireAt + b.delayMs, "to consume the stale datapoint");
+      await b.resetToZero();
+      ref = consumed.at;
+    }
   }
   return out;
 }
@@ -312,7 +317,10 @@ async function main(): Promise<void> {
       // Desired 0 between samples must take the instance away: nothing here lifts protection.
       newInstancesProtectedFromScaleIn: false,
       timeScale: 1 / options.timeScale,
-      scaling: { sqs: emulators.clients.sqs(), queueUrl: resources.queueUrl, metricDelaySeconds: options.metricDelaySeconds },
+      // No capacity for returned jobs: the bench's reset to 0 takes instances away while the next
+      // sample's job is queued, and that rule (on with scaling.fastPath) would raise desired for it
+      // before the alarm could: the alarms-alone samples must see the alarm alone.
+      scaling: { sqs: emulators.clients.sqs(), queueUrl: resources.queueUrl, metricDelaySeconds: options.metricDelaySeconds, returnedJobs: false },
       stopGraceSeconds: 2,
       removeInstanceFolders: true,
       controlPort: false,
@@ -320,11 +328,14 @@ async function main(): Promise<void> {
     const startedAt = Date.now();
     cleanups.push(() => fleet.stop());
     fleet.on("scaling_error", (err) => progress(`fleet: ${err.message}`));
+    // BENCH_VERBOSE=1: every evaluation and every change of desired capacity, to see why a sample waits.
+    if (process.env.BENCH_VERBOSE) fleet.on("desired_changed", (e) => progress(`    desired ${e.before} → ${e.after} (${e.reason})`));
     const watch = new FleetWatch(fleet, {
       periodMs,
       startedAt,
       // At AWS's cadence a line a minute shows the wait; the policy runs right after the evaluation.
-      onTick: scaled
+      onTick:
+        scaled && !process.env.BENCH_VERBOSE
         ? undefined
         : (t: AlarmTick) => setImmediate(() => progress(`    alarm evaluated: ${t.state} [${t.datapoints.join(", ")}], desired ${fleet.group.desiredCapacity}`)),
     });
@@ -378,9 +389,9 @@ async function main(): Promise<void> {
 
     progress(`fast path: ${options.fastSamples} samples`);
     const fast = await measureFastPath(bench, options.fastSamples);
-    const minutes = (options.samples * 2 * PERIOD_SECONDS) / options.timeScale / 60;
+    const minutes = (options.samples * 3 * PERIOD_SECONDS) / options.timeScale / 60;
     progress(
-      `alarms alone: ${options.samples} samples, ${scaled ? `time-scaled ×${options.timeScale}, ` : ""}about two periods each (~${minutes < 1 ? `${Math.ceil(minutes * 60)} s` : `${minutes.toFixed(0)} min`})`,
+      `alarms alone: ${options.samples} samples, ${scaled ? `time-scaled ×${options.timeScale}, ` : ""}about three periods each (~${minutes < 1 ? `${Math.ceil(minutes * 60)} s` : `${minutes.toFixed(0)} min`})`,
     );
     const alarm = await measureAlarmPath(bench, options.samples);
 
@@ -414,10 +425,14 @@ async function main(): Promise<void> {
       rows.push({ mode: `alarms alone, **time-scaled ×${options.timeScale}**, scaled back to AWS time (measured × ${options.timeScale})`, spread: alarmAws });
     } else rows.push({ mode: `alarms alone, AWS cadence (${cadence})`, spread: alarmAws });
 
-    const lowest = `${step[1].backlogAtLeast} visible message${step[1].backlogAtLeast === 1 ? "" : "s"}`;
+    const signal = queuesSignal(config.scaling.policy, 1);
+    const alarmRule =
+      config.scaling.policy === "visible"
+        ? `ApproximateNumberOfMessagesVisible ≥ ${step[1].backlogAtLeast} → step "${step[0]}" (+${step[1].addInstances})`
+        : `the "${config.scaling.policy}" policy (the default), ${signal.label}: ${signal.expression} ≥ 1`;
     const lines = [
       `Time from \`POST /jobs\` to the group's desired capacity rising (0 → 1), same run, same local fleet. ` +
-        `Alarm: ApproximateNumberOfMessagesVisible ≥ ${lowest} → step "${step[0]}" (+${step[1].addInstances}). ` +
+        `Alarm: ${alarmRule}. ` +
         `${scaled ? `Alarm path time-scaled ×${options.timeScale} (fleet timeScale 1/${options.timeScale}). ` : ""}` +
         `Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
       "",
