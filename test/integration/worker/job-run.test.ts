@@ -6,6 +6,7 @@ import path from "node:path";
 import { expectedOutputs } from "../../../scripts/fake-medit/outputs.ts";
 import { isAlive } from "../../support/worker-fixtures.ts";
 import { useWorkerTestBed } from "../../support/worker-stack.ts";
+import { interceptQueue } from "../../support/worker-stubs.ts";
 
 describe("worker: a job from message to results (fauxqs, dynalite, local Auto Scaling and IMDS)", function () {
   this.timeout(90_000);
@@ -128,14 +129,23 @@ describe("worker: a job from message to results (fauxqs, dynalite, local Auto Sc
   it("a stale worker cannot overwrite a newer attempt: when its message goes to another worker, it stops and touches nothing", async () => {
     const b = bed();
     const job = await b.submit({ "a.txt": "a" });
-    // Slow on A only (its processor environment); quick on B.
-    const a = await b.startWorker({ label: "a", config: { processor: { env: { FAKE_MEDIT_SLEEP_MS: "60000" } } } });
+    // Slow on A only (its processor environment); quick on B. A stalls: its heartbeat renews nothing
+    // until B has the message (else a renewal with A's still valid receipt handle could hide the
+    // message again before B, starting on a loaded machine, polls).
+    let stalled = false;
+    const a = await b.startWorker({
+      label: "a",
+      config: { processor: { env: { FAKE_MEDIT_SLEEP_MS: "60000" } } },
+      deps: (d) => ({ ...d, queue: interceptQueue(d.queue, { extend: (r, sec) => (stalled ? Promise.resolve() : d.queue.extend(r, sec)) }) }),
+    });
     const received = await a.events.waitFor("message_received", (e) => e.jobId === job.jobId);
     await a.events.waitFor("job_phase", (e) => e.phase === "process");
     // As if A had stalled past the visibility timeout: its message becomes visible to others.
+    stalled = true;
     await b.queue.release(received.receiptHandle, 0);
     const other = await b.startWorker({ label: "b" });
     const started = await other.events.waitFor("job_started", (e) => e.jobId === job.jobId);
+    stalled = false;
     assert.equal(started.attempt, 2);
     assert.equal(started.takeover, true);
 
