@@ -106,6 +106,27 @@ export function scalingSpec(config: FleetConfig, overrides: ScalingSpecOverrides
   };
 }
 
+/**
+ * The On-Demand fallback group's scaling spec (`scaling.onDemandFallback`), or undefined when the
+ * fallback is off: the deficit policy on the On-Demand queue alone, min 0, max `maxSize`, no
+ * schedule, the fast path on (the Spot worker that moves a job there raises the group). The
+ * config's alarm period and evaluation periods, idle timeout and boot time apply as to the Spot
+ * group. Infra synthesizes the On-Demand group's alarm and policy from it; the simulator runs it.
+ */
+export function onDemandScalingSpec(config: FleetConfig): ScalingSpec | undefined {
+  const fallback = config.scaling.onDemandFallback;
+  if (!fallback) return undefined;
+  const steps = deficitSteps(fallback.maxSize);
+  return {
+    ...scalingSpec(config, { policy: "deficit", fastPath: true }),
+    steps,
+    threshold: steps[0]!.backlogAtLeast,
+    minSize: 0,
+    maxSize: fallback.maxSize,
+    schedule: [],
+  };
+}
+
 /** An instance as the scaling decision needs it. */
 export interface ScalingInstance {
   /** Auto Scaling lifecycle state: Pending, Pending:Wait, InService, Terminating, ... */

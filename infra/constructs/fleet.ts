@@ -30,6 +30,7 @@ import { USER_DATA_LIMIT_BYTES, bootVariables, type WorkerBoot } from "../user-d
 import { ContainerRegistry } from "./container-registry.ts";
 import { assumeRolePolicy, policyJson } from "./policy-document.ts";
 import { groupArnPattern, type AwsEnv, type BucketRef, type GroupRef, type LogGroupRef, type QueuesRef, type TableRef } from "./refs.ts";
+import type { GroupKind } from "../../core/runtime.ts";
 import { terraformLiteral } from "./terraform-string.ts";
 import { workerPolicy } from "./worker-policy.ts";
 
@@ -116,6 +117,8 @@ export class Fleet extends Construct {
   readonly registry?: ContainerRegistry;
   /** The AMI the launch template boots: `fleet.amiId`, or (container profile) the ECS GPU AMI's SSM parameter value. */
   readonly imageId: string;
+  /** `scaling.onDemandFallback`: the On-Demand group, its launch template and hooks; absent when the fallback is off. */
+  readonly onDemand?: OnDemandGroup;
 
   constructor(scope: Construct, id: string, props: FleetProps) {
     super(scope, id);
@@ -126,6 +129,9 @@ export class Fleet extends Construct {
     if (!f.amiId && !container) throw new ValidationError("cannot build the fleet", [{ field: "fleet.amiId", reason: "is required to deploy" }]);
     if (!f.amiId && !f.artifacts.node)
       throw new ValidationError("cannot build the fleet", [{ field: "fleet.artifacts.node", reason: ECS_AMI_NODE_REASON }]);
+    const fallback = config.scaling.onDemandFallback;
+    const onDemandQueue = props.queues.onDemand;
+    if (fallback && !onDemandQueue) throw new Error("scaling.onDemandFallback is set but the fleet was given no On-Demand queue (queues.onDemand)");
     if (f.subnetIds.length === 0) throw new ValidationError("cannot build the fleet", [{ field: "fleet.subnetIds", reason: "is required to deploy" }]);
     const bundleFile = join(props.workerBundleDir, BUNDLE_FILES.worker);
     if (!existsSync(bundleFile))
@@ -183,6 +189,7 @@ export class Fleet extends Construct {
     if (container) this.registry = new ContainerRegistry(this, "registry", { profile: container, env, deployment: config.name });
 
     this.ref = { name: names.group, arn: groupArnPattern(env, names.group) };
+    const onDemandRef: GroupRef | undefined = fallback ? { name: names.onDemandGroup, arn: groupArnPattern(env, names.onDemandGroup) } : undefined;
     this.role = new IamRole(this, "role", {
       name: `${config.name}-worker`,
       description: `spotq/${config.name}: the GPU workers`,
@@ -200,6 +207,7 @@ export class Fleet extends Construct {
           table: props.table,
           artifactsBucket: props.artifactsBucket,
           group: this.ref,
+          ...(onDemandRef ? { onDemandGroup: onDemandRef } : {}),
           logGroups: [logRef(this.jobLogGroup), logRef(this.workerLogGroup), logRef(this.bootLogGroup)],
           ...(config.processor.session === "interactive" && config.processor.autoLogon
             ? { autoLogonParameterArn: ssmParameterArn(env, config.processor.autoLogon.passwordParameter) }
@@ -279,6 +287,7 @@ export class Fleet extends Construct {
       session: config.processor.session,
       ...(config.processor.autoLogon ? { autoLogon: config.processor.autoLogon } : {}),
       ...(container ? { container: { gpus: container.gpus !== undefined } } : {}),
+      ...(fallback ? { onDemandFallback: true } : {}),
     };
     this.userDataTemplate = renderBootTemplate(boot);
     const variables = bootVariables(boot);
@@ -306,40 +315,45 @@ export class Fleet extends Construct {
       config_version: this.workerConfig.versionId,
       ...(this.serviceWrapper ? { service_version: this.serviceWrapper.versionId } : {}),
       ...(this.nodeArchive ? { node_version: this.nodeArchive.versionId } : {}),
+      // The Spot workers hand jobs past the threshold to the On-Demand queue and raise its group.
+      ...(fallback ? { group_kind: "spot" satisfies GroupKind, ondemand_queue_url: onDemandQueue!.url, ondemand_group: names.onDemandGroup } : {}),
     };
-    const userDataValues = Object.fromEntries(variables.map((v) => [v, allValues[v]!]));
+    const templateValues = (values: Partial<Record<BootVariable, string>>) => Object.fromEntries(variables.map((v) => [v, values[v]!]));
+
+    // One launch template per group: the same template file, filled with that group's names.
+    const launchTemplate = (id: string, o: { name: string; description: string; values: Partial<Record<BootVariable, string>>; tags: Record<string, string>; instanceType?: string }) =>
+      new LaunchTemplate(this, id, {
+        name: o.name,
+        description: o.description,
+        imageId: this.imageId,
+        ...(o.instanceType ? { instanceType: o.instanceType } : {}),
+        updateDefaultVersion: true,
+        iamInstanceProfile: { arn: this.instanceProfile.arn },
+        vpcSecurityGroupIds: [this.securityGroup.id],
+        metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+        blockDeviceMappings: [
+          {
+            deviceName: ami.rootDeviceName,
+            ebs: { volumeSize: f.rootVolumeGiB, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" },
+          },
+        ],
+        // The bootstrap's last resort when it cannot terminate itself through Auto Scaling.
+        instanceInitiatedShutdownBehavior: "terminate",
+        userData: Fn.base64encode(Fn.templatefile(userDataAsset.path, templateValues(o.values))),
+        tagSpecifications: [
+          { resourceType: "instance", tags: o.tags },
+          { resourceType: "volume", tags: o.tags },
+        ],
+        tags: o.tags,
+      });
 
     const tags = { Name: `${config.name}-worker`, [GROUP_TAG]: names.group };
-    this.launchTemplate = new LaunchTemplate(this, "launch-template", {
-      name: `${config.name}-worker`,
-      description: `spotq/${config.name}: GPU worker`,
-      imageId: this.imageId,
-      updateDefaultVersion: true,
-      iamInstanceProfile: { arn: this.instanceProfile.arn },
-      vpcSecurityGroupIds: [this.securityGroup.id],
-      metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
-      blockDeviceMappings: [
-        {
-          deviceName: ami.rootDeviceName,
-          ebs: { volumeSize: f.rootVolumeGiB, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" },
-        },
-      ],
-      // The bootstrap's last resort when it cannot terminate itself through Auto Scaling.
-      instanceInitiatedShutdownBehavior: "terminate",
-      userData: Fn.base64encode(Fn.templatefile(userDataAsset.path, userDataValues)),
-      tagSpecifications: [
-        { resourceType: "instance", tags },
-        { resourceType: "volume", tags },
-      ],
-      tags,
-    });
+    this.launchTemplate = launchTemplate("launch-template", { name: `${config.name}-worker`, description: `spotq/${config.name}: GPU worker`, values: allValues, tags });
 
-    this.group = new AutoscalingGroup(this, "group", {
-      name: names.group,
-      minSize: f.minSize,
-      maxSize: f.maxSize,
+    // What both groups share: subnets, scale-in protection, suspended processes, warmup, health
+    // checks, metrics (the deficit alarms read them), instance refresh, and the tag the role's conditions read.
+    const groupSettings = (groupTags: Record<string, string>) => ({
       vpcZoneIdentifier: f.subnetIds,
-      capacityRebalance: f.capacityRebalance,
       // A booting or busy instance is never picked for scale-in; the worker lifts it only while idle.
       protectFromScaleIn: true,
       // Workers terminate themselves with decrement; AZ rebalancing would then terminate busy ones elsewhere.
@@ -352,19 +366,6 @@ export class Fleet extends Construct {
       waitForCapacityTimeout: "0",
       // `cdktf destroy` must end protected instances too.
       forceDelete: true,
-      mixedInstancesPolicy: {
-        instancesDistribution: {
-          onDemandBaseCapacity: f.onDemandBaseCapacity,
-          onDemandPercentageAboveBaseCapacity: f.onDemandPercentageAboveBase,
-          spotAllocationStrategy: f.spotAllocationStrategy,
-        },
-        launchTemplate: {
-          // A concrete version, never $Latest: a new version is a change Terraform rolls out with an
-          // instance refresh, and the worker can tell a stale instance by its version.
-          launchTemplateSpecification: { launchTemplateId: this.launchTemplate.id, version: Token.asString(this.launchTemplate.latestVersion) },
-          override: f.instanceTypes.map((instanceType) => ({ instanceType })),
-        },
-      },
       ...(f.instanceRefresh.enabled
         ? {
             instanceRefresh: {
@@ -381,7 +382,7 @@ export class Fleet extends Construct {
             },
           }
         : {}),
-      tag: Object.entries(tags).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
+      tag: Object.entries(groupTags).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
       // Desired capacity belongs to the scaling policies, the API's fast path and idle workers.
       lifecycle: { ignoreChanges: ["desired_capacity"] },
       // Instances must not boot before their permissions exist.
@@ -389,22 +390,90 @@ export class Fleet extends Construct {
     });
 
     // CONTRACTS §2. Separate resources (a group's initial_lifecycle_hook only applies at creation);
-    // with minSize 0 no instance launches before they exist.
-    this.launchHook = new AutoscalingLifecycleHook(this, "launch-hook", {
-      name: names.launchHook,
-      autoscalingGroupName: this.group.name,
-      lifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING",
-      heartbeatTimeout: f.lifecycleHooks.launchTimeoutSeconds,
-      defaultResult: "ABANDON",
+    // with minSize 0 no instance launches before they exist. Hook names are per group: both
+    // groups use the deployment's, which the worker completes by name.
+    const hooks = (prefix: string, group: AutoscalingGroup) => ({
+      launchHook: new AutoscalingLifecycleHook(this, `${prefix}launch-hook`, {
+        name: names.launchHook,
+        autoscalingGroupName: group.name,
+        lifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING",
+        heartbeatTimeout: f.lifecycleHooks.launchTimeoutSeconds,
+        defaultResult: "ABANDON",
+      }),
+      terminateHook: new AutoscalingLifecycleHook(this, `${prefix}terminate-hook`, {
+        name: names.terminateHook,
+        autoscalingGroupName: group.name,
+        lifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING",
+        heartbeatTimeout: f.lifecycleHooks.terminateTimeoutSeconds,
+        defaultResult: "CONTINUE",
+      }),
     });
-    this.terminateHook = new AutoscalingLifecycleHook(this, "terminate-hook", {
-      name: names.terminateHook,
-      autoscalingGroupName: this.group.name,
-      lifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING",
-      heartbeatTimeout: f.lifecycleHooks.terminateTimeoutSeconds,
-      defaultResult: "CONTINUE",
+
+    this.group = new AutoscalingGroup(this, "group", {
+      name: names.group,
+      minSize: f.minSize,
+      maxSize: f.maxSize,
+      capacityRebalance: f.capacityRebalance,
+      mixedInstancesPolicy: {
+        instancesDistribution: {
+          onDemandBaseCapacity: f.onDemandBaseCapacity,
+          onDemandPercentageAboveBaseCapacity: f.onDemandPercentageAboveBase,
+          spotAllocationStrategy: f.spotAllocationStrategy,
+        },
+        launchTemplate: {
+          // A concrete version, never $Latest: a new version is a change Terraform rolls out with an
+          // instance refresh, and the worker can tell a stale instance by its version.
+          launchTemplateSpecification: { launchTemplateId: this.launchTemplate.id, version: Token.asString(this.launchTemplate.latestVersion) },
+          override: f.instanceTypes.map((instanceType) => ({ instanceType })),
+        },
+      },
+      ...groupSettings(tags),
     });
+    ({ launchHook: this.launchHook, terminateHook: this.terminateHook } = hooks("", this.group));
+
+    // scaling.onDemandFallback: a second group of one instance type, On-Demand only (a launch
+    // template without market options and no mixed-instances policy), min 0, serving the On-Demand
+    // queue alone. Its workers run with SPOTQ_GROUP_KIND=on-demand and SPOTQ_QUEUE_URL = that queue.
+    if (fallback && onDemandRef) {
+      const instanceType = fallback.instanceType ?? f.instanceTypes[0]!;
+      const odTags = { Name: `${config.name}-worker-ondemand`, [GROUP_TAG]: names.onDemandGroup };
+      const odLaunchTemplate = launchTemplate("ondemand-launch-template", {
+        name: `${config.name}-worker-ondemand`,
+        description: `spotq/${config.name}: GPU worker, On-Demand fallback`,
+        instanceType,
+        values: {
+          ...allValues,
+          queue_url: onDemandQueue!.url,
+          // An On-Demand worker serves its queue only, and its hand-backs stay there.
+          high_queue_url: "",
+          group: names.onDemandGroup,
+          group_kind: "on-demand" satisfies GroupKind,
+          ondemand_queue_url: "",
+          ondemand_group: "",
+        },
+        tags: odTags,
+      });
+      const odGroup = new AutoscalingGroup(this, "ondemand-group", {
+        name: names.onDemandGroup,
+        minSize: 0,
+        maxSize: fallback.maxSize,
+        launchTemplate: { id: odLaunchTemplate.id, version: Token.asString(odLaunchTemplate.latestVersion) },
+        ...groupSettings(odTags),
+      });
+      this.onDemand = { group: odGroup, ref: onDemandRef, launchTemplate: odLaunchTemplate, instanceType, ...hooks("ondemand-", odGroup) };
+    }
   }
+}
+
+/** The On-Demand fallback's group (`<name>-workers-ondemand`) and what belongs to it. */
+export interface OnDemandGroup {
+  group: AutoscalingGroup;
+  ref: GroupRef;
+  launchTemplate: LaunchTemplate;
+  /** `scaling.onDemandFallback.instanceType`, or the first of `fleet.instanceTypes`. */
+  instanceType: string;
+  launchHook: AutoscalingLifecycleHook;
+  terminateHook: AutoscalingLifecycleHook;
 }
 
 /** The ARN of an SSM parameter by its name (with or without the leading slash). */

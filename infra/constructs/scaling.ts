@@ -4,13 +4,20 @@ import { CloudwatchMetricAlarm, type CloudwatchMetricAlarmMetricQuery } from "@c
 import { Construct } from "constructs";
 import type { FleetConfig } from "../../core/fleet-config.ts";
 import { resourceNames } from "../../core/names.ts";
-import { scalingSpec, type ScalingSpec } from "../../core/scaling/model.ts";
+import type { GroupKind } from "../../core/runtime.ts";
+import { onDemandScalingSpec, scalingSpec, type ScalingSpec } from "../../core/scaling/model.ts";
 import { queuesSignal, SIGNAL_METRICS, type SignalQuery } from "../../core/scaling/policy.ts";
 
 export interface ScalingProps {
   config: FleetConfig;
   /** The Auto Scaling group's name (a reference, so the policy follows the group). */
   groupName: string;
+  /**
+   * Which group: `spot` (default) scales on the jobs queue (and the high queue) with the config's
+   * policy and schedule; `on-demand` (`scaling.onDemandFallback`) on the On-Demand queue alone, with
+   * the deficit policy up to the fallback's `maxSize` and no schedule (`onDemandScalingSpec`).
+   */
+  kind?: GroupKind;
 }
 
 /** One step of the scale-out policy, as the policy sees it: an interval of the alarm's value. */
@@ -49,11 +56,17 @@ export class Scaling extends Construct {
   constructor(scope: Construct, id: string, props: ScalingProps) {
     super(scope, id);
     const { config, groupName } = props;
-    const spec = scalingSpec(config);
+    const onDemand = props.kind === "on-demand";
+    const odSpec = onDemand ? onDemandScalingSpec(config) : undefined;
+    if (onDemand && !odSpec) throw new Error("the On-Demand group's scaling needs scaling.onDemandFallback");
+    const spec = odSpec ?? scalingSpec(config);
     this.spec = spec;
     const names = resourceNames(config.name);
-    // The Spot group serves the jobs queue and, with queue.highPriority, the high queue: every signal sums both.
-    const queueNames = [names.queue, ...(config.queue.highPriority.enabled ? [names.highQueue] : [])];
+    // The Spot group serves the jobs queue and, with queue.highPriority, the high queue: every signal
+    // sums both. The On-Demand group serves the On-Demand queue alone.
+    const queueNames = onDemand ? [names.onDemandQueue] : [names.queue, ...(config.queue.highPriority.enabled ? [names.highQueue] : [])];
+    // Names of the On-Demand group's alarm and policy: `<name>-ondemand-...`.
+    const prefix = onDemand ? `${config.name}-ondemand` : config.name;
     const dimensionValue = (q: SignalQuery) => (q.queue !== undefined ? queueNames[q.queue]! : groupName);
 
     this.steps = spec.steps.map((s, i) => {
@@ -64,7 +77,7 @@ export class Scaling extends Construct {
     if (spec.policy === "target-tracking") {
       const e = queuesSignal("target-tracking", queueNames.length);
       this.policy = new AutoscalingPolicy(this, "scale-out", {
-        name: `${config.name}-scale-out-on-backlog-per-instance`,
+        name: `${prefix}-scale-out-on-backlog-per-instance`,
         autoscalingGroupName: groupName,
         policyType: "TargetTrackingScaling",
         estimatedInstanceWarmup: spec.warmupSeconds,
@@ -92,7 +105,7 @@ export class Scaling extends Construct {
     } else {
       const threshold = spec.threshold;
       this.policy = new AutoscalingPolicy(this, "scale-out", {
-        name: `${config.name}-scale-out-on-${spec.policy === "deficit" ? "backlog-deficit" : "backlog"}`,
+        name: `${prefix}-scale-out-on-${spec.policy === "deficit" ? "backlog-deficit" : "backlog"}`,
         autoscalingGroupName: groupName,
         policyType: "StepScaling",
         adjustmentType: "ChangeInCapacity",
@@ -117,8 +130,8 @@ export class Scaling extends Construct {
       if (spec.policy === "deficit") {
         const queries = metricMath(queuesSignal("deficit", queueNames.length), "deficit", dimensionValue, spec.periodSeconds);
         this.alarm = new CloudwatchMetricAlarm(this, "backlog", {
-          alarmName: `${config.name}-backlog-deficit`,
-          alarmDescription: `spotq/${config.name}: jobs are queued or running without an instance in service; the step policy adds that many (up to ${spec.maxSize})`,
+          alarmName: `${prefix}-backlog-deficit`,
+          alarmDescription: `spotq/${config.name}: jobs${onDemand ? " on the On-Demand queue" : ""} are queued or running without an instance in service; the step policy adds that many${onDemand ? " On-Demand instances" : ""} (up to ${spec.maxSize})`,
           evaluationPeriods: common.evaluationPeriods,
           threshold: common.threshold,
           comparisonOperator: common.comparisonOperator,

@@ -15,6 +15,12 @@ export interface WorkerPolicyScope {
   table: TableRef;
   artifactsBucket: BucketRef;
   group: GroupRef;
+  /**
+   * The On-Demand group (`scaling.onDemandFallback`), whose instances share this role: they control
+   * their own instances like the Spot group's, and the Spot workers raise its desired capacity for
+   * the jobs they move to the On-Demand queue.
+   */
+  onDemandGroup?: GroupRef;
   logGroups: readonly LogGroupRef[];
   /** ARN of the SSM parameter holding the auto-logon password (processor.session "interactive"). */
   autoLogonParameterArn?: string;
@@ -144,9 +150,21 @@ export function workerPolicy(s: WorkerPolicyScope): PolicyDocument {
       Sid: "ControlOwnGroupInstances",
       Effect: "Allow",
       Action: [...WORKER_GROUP_ACTIONS],
-      Resource: s.group.arn,
-      Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: s.group.name } },
+      Resource: s.onDemandGroup ? [s.group.arn, s.onDemandGroup.arn] : s.group.arn,
+      Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: s.onDemandGroup ? [s.group.name, s.onDemandGroup.name] : s.group.name } },
     },
+    ...(s.onDemandGroup
+      ? [
+          {
+            Sid: "RaiseOnDemandCapacity",
+            Effect: "Allow",
+            // A Spot worker that moves a job to the On-Demand queue raises that group (never its own: its capacity is the alarm's and the API's).
+            Action: "autoscaling:SetDesiredCapacity",
+            Resource: s.onDemandGroup.arn,
+            Condition: { StringEquals: { [`autoscaling:ResourceTag/${GROUP_TAG}`]: s.onDemandGroup.name } },
+          } satisfies PolicyStatement,
+        ]
+      : []),
     {
       Sid: "DescribeGroups",
       Effect: "Allow",

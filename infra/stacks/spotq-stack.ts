@@ -45,6 +45,8 @@ export class SpotqStack extends TerraformStack {
   readonly fleet: Fleet;
   readonly api: Api;
   readonly scaling: Scaling;
+  /** `scaling.onDemandFallback`: the On-Demand group's deficit alarm and step policy on the On-Demand queue. */
+  readonly onDemandScaling?: Scaling;
   readonly monitoring: Monitoring;
   readonly bootBreaker: BootBreaker;
   /** Issue 10: job events routing, analytics (Glue + Athena), triggers; absent when the config turns them off. */
@@ -88,6 +90,7 @@ export class SpotqStack extends TerraformStack {
       ...(props.configDir ? { configDir: props.configDir } : {}),
     });
     this.scaling = new Scaling(this, "scaling", { config, groupName: this.fleet.group.name });
+    if (this.fleet.onDemand) this.onDemandScaling = new Scaling(this, "ondemand-scaling", { config, groupName: this.fleet.onDemand.group.name, kind: "on-demand" });
     this.api = new Api(this, "api", {
       config,
       env,
@@ -140,9 +143,11 @@ export class SpotqStack extends TerraformStack {
     new TerraformOutput(this, "queue_url", { value: this.queue.jobs.url, description: "The jobs queue" });
     new TerraformOutput(this, "dlq_url", { value: this.queue.dlq.url, description: "The dead-letter queue" });
     if (this.queue.high) new TerraformOutput(this, "high_queue_url", { value: this.queue.high.url, description: "The high-priority queue (Spotq-Job-Priority: high), drained first" });
-    if (this.queue.onDemand) new TerraformOutput(this, "on_demand_queue_url", { value: this.queue.onDemand.url, description: "The On-Demand fallback's queue (no group serves it yet: see docs/scaling.md)" });
+    if (this.queue.onDemand) new TerraformOutput(this, "on_demand_queue_url", { value: this.queue.onDemand.url, description: "The On-Demand fallback's queue, served by the On-Demand group" });
     new TerraformOutput(this, "table_name", { value: this.table.table.name, description: "The jobs table" });
     new TerraformOutput(this, "group_name", { value: this.fleet.group.name, description: "The Auto Scaling group of GPU workers" });
+    if (this.fleet.onDemand)
+      new TerraformOutput(this, "on_demand_group_name", { value: this.fleet.onDemand.group.name, description: "The On-Demand fallback's Auto Scaling group (scaling.onDemandFallback)" });
     if (this.fleet.registry)
       new TerraformOutput(this, "container_repository_url", { value: this.fleet.registry.repositoryUrl, description: "The ECR repository of processor.container: push the processor image here" });
     new TerraformOutput(this, "dashboard_url", { value: this.monitoring.dashboardUrl, description: "The CloudWatch dashboard" });

@@ -16,6 +16,13 @@ export const BOOT_VARIABLES = {
   highQueueUrl: "high_queue_url",
   bucket: "bucket",
   group: "group",
+  /**
+   * `scaling.onDemandFallback` only: the kind of group the instance is in (`spot` or `on-demand`),
+   * and for a Spot instance the On-Demand queue's URL and group name (empty for an On-Demand one).
+   */
+  groupKind: "group_kind",
+  onDemandQueueUrl: "ondemand_queue_url",
+  onDemandGroup: "ondemand_group",
   /** Version ids of the artifacts: an instance fetches exactly the version its launch template names. */
   workerVersion: "worker_version",
   configVersion: "config_version",
@@ -35,6 +42,13 @@ export const NAME_VARIABLES: readonly BootVariable[] = [
   BOOT_VARIABLES.bucket,
   BOOT_VARIABLES.group,
 ];
+
+/**
+ * The variables of a deployment with `scaling.onDemandFallback`: one template serves both groups'
+ * launch templates, each filling these with its own values. Without the fallback the user data
+ * has none of them (it is the same as before the fallback existed).
+ */
+export const FALLBACK_VARIABLES: readonly BootVariable[] = [BOOT_VARIABLES.groupKind, BOOT_VARIABLES.onDemandQueueUrl, BOOT_VARIABLES.onDemandGroup];
 
 // Markers that cannot occur in a script; swapped for `${name}` after the literal text is escaped.
 const MARK = "\u0000";

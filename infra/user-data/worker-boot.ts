@@ -1,6 +1,6 @@
 import { resourceNames } from "../../core/names.ts";
 import { ENV } from "../../core/runtime.ts";
-import { BOOT_VARIABLES, NAME_VARIABLES, placeholder, type BootVariable } from "./template.ts";
+import { BOOT_VARIABLES, FALLBACK_VARIABLES, NAME_VARIABLES, placeholder, type BootVariable } from "./template.ts";
 
 /** The name of the worker's service (Windows service, systemd unit) and of its scheduled task in an interactive session. */
 export const WORKER_SERVICE = "spotq-worker";
@@ -68,6 +68,12 @@ export interface WorkerBoot {
   autoLogon?: { user: string; passwordParameter: string };
   /** processor.container (Linux): the worker runs the processor with Docker, which must be up first; `gpus` when it asks for GPUs. */
   container?: { gpus: boolean };
+  /**
+   * `scaling.onDemandFallback` is on: the worker's environment gets SPOTQ_GROUP_KIND,
+   * SPOTQ_ONDEMAND_QUEUE_URL and SPOTQ_ONDEMAND_GROUP, as template variables (one template serves
+   * the Spot and the On-Demand launch template, {@link FALLBACK_VARIABLES}).
+   */
+  onDemandFallback?: boolean;
 }
 
 /** Where the bootstrap puts the worker, its config, its logs and its helpers, per platform. */
@@ -112,7 +118,7 @@ export function bootVariables(boot: WorkerBoot): BootVariable[] {
   const versions = Object.values(boot.artifacts)
     .filter((a): a is BootArtifact => a !== undefined)
     .map((a) => a.version);
-  return [...NAME_VARIABLES, ...versions];
+  return [...NAME_VARIABLES, ...(boot.onDemandFallback ? FALLBACK_VARIABLES : []), ...versions];
 }
 
 /**
@@ -130,6 +136,14 @@ export function workerEnvironment(boot: WorkerBoot): [string, string][] {
     [ENV.highQueueUrl, placeholder(BOOT_VARIABLES.highQueueUrl)],
     [ENV.bucket, placeholder(BOOT_VARIABLES.bucket)],
     [ENV.group, placeholder(BOOT_VARIABLES.group)],
+    // The On-Demand fallback: `spot` with the On-Demand queue and group, or `on-demand` with them empty.
+    ...(boot.onDemandFallback
+      ? ([
+          [ENV.groupKind, placeholder(BOOT_VARIABLES.groupKind)],
+          [ENV.onDemandQueueUrl, placeholder(BOOT_VARIABLES.onDemandQueueUrl)],
+          [ENV.onDemandGroup, placeholder(BOOT_VARIABLES.onDemandGroup)],
+        ] as [string, string][])
+      : []),
     [ENV.workRoot, boot.workRoot ?? defaultWorkRoot(boot.platform)],
     [ENV.telemetry, "cloudwatch"],
     [SERVICE_ENV.stopFile, paths.stopFile],

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { ENV } from "../../core/runtime.ts";
 import { renderBootTemplate } from "../../infra/user-data/boot-template.ts";
 import { LINUX_UNITS } from "../../infra/user-data/linux.ts";
-import { BOOT_VARIABLES, fillTemplate, NAME_VARIABLES, type BootVariable } from "../../infra/user-data/template.ts";
+import { BOOT_VARIABLES, FALLBACK_VARIABLES, fillTemplate, NAME_VARIABLES, type BootVariable } from "../../infra/user-data/template.ts";
 import { SERVICE_WRAPPER_SOURCE } from "../../infra/user-data/windows-service.ts";
 import { SHIP_LOGS_TASK } from "../../infra/user-data/windows.ts";
 import {
@@ -29,6 +29,9 @@ const VALUES: Record<BootVariable, string> = {
   high_queue_url: "https://sqs.us-east-1.amazonaws.com/111122223333/spotq-jobs-high",
   bucket: "spotq-data-111122223333",
   group: "spotq-workers",
+  group_kind: "spot",
+  ondemand_queue_url: "https://sqs.us-east-1.amazonaws.com/111122223333/spotq-jobs-ondemand",
+  ondemand_group: "spotq-workers-ondemand",
   worker_version: "Wv1.worker",
   config_version: "Cv1.config",
   service_version: "Sv1.service",
@@ -85,12 +88,26 @@ describe("infra/user-data", () => {
         assert.doesNotMatch(template, /(?<!%)%\{/, "no Terraform template directive");
       });
 
-      it("fits EC2's 16 KB user data limit once filled in, even with a pinned Node.js and an interactive session", () => {
+      it("with scaling.onDemandFallback, also interpolates the group kind and the On-Demand queue and group, into the worker's environment", () => {
+        const fallback = renderBootTemplate(boot(platform, { onDemandFallback: true }));
+        const interpolations = new Set([...fallback.matchAll(/(?<!\$)\$\{([^}]*)\}/g)].map((m) => m[1]));
+        for (const v of FALLBACK_VARIABLES) assert.ok(interpolations.has(v), v);
+        const script = fillTemplate(fallback, VALUES);
+        for (const [name, value] of [
+          [ENV.groupKind, VALUES.group_kind],
+          [ENV.onDemandQueueUrl, VALUES.ondemand_queue_url],
+          [ENV.onDemandGroup, VALUES.ondemand_group],
+        ])
+          assert.ok(script.includes(platform === "windows" ? `'${name}=${value}'` : `${name}="${value}"`), `${name} in the environment`);
+      });
+
+      it("fits EC2's 16 KB user data limit once filled in, even with a pinned Node.js, an interactive session and the On-Demand fallback", () => {
         assert.ok(Buffer.byteLength(fillTemplate(template, VALUES)) < USER_DATA_LIMIT_BYTES);
         const largest = renderBootTemplate(
           boot(platform, {
             artifacts: { ...boot(platform).artifacts, node: { ...artifact("worker/node", "n", BOOT_VARIABLES.nodeVersion), release: "24.11.1" } },
             ...(platform === "windows" ? { session: "interactive" as const, autoLogon: { user: "medit", passwordParameter: "/spotq/medit-password" } } : { container: { gpus: true } }),
+            onDemandFallback: true,
           }),
         );
         if (platform === "linux") assert.match(largest, /Docker for processor\.container/, "the largest Linux variant has the container step");

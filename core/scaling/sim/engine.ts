@@ -1,8 +1,8 @@
 import type { FleetConfig } from "../../fleet-config.ts";
 import { decideIdleFromCounts } from "../idle.ts";
 import { SqsMetricFeed } from "../metric-feed.ts";
-import { ScalingModel, scalingSpec, type ScalingSpec } from "../model.ts";
-import { deficitSteps, type PolicyKind } from "../policy.ts";
+import { onDemandScalingSpec, ScalingModel, scalingSpec, type ScalingSpec } from "../model.ts";
+import type { PolicyKind } from "../policy.ts";
 import { applyScheduledAction, scheduledActions } from "../schedule.ts";
 import { Rng } from "./rng.ts";
 import { interruptionRatePerSecond, pickType, pricePerSecond, sampleBootSeconds, typeMix, type SpotModel } from "./spot-model.ts";
@@ -255,13 +255,7 @@ export function simulate(input: SimInput): SimResult {
   let odPool: Pool | undefined;
   if (fallback) {
     const odType = fallback.instanceType ?? config.fleet.instanceTypes[0]!;
-    const odSpec: ScalingSpec = {
-      ...scalingSpec(config, { policy: "deficit", fastPath: true }),
-      minSize: 0,
-      maxSize: fallback.maxSize,
-      steps: deficitSteps(fallback.maxSize),
-      schedule: [],
-    };
+    const odSpec = onDemandScalingSpec(config)!;
     odPool = newPool("on-demand", odSpec, "on-demand", typeMix(spot, [odType]), true);
   }
   const pools = odPool ? [spotPool, odPool] : [spotPool];
