@@ -4,7 +4,6 @@ import type { AttemptRecord, JobRecord } from "../../core/job.ts";
 import { REPO_ROOT } from "../../scripts/local/start.ts";
 import { JobFeed } from "../support/e2e-feed.ts";
 import { ACT_KINDS, failedOrLost, FleetChaos, planActs, type ActKind } from "../support/e2e-fleet-chaos.ts";
-import { isFinished } from "../support/e2e-jobs.ts";
 import { FleetOperator } from "../support/e2e-operator.ts";
 import { SeededRandom } from "../support/e2e-random.ts";
 import { makeScan, meditRequest, outputProblems, readFolder, SAVE_SOURCE, uploadScan, type Scan } from "../support/e2e-scans.ts";
@@ -213,22 +212,7 @@ describe("e2e: fleet chaos — 104 jobs through kills, notices, rebalances, life
       phases.push(["chaos", Date.now()]);
       chaosOver = true;
       feed.release();
-      final = await waitUntil(
-        "every job in a final state",
-        async () => {
-          const all = await e.jobs.list();
-          return feed.done && all.length === feed.submitted.length && all.every(isFinished) ? all : undefined;
-        },
-        10 * 60_000,
-        {
-          pollMs: 1000,
-          describe: async () =>
-            `unfinished: ${(await e.jobs.list())
-              .filter((j) => !isFinished(j))
-              .map((j) => `${j.jobId} (${byId.get(j.jobId)?.kind}) ${j.state} attempt ${j.attempts}`)
-              .join(", ")}`,
-        },
-      );
+      final = await feed.allFinished((id) => byId.get(id)?.kind);
     } catch (err) {
       process.stdout.write(`      chaos log:\n        ${chaos.log.join("\n        ")}\n`);
       throw err;

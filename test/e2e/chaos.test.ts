@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import type { AttemptRecord, JobRecord } from "../../core/job.ts";
 import { ChaosMonkey } from "../support/e2e-chaos.ts";
 import { JobFeed } from "../support/e2e-feed.ts";
-import { isFinished } from "../support/e2e-jobs.ts";
 import { SeededRandom } from "../support/e2e-random.ts";
 import { makeScan, meditRequest, outputProblems, readFolder, SAVE_SOURCE, uploadScan, type Scan } from "../support/e2e-scans.ts";
 import { startE2eStack, type E2eStack } from "../support/e2e-stack.ts";
@@ -127,22 +126,7 @@ describe("e2e: chaos — 50 jobs through worker kills, Spot notices and crashing
     try {
       await waitUntil("a kill and a notice landed", () => monkey.satisfied, 10 * 60_000, { pollMs: 1000, describe: () => JSON.stringify(monkey.faults) });
       feed.release();
-      final = await waitUntil(
-        "every job in a final state",
-        async () => {
-          const all = await e.jobs.list();
-          return feed.done && all.length === feed.submitted.length && all.every(isFinished) ? all : undefined;
-        },
-        10 * 60_000,
-        {
-          pollMs: 1000,
-          describe: async () =>
-            `unfinished: ${(await e.jobs.list())
-              .filter((j) => !isFinished(j))
-              .map((j) => `${j.jobId} (${byId.get(j.jobId)?.kind}) ${j.state} attempt ${j.attempts}`)
-              .join(", ")}`,
-        },
-      );
+      final = await feed.allFinished((id) => byId.get(id)?.kind);
     } finally {
       await monkey.stop();
       await feed.stop();

@@ -1,5 +1,6 @@
-import type { JobsClient } from "./e2e-jobs.ts";
-import { sleep } from "./e2e-wait.ts";
+import type { JobRecord } from "../../core/job.ts";
+import { isFinished, type JobsClient } from "./e2e-jobs.ts";
+import { sleep, waitUntil } from "./e2e-wait.ts";
 
 export interface JobFeedOptions<J> {
   jobs: JobsClient;
@@ -51,6 +52,29 @@ export class JobFeed<J> {
   /** True once every planned item and the whole reserve are submitted. */
   get done(): boolean {
     return this.#items.length === 0 && this.#reserve.length === 0;
+  }
+
+  /**
+   * Waits (10 min at most) until everything is submitted and every job is in a final state; the
+   * error lists the unfinished ones, each with `describe(jobId)` (its planned kind).
+   */
+  async allFinished(describe: (jobId: string) => string | undefined): Promise<JobRecord[]> {
+    return waitUntil(
+      "every job in a final state",
+      async () => {
+        const all = await this.#o.jobs.list();
+        return this.done && all.length === this.submitted.length && all.every(isFinished) ? all : undefined;
+      },
+      10 * 60_000,
+      {
+        pollMs: 1000,
+        describe: async () =>
+          `unfinished: ${(await this.#o.jobs.list())
+            .filter((j) => !isFinished(j))
+            .map((j) => `${j.jobId} (${describe(j.jobId)}) ${j.state} attempt ${j.attempts}`)
+            .join(", ")}`,
+      },
+    );
   }
 
   start(): void {
