@@ -290,7 +290,7 @@ function printHowTo(stack: LocalStack, out: (s: string) => void): void {
   out(`    -d '${body}'`);
   out(`  curl -s${keyHeader} ${stack.apiUrl}/jobs/<jobId>`);
   out(`  ${cli} submit test/fixtures/medit-request.json --source ${source} --target ${target} --wait`);
-  // A tenant's uploads go under its own prefix, or its jobs are refused (403-free: a 400 naming the folder).
+  // A tenant's uploads go under its own prefix: a job on a folder outside it is refused (a 400 naming the folder).
   const uploadPrefix = tenant ? tenant.prefixes[0] : (stack.config.storage.sourcePrefixes[0] ?? "scans/");
   out(`  ${cli} upload ${displayPath(folder)} s3://${stack.resources.bucket}/${uploadPrefix}my-scan     (or your own scan folder)`);
   out(`  ${cli} list   |   ${cli} logs <jobId> --follow   |   ${cli} local instances | interrupt <instanceId> | kill <instanceId>`);
