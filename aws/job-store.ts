@@ -1,4 +1,4 @@
-import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, ResourceNotFoundException, UpdateTimeToLiveCommand, type TableDescription } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, ResourceNotFoundException, UpdateTimeToLiveCommand, type CreateTableCommandInput, type TableDescription } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -572,27 +572,32 @@ async function rebuildLocalTable(db: DynamoDBDocumentClient, tableName: string):
   }
 }
 
+/**
+ * The jobs table's CreateTable input: the key, the list indexes, and what they project
+ * (`JOB_TABLE.listProjection`; a test passes an older list to build a table of an earlier shape).
+ */
+export function jobTableInput(tableName: string, projected: readonly string[] = JOB_TABLE.listProjection): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST",
+    AttributeDefinitions: [JOB_TABLE.partitionKey, JOB_TABLE.listKeyAttribute, JOB_TABLE.tenantKeyAttribute, JOB_TABLE.stateSortAttribute].map((name) => ({
+      AttributeName: name,
+      AttributeType: "S" as const,
+    })),
+    KeySchema: [{ AttributeName: JOB_TABLE.partitionKey, KeyType: "HASH" }],
+    GlobalSecondaryIndexes: JOB_LIST_INDEXES.map((g) => ({
+      IndexName: g.name,
+      KeySchema: [
+        { AttributeName: g.hashKey, KeyType: "HASH" as const },
+        { AttributeName: g.rangeKey, KeyType: "RANGE" as const },
+      ],
+      Projection: { ProjectionType: "INCLUDE" as const, NonKeyAttributes: [...projected] },
+    })),
+  };
+}
+
 async function createJobTable(db: DynamoDBDocumentClient, tableName: string): Promise<void> {
-  const projection = { ProjectionType: "INCLUDE" as const, NonKeyAttributes: [...JOB_TABLE.listProjection] };
-  await db.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [JOB_TABLE.partitionKey, JOB_TABLE.listKeyAttribute, JOB_TABLE.tenantKeyAttribute, JOB_TABLE.stateSortAttribute].map((name) => ({
-        AttributeName: name,
-        AttributeType: "S" as const,
-      })),
-      KeySchema: [{ AttributeName: JOB_TABLE.partitionKey, KeyType: "HASH" }],
-      GlobalSecondaryIndexes: JOB_LIST_INDEXES.map((g) => ({
-        IndexName: g.name,
-        KeySchema: [
-          { AttributeName: g.hashKey, KeyType: "HASH" as const },
-          { AttributeName: g.rangeKey, KeyType: "RANGE" as const },
-        ],
-        Projection: projection,
-      })),
-    }),
-  );
+  await db.send(new CreateTableCommand(jobTableInput(tableName)));
   for (let i = 0; i < 100; i++) {
     const d = await db.send(new DescribeTableCommand({ TableName: tableName }));
     if (d.Table?.TableStatus === "ACTIVE") break;

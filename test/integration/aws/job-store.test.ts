@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { GetCommand, PutCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
-import { backfillIndexKeys, DynamoJobStore, ensureJobTable } from "../../../aws/job-store.ts";
+import { backfillIndexKeys, DynamoJobStore, ensureJobTable, jobTableInput } from "../../../aws/job-store.ts";
 import { StaleTransitionError } from "../../../core/errors.ts";
 import { JOB_STATES, type JobState } from "../../../core/job-state.ts";
 import { JOB_LIST_INDEXES, JOB_TABLE, listKeyOf, listShardOf, newJobId, stateSortOf, tenantKeyOf, type JobRecord } from "../../../core/job.ts";
@@ -506,23 +506,8 @@ describe("aws: DynamoJobStore on dynalite", () => {
 
     it("rebuilds a table whose indexes project an older list of attributes (before priority), so the priority filter finds its jobs", async () => {
       const name = "old-projection-jobs";
-      const keys = [JOB_TABLE.partitionKey, JOB_TABLE.listKeyAttribute, JOB_TABLE.tenantKeyAttribute, JOB_TABLE.stateSortAttribute];
-      await db().send(
-        new CreateTableCommand({
-          TableName: name,
-          BillingMode: "PAY_PER_REQUEST",
-          AttributeDefinitions: keys.map((a) => ({ AttributeName: a, AttributeType: "S" as const })),
-          KeySchema: [{ AttributeName: JOB_TABLE.partitionKey, KeyType: "HASH" }],
-          GlobalSecondaryIndexes: JOB_LIST_INDEXES.map((g) => ({
-            IndexName: g.name,
-            KeySchema: [
-              { AttributeName: g.hashKey, KeyType: "HASH" as const },
-              { AttributeName: g.rangeKey, KeyType: "RANGE" as const },
-            ],
-            Projection: { ProjectionType: "INCLUDE" as const, NonKeyAttributes: ["name", "tags"] },
-          })),
-        }),
-      );
+      // The indexes of a table created before priority: they project name and tags only.
+      await db().send(new CreateTableCommand(jobTableInput(name, ["name", "tags"])));
       const high = queued({ priority: "high" });
       await new DynamoJobStore(db(), { tableName: name }).create(high);
       await ensureJobTable(db(), name);
