@@ -9,7 +9,6 @@ import { localDefaultConfigInput } from "../../scripts/local/local-config.ts";
 import { REPO_ROOT } from "../../scripts/local/start.ts";
 import { makeScan, meditRequest, uploadScan } from "../support/e2e-scans.ts";
 import { startE2eStack, type E2eStack } from "../support/e2e-stack.ts";
-import { workerLogLines } from "../support/e2e-telemetry.ts";
 
 /**
  * Issue 9 §7: the simulator agrees with the local fleet. A short trace runs through the whole local
@@ -21,23 +20,36 @@ import { workerLogLines } from "../support/e2e-telemetry.ts";
  * What the simulator cannot know comes from the local run, as a user would measure it for theirs:
  * - the trace it gets is the one that ran: each job's submit time and how long its run took on the
  *   instance (download, processor, upload), on the scaled clock;
- * - its boot time is the local one, from launch to the worker's first log line: the fleet's boot
- *   delay plus the worker's start-up, which runs on the wall clock and so is not scaled (a Node
- *   process with tsx takes seconds on a loaded machine: tens of scaled seconds).
- * The figures without that calibration are printed too.
+ * - each instance's boot is the local one, in launch order: from launch to InService. The group has
+ *   its lifecycle hooks, as infra deploys it, so an instance goes InService when its worker has
+ *   passed its preflight and completes the launch hook, just before its first poll: that is the
+ *   model's boot. It is the fleet's boot delay plus the worker's start-up, which runs on the wall
+ *   clock and so is not scaled (a Node process with tsx takes seconds on a loaded machine: tens of
+ *   scaled seconds, and not the same for every instance).
+ * The figures without that calibration (the nominal boot) are printed too.
  */
 const K = 0.1; // time scale: a scaled second is 0.1 s of wall clock
 const PERIOD = 60;
 const BOOT = 240; // the fleet's boot delay (scaled)
 const IDLE = 300; // the idle timeout (scaled); the worker reads it on the wall clock
-/** [submit, run] in scaled seconds from the trace's start: a burst of three from zero, a job an idle instance takes, a job after the fleet went back to zero. */
+/**
+ * [submit, run] in scaled seconds from the trace's start: a burst of three from zero, a job an idle
+ * instance takes (the burst's instances are done by ~700 s and idle until ~1000 s), a job after the
+ * fleet went back to zero (the last instance leaves by ~1400 s).
+ */
 const TRACE: [number, number][] = [
   [0, 300],
-  [20, 240],
-  [40, 300],
-  [620, 240],
-  [1250, 180],
+  [10, 240],
+  [20, 300],
+  [780, 240],
+  [1560, 180],
 ];
+/**
+ * The trace starts this far into an alarm period, so every submit falls 20 s or more (2 s of wall
+ * clock) from a period's boundary: a submit at a boundary lands in one period or the next depending
+ * on when the local alarm's timer fires on a loaded machine, while the simulator's periods are exact.
+ */
+const PHASE = 20;
 const TOLERANCE = 0.1;
 
 const SPOT = spotModel(JSON.parse(readFileSync(path.join(REPO_ROOT, "scripts", "sim", "spot-model.json"), "utf8")));
@@ -60,7 +72,7 @@ interface LocalRun {
   lifetimes: number[];
   instanceSeconds: number;
   launches: number;
-  /** Per instance: launch to its worker's first log line (the boot delay and the worker's start-up), scaled seconds. */
+  /** Per instance in launch order: launch to InService (the boot delay and the worker's start-up to its launch hook), scaled seconds. */
   bootS: number[];
 }
 
@@ -69,7 +81,8 @@ async function runLocal(fastPath: boolean): Promise<LocalRun> {
   try {
     e = await startE2eStack({
       config: () => configInput(fastPath, IDLE * K),
-      fleet: { timeScale: K, bootSeconds: BOOT },
+      // The hooks as infra has them; their timeouts in group (scaled) seconds, as the config gives them.
+      fleet: { timeScale: K, bootSeconds: BOOT, lifecycleHooks: true },
       metricDelaySeconds: PERIOD,
     });
     const stack = e.stack;
@@ -77,14 +90,17 @@ async function runLocal(fastPath: boolean): Promise<LocalRun> {
     const clock = fleet.clock;
     const scaled = (wallMs: number) => (clock.scaled(wallMs) - clock.origin) / 1000;
     const launched = new Map<string, number>();
+    const inService = new Map<string, number>();
     const lifetimes: number[] = [];
     fleet.on("instance_launched", (i) => launched.set(i.instanceId, clock.now()));
+    fleet.on("instance_in_service", (i) => inService.set(i.instanceId, clock.now()));
     fleet.on("instance_terminated", (i) => lifetimes.push((clock.now() - launched.get(i.instanceId)!) / 1000));
 
     const { bucket } = stack.resources;
     await uploadScan(stack.emulators.clients.s3(), bucket, "scans/agree", makeScan("agree", { files: 2, bytesPerFile: 4096 }));
-    // Submit each job at its time on the scaled clock, counted from the fleet's start (so the alarm's periods line up with the simulator's).
-    const t0 = (clock.now() - clock.origin) / 1000 + 5;
+    // Submit each job at its time on the scaled clock, counted from the fleet's start (so the alarm's
+    // periods line up with the simulator's), PHASE seconds into a period.
+    const t0 = periodStartAfter((clock.now() - clock.origin) / 1000 + 5) + PHASE;
     const ids = await Promise.all(
       TRACE.map(
         ([at, run], i) =>
@@ -100,9 +116,12 @@ async function runLocal(fastPath: boolean): Promise<LocalRun> {
     for (const r of records) assert.equal(r.state, "SUCCEEDED", JSON.stringify(r.error));
     await e.fleet.until("the fleet back at 0", () => e!.fleet.snapshot().instances === 0 && e!.fleet.snapshot().desired === 0, 300_000);
 
-    const starts = new Map<string, number>();
-    for (const l of workerLogLines(e.dir)) if (l.event === "started" && !starts.has(l.instanceId)) starts.set(l.instanceId, Date.parse(String(l.timestamp)));
-    const bootS = [...starts].filter(([id]) => launched.has(id)).map(([id, at]) => scaled(at) - (launched.get(id)! - clock.origin) / 1000);
+    // Launch order (the map's), as the simulator numbers its launches.
+    const bootS = [...launched].map(([id, at]) => {
+      const up = inService.get(id);
+      assert.ok(up !== undefined, `instance ${id} never went InService`);
+      return (up - at) / 1000;
+    });
     return {
       jobs: records.map((r) => ({
         submitS: scaled(Date.parse(r.submittedAt)),
@@ -119,7 +138,8 @@ async function runLocal(fastPath: boolean): Promise<LocalRun> {
   }
 }
 
-function runSim(fastPath: boolean, local: LocalRun, bootSeconds: number): SimResult {
+/** `bootS`: each launch's boot in launch order; past its end (or when empty) the nominal boot. */
+function runSim(fastPath: boolean, local: LocalRun, bootS: readonly number[]): SimResult {
   const workload: Workload = {
     name: "local-trace",
     description: "the trace as it ran on the local fleet",
@@ -133,12 +153,15 @@ function runSim(fastPath: boolean, local: LocalRun, bootSeconds: number): SimRes
     spot: SPOT,
     seed: 1,
     startEpochMs: Date.parse("2025-01-06T00:00:00Z"),
-    fixedBootSeconds: bootSeconds,
+    fixedBootSeconds: BOOT,
+    bootSecondsByLaunch: bootS,
     queueActiveSecondsAgo: 0, // the local queue publishes every period (no idle-queue late datapoint)
     interruptionScale: 0,
   });
 }
 
+/** The first alarm period boundary (whole periods from the fleet's start) at or after `s`. */
+const periodStartAfter = (s: number) => Math.ceil(s / PERIOD) * PERIOD;
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const off = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-9);
 
@@ -149,8 +172,8 @@ describe("e2e: the simulator agrees with the local fleet (issue 9 §7)", functio
     it(`${fastPath ? "deficit + fast path" : "deficit, alarms only"}: queue wait and instance-seconds within ${TOLERANCE * 100}%`, async () => {
       const local = await runLocal(fastPath);
       const boot = mean(local.bootS);
-      const sim = runSim(fastPath, local, boot);
-      const nominal = runSim(fastPath, local, BOOT);
+      const sim = runSim(fastPath, local, local.bootS);
+      const nominal = runSim(fastPath, local, []);
       const localWaits = local.jobs.map((j) => j.startS - j.submitS);
       const localWait = mean(localWaits);
       const simWait = sim.waitSeconds.mean;
@@ -159,7 +182,7 @@ describe("e2e: the simulator agrees with the local fleet (issue 9 §7)", functio
       const f = (x: number) => x.toFixed(0).padStart(6);
       process.stdout.write(
         [
-          `      time scale ${K}; period ${PERIOD} s, idle timeout ${IDLE} s; boot measured ${boot.toFixed(1)} s = delay ${BOOT} + worker start-up ${(boot - BOOT).toFixed(1)} (per instance ${local.bootS.map((s) => s.toFixed(0)).join(", ")}) (scaled seconds)`,
+          `      time scale ${K}; period ${PERIOD} s, idle timeout ${IDLE} s; boot (launch to InService) measured ${boot.toFixed(1)} s on average = delay ${BOOT} + worker start-up ${(boot - BOOT).toFixed(1)} (per instance in launch order ${local.bootS.map((s) => s.toFixed(0)).join(", ")}) (scaled seconds)`,
           `      local jobs [submit, wait, run]: ${JSON.stringify(local.jobs.map((j) => [j.submitS, j.startS - j.submitS, j.runS].map((x) => Math.round(x))))}; instance lifetimes ${JSON.stringify(local.lifetimes.map(Math.round))}`,
           `      per job wait  local: ${localWaits.map(f).join("")}`,
           `                    sim: ${sim.waits.map(f).join("")}`,

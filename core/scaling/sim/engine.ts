@@ -60,6 +60,12 @@ export interface SimInput {
   queueActiveSecondsAgo?: number;
   /** Every instance boots in exactly this long (tests); default: drawn from the Spot model. */
   fixedBootSeconds?: number;
+  /**
+   * Measured boots, in launch order: the n-th instance launched boots in the n-th of these (a run
+   * replayed against a fleet whose boots were measured one by one). Launches past the end use
+   * `fixedBootSeconds` or the Spot model.
+   */
+  bootSecondsByLaunch?: readonly number[];
   /** Multiplies the Spot interruption rates (0 = none). @default 1 */
   interruptionScale?: number;
   /** Record a time series per period for charts. @default false */
@@ -336,7 +342,7 @@ export function simulate(input: SimInput): SimResult {
     };
     p.instances.push(inst);
     p.acct.launches++;
-    const boot = input.fixedBootSeconds ?? sampleBootSeconds(bootDist, bootRng);
+    const boot = input.bootSecondsByLaunch?.[inst.id] ?? input.fixedBootSeconds ?? sampleBootSeconds(bootDist, bootRng);
     events.push(now + boot, () => inService(inst));
     if (market === "spot") {
       const band = spot.instanceTypes[type]!.interruptionBand;

@@ -79,6 +79,17 @@ describe("core/scaling: the fleet simulator", () => {
     assert.deepEqual(r.waits, [300, 0]);
   });
 
+  it("boots each instance in its measured time, in launch order, when given a list (a replayed run)", () => {
+    // Two jobs at once: the fast path launches two instances; the second boots later, so its job waits longer.
+    const r = run(config(), { name: "deficit+fast", policy: "deficit", fastPath: true }, trace([[0, 600], [0, 600], [3000, 60]]), {
+      bootSecondsByLaunch: [250, 320],
+      fixedBootSeconds: 400,
+    });
+    assert.equal(r.launches, 3);
+    // The third launch is past the list: the fixed boot.
+    assert.deepEqual(r.waits, [250, 320, 400]);
+  });
+
   it("honours scaling.schedule: a standby during clinic hours serves a job at once", () => {
     const c = config({ scaling: { schedule: { open: { recurrence: "0 8 * * MON-FRI", minSize: 1 }, close: { recurrence: "0 18 * * MON-FRI", minSize: 0 } } } });
     const r = run(c, { name: "config" }, trace([[9 * 3600, 600]]), { fixedBootSeconds: 300 });
