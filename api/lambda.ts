@@ -19,3 +19,6 @@ export async function handler(event: LambdaEvent, context: LambdaContext) {
 // The trigger functions (issue 10) deploy this same bundle with handler `index.s3TriggerHandler` /
 // `index.kafkaTriggerHandler`, each under a role of its own that may only submit.
 export { kafkaTriggerHandler, s3TriggerHandler } from "./trigger-lambda.ts";
+// The returned-jobs function (docs/scaling.md "Capacity for returned jobs") deploys it with handler
+// `index.returnedJobsHandler`, invoked by an EventBridge rule on its groups' terminations.
+export { returnedJobsHandler } from "./returned-jobs.ts";
