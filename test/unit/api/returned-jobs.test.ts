@@ -188,7 +188,13 @@ describe("api: capacity for returned jobs on AWS (the EventBridge terminate hand
     // Three instances leave within one interval. The first round finds desired 3 covering the backlog
     // of 3; then two departures decrement desired to 1. Their round must ask Auto Scaling again
     // rather than trust the desired capacity it saw under a second ago.
-    const fleet = new RecordingFleet(3);
+    // Auto Scaling answers in 80 ms, so the first round's desired capacity is 120 ms old at the next round.
+    const fleet = new (class extends RecordingFleet {
+      override async raiseDesired(atLeast: number) {
+        await new Promise((r) => setTimeout(r, 80));
+        return super.raiseDesired(atLeast);
+      }
+    })(3);
     const backlog = queue(depth(0, 3));
     const deps: ReturnedJobsDeps = { config: on, spot: { name: SPOT, fleet, backlog }, fastPath: { ...fastPath, minIntervalMs: 200 } };
     const log = captureLog();
