@@ -143,7 +143,7 @@ describe("infra: the whole stack, from the example config and the real bundles",
 
   it("sets retention on every log group", () => {
     const groups = Object.values(synth.resources("aws_cloudwatch_log_group"));
-    assert.deepEqual(groups.map((g) => g.name).sort(), ["/aws/lambda/spotq-api", "/aws/lambda/spotq-boot-breaker", "/spotq/spotq/boot", "/spotq/spotq/jobs", "/spotq/spotq/workers"]);
+    assert.deepEqual(groups.map((g) => g.name).sort(), ["/aws/lambda/spotq-api", "/aws/lambda/spotq-boot-breaker", "/aws/lambda/spotq-returned-jobs", "/spotq/spotq/boot", "/spotq/spotq/jobs", "/spotq/spotq/workers"]);
     for (const g of groups) assert.equal(g.retention_in_days, config.monitoring.logRetentionDays, g.name);
   });
 
