@@ -117,9 +117,6 @@ export class ReturnedJobs extends Construct {
           [ENV.bucket]: props.dataBucket.name,
           [ENV.group]: props.group.name,
           ...(onDemand ? { [ENV.onDemandGroup]: onDemand.group.name, [ENV.onDemandQueueUrl]: onDemand.queue.url } : {}),
-          // The bundle composes the API's ports at init, which on Lambda with tenants and API keys needs
-          // this map; the function serves no request, so it maps no key.
-          [ENV.tenantKeyIds]: "{}",
         },
       },
       loggingConfig: { logFormat: "Text", logGroup: this.logGroup.name },

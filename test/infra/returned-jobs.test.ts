@@ -162,7 +162,9 @@ describe("infra: capacity for returned jobs (EventBridge rule → Lambda, scalin
     const vars = synth.resource("aws_lambda_function", "returned-jobs").environment.variables as Record<string, string>;
     const env = { ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, k === ENV.configJson ? v : resolver.resolve(v)])), AWS_LAMBDA_FUNCTION_NAME: "spotq-returned-jobs", AWS_REGION: "us-east-1" };
     assert.ok(!JSON.stringify(vars).includes("labAkey0123456789abcdef"), "no key value in the function");
-    assert.doesNotThrow(() => apiDepsFromEnv(env, undefined, silentLog));
+    // The map of API key ids is the HTTP API's alone: this function serves no request and is not given it.
+    assert.equal(vars[ENV.tenantKeyIds], undefined);
+    assert.throws(() => apiDepsFromEnv(env, undefined, silentLog, "api"), /SPOTQ_TENANT_KEY_IDS is required/);
     const deps = returnedJobsDepsFromEnv(env);
     assert.deepEqual([deps.spot?.name, deps.onDemand?.name, deps.config.scaling.fastPath], ["spotq-workers", "spotq-workers-ondemand", true]);
   });

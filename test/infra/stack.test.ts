@@ -269,7 +269,7 @@ describe("infra: the whole stack, from the example config and the real bundles",
     );
     // Nothing listens on port 9: the queue depth cannot be read.
     const r = spawnSync(process.execPath, [runner], {
-      env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_LAMBDA_FUNCTION_NAME: "spotq-returned-jobs", SPOTQ_ENDPOINT_SQS: "http://127.0.0.1:9", SPOTQ_ENDPOINT_AUTOSCALING: "http://127.0.0.1:9", ...env },
+      env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_LAMBDA_FUNCTION_NAME: "spotq-returned-jobs", _HANDLER: String(fn.handler), SPOTQ_ENDPOINT_SQS: "http://127.0.0.1:9", SPOTQ_ENDPOINT_AUTOSCALING: "http://127.0.0.1:9", ...env },
       encoding: "utf8",
       timeout: 30_000,
     });
