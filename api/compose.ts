@@ -31,7 +31,8 @@ export function apiDepsFromEnv(
 ): ApiDeps {
   const config = fleetConfigFromEnv(env);
   const names = deploymentFromEnv(env);
-  const tenantKeyIds = tenantKeyIdsFromEnv(env, config);
+  // Only the HTTP API maps API key ids to tenants; a trigger finds the tenant by the folder's prefix.
+  const tenantKeyIds = announcingProcess === "api" ? tenantKeyIdsFromEnv(env, config) : undefined;
   const apiLog = log ?? logFromEnv(env);
   const fleet = names.groupName ? new AutoScalingFleetControl(clients.autoscaling(), { groupName: names.groupName }) : undefined;
   const store = new DynamoJobStore(clients.dynamo(), { tableName: names.tableName, recordRetentionDays: config.jobs.recordRetentionDays });
@@ -54,9 +55,10 @@ export function apiDepsFromEnv(
 }
 
 /**
- * The API Gateway key id → tenant map infra gives the Lambda (`SPOTQ_TENANT_KEY_IDS`). On Lambda
- * with tenants and API keys it is required: without it no request could be mapped to a tenant, so
- * the container fails at init, naming the variable. Each tenant it names must be in the config.
+ * The API Gateway key id → tenant map infra gives the API's Lambda (`SPOTQ_TENANT_KEY_IDS`). On
+ * Lambda with tenants and API keys it is required: without it no request could be mapped to a
+ * tenant, so the container fails at init, naming the variable. The other functions of the bundle
+ * (the triggers, returned jobs) serve no request and do not read it. Each tenant it names must be in the config.
  */
 export function tenantKeyIdsFromEnv(env: NodeJS.ProcessEnv, config: FleetConfig): Record<string, string> | undefined {
   const raw = env[ENV.tenantKeyIds];

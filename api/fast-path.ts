@@ -20,14 +20,25 @@ export interface FastPathOptions {
   knownDesiredTtlMs?: number;
 }
 
-/** A round scheduled for the end of the current interval, and the submits it covers. */
+/**
+ * What a request asks a round to cover: a job just sent or handed back (`jobId`: the round wants an
+ * instance for it at least), or an instance that left the group (`instanceId`, docs/scaling.md
+ * "Capacity for returned jobs"): no job was sent, so the round wants the backlog only (0 when it is
+ * empty: an idle instance's departure launches nothing), and the desired capacity the coalescer
+ * knew is stale (the departure may have decremented it), so the round asks Auto Scaling.
+ */
+export type FastPathRequest = { jobId: string } | { instanceId: string };
+
+/** A round scheduled for the end of the current interval, and the requests it covers. */
 interface TrailingRound {
   timer: NodeJS.Timeout;
   at: number;
   log: ApiLog;
   jobIds: string[];
+  instanceIds: string[];
   done: Promise<void>;
-  resolve: () => void;
+  outcome: Promise<FastPathOutcome>;
+  resolve: (outcome: FastPathOutcome) => void;
 }
 
 /**
@@ -70,14 +81,29 @@ export class FastPathCoalescer {
     this.knownDesiredTtlMs = options.knownDesiredTtlMs ?? this.minIntervalMs;
   }
 
-  /** Makes sure a round covers the job just sent (or handed back). Never throws. */
-  async request(log: ApiLog, context: { jobId: string }): Promise<FastPathOutcome> {
+  /** Makes sure a round covers the job just sent (or handed back), or an instance's departure. Never throws. */
+  async request(log: ApiLog, context: FastPathRequest): Promise<FastPathOutcome> {
+    return (await this.#request(log, context)).outcome;
+  }
+
+  /**
+   * As {@link request}, but a request coalesced into the next round waits for that round and
+   * resolves with its outcome (never `coalesced`): for a caller that has no one waiting on it, such
+   * as the returned-jobs Lambda, whose container may be frozen as soon as it returns.
+   */
+  async requestAndWait(log: ApiLog, context: FastPathRequest): Promise<Exclude<FastPathOutcome, { coalesced: true }>> {
+    const r = await this.#request(log, context);
+    return (r.trailing ? await r.trailing.outcome : r.outcome) as Exclude<FastPathOutcome, { coalesced: true }>;
+  }
+
+  async #request(log: ApiLog, context: FastPathRequest): Promise<{ outcome: FastPathOutcome; trailing?: TrailingRound }> {
     const now = Date.now();
-    if (!this.#running && !this.#trailing && now - this.#lastRoundAt >= this.minIntervalMs) return this.#round(log, [context.jobId]);
+    const [jobIds, instanceIds] = "jobId" in context ? [[context.jobId], []] : [[], [context.instanceId]];
+    if (!this.#running && !this.#trailing && now - this.#lastRoundAt >= this.minIntervalMs) return { outcome: await this.#round(log, jobIds, instanceIds) };
     this.stats.coalesced++;
-    const t = this.#scheduleTrailing(log, context.jobId);
-    log.info("fast path: coalesced into the next round", { jobId: context.jobId, roundAt: new Date(t.at).toISOString() });
-    return { coalesced: true, roundAt: t.at };
+    const t = this.#scheduleTrailing(log, context);
+    log.info("fast path: coalesced into the next round", { ...context, roundAt: new Date(t.at).toISOString() });
+    return { outcome: { coalesced: true, roundAt: t.at }, trailing: t };
   }
 
   /** Resolves once no round is running or scheduled (tests, shutdown). */
@@ -93,54 +119,68 @@ export class FastPathCoalescer {
   close(): void {
     if (this.#trailing) {
       clearTimeout(this.#trailing.timer);
-      this.#trailing.resolve();
+      this.#trailing.resolve({ failed: true, wanted: 0, reason: "the fast path was closed before this round ran" });
       this.#trailing = undefined;
     }
   }
 
-  #scheduleTrailing(log: ApiLog, jobId: string): TrailingRound {
+  #scheduleTrailing(log: ApiLog, context: FastPathRequest): TrailingRound {
+    const add = (t: TrailingRound) => ("jobId" in context ? t.jobIds.push(context.jobId) : t.instanceIds.push(context.instanceId));
     if (this.#trailing) {
-      this.#trailing.jobIds.push(jobId);
+      add(this.#trailing);
       return this.#trailing;
     }
     const at = Math.max(Date.now(), this.#lastRoundAt + this.minIntervalMs);
-    let resolve!: () => void;
-    const done = new Promise<void>((r) => (resolve = r));
+    let resolve!: (outcome: FastPathOutcome) => void;
+    const outcome = new Promise<FastPathOutcome>((r) => (resolve = r));
+    const done = outcome.then(() => undefined);
     const timer = setTimeout(async () => {
       // A round still running (slow Auto Scaling) goes first; this one then reads the newer depth.
       if (this.#running) await this.#running;
       const t = this.#trailing!;
       this.#trailing = undefined;
-      await this.#round(t.log, t.jobIds);
-      resolve();
+      resolve(await this.#round(t.log, t.jobIds, t.instanceIds));
     }, at - Date.now());
     timer.unref?.();
-    this.#trailing = { timer, at, log, jobIds: [jobId], done, resolve };
+    this.#trailing = { timer, at, log, jobIds: [], instanceIds: [], done, outcome, resolve };
+    add(this.#trailing);
     return this.#trailing;
   }
 
-  #round(log: ApiLog, jobIds: string[]): Promise<FastPathOutcome> {
+  #round(log: ApiLog, jobIds: string[], instanceIds: string[] = []): Promise<FastPathOutcome> {
     this.#lastRoundAt = Date.now();
     this.stats.rounds++;
-    const run = this.#runRound(log, jobIds).finally(() => {
+    const run = this.#runRound(log, jobIds, instanceIds).finally(() => {
       if (this.#running === run) this.#running = undefined;
     });
     this.#running = run;
     return run;
   }
 
-  async #runRound(log: ApiLog, jobIds: string[]): Promise<FastPathOutcome> {
-    const context = jobIds.length === 1 ? { jobId: jobIds[0] } : { jobIds: jobIds.length, firstJobId: jobIds[0] };
+  async #runRound(log: ApiLog, jobIds: string[], instanceIds: string[]): Promise<FastPathOutcome> {
+    const context = {
+      ...(jobIds.length === 1 ? { jobId: jobIds[0] } : jobIds.length > 1 ? { jobIds: jobIds.length, firstJobId: jobIds[0] } : {}),
+      ...(instanceIds.length === 1 ? { instanceId: instanceIds[0] } : instanceIds.length > 1 ? { instanceIds } : {}),
+    };
+    const submitted = jobIds.length > 0;
     let wanted = 1;
     try {
-      wanted = fastPathWanted(await this.#queue.depth(), { submitted: true });
+      wanted = fastPathWanted(await this.#queue.depth(), { submitted });
     } catch (err) {
+      if (!submitted) {
+        // Only departures: no job is known to be owed an instance, so nothing is asked blindly.
+        const e = err as { name?: string; message?: string };
+        const reason = `queue depth unknown: ${e?.name ?? "Error"}: ${e?.message ?? String(err)}`;
+        log.warn("fast path failed; the queue-depth alarms will scale the fleet", { ...context, wanted: 0, reason });
+        return { failed: true, wanted: 0, reason };
+      }
       // The jobs were sent: one instance each is owed at least.
       wanted = Math.max(1, jobIds.length);
       log.warn(`fast path: queue depth unknown, asking for ${wanted}`, { ...context, error: err });
     }
     const known = this.#known;
-    if (known && Date.now() - known.at < this.knownDesiredTtlMs && wanted <= known.desired) {
+    // A departure may have lowered desired capacity (terminated with decrement): what was known is stale.
+    if (known && instanceIds.length === 0 && Date.now() - known.at < this.knownDesiredTtlMs && wanted <= known.desired) {
       this.stats.cached++;
       return { raised: false, wanted, before: known.desired, after: known.desired, cached: true };
     }

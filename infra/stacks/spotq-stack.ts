@@ -11,6 +11,7 @@ import { BootBreaker } from "../constructs/boot-breaker.ts";
 import { apiOutputsPolicy } from "../constructs/api-policy.ts";
 import { JobEventsRouting } from "../constructs/events.ts";
 import { policyJson } from "../constructs/policy-document.ts";
+import { ReturnedJobs } from "../constructs/returned-jobs.ts";
 import { Triggers } from "../constructs/triggers.ts";
 import { workerOutputsPolicy } from "../constructs/worker-policy.ts";
 import { Fleet } from "../constructs/fleet.ts";
@@ -49,6 +50,8 @@ export class SpotqStack extends TerraformStack {
   readonly onDemandScaling?: Scaling;
   readonly monitoring: Monitoring;
   readonly bootBreaker: BootBreaker;
+  /** `scaling.fastPath`: the EventBridge rule and Lambda that give a lost worker's job capacity at once (docs/scaling.md). */
+  readonly returnedJobs?: ReturnedJobs;
   /** Issue 10: job events routing, analytics (Glue + Athena), triggers; absent when the config turns them off. */
   readonly events?: JobEventsRouting;
   readonly analytics?: Analytics;
@@ -113,6 +116,17 @@ export class SpotqStack extends TerraformStack {
       topicKeyArn: this.monitoring.topicKey.arn,
       bundleDir: bundles.breakerDir,
     });
+    if (config.scaling.fastPath)
+      this.returnedJobs = new ReturnedJobs(this, "returned-jobs", {
+        config,
+        env,
+        lambdaBundleDir: bundles.lambdaDir,
+        table: this.table.ref,
+        queues: this.queue.refs,
+        dataBucket: this.storage.dataBucket,
+        group: this.fleet.ref,
+        ...(this.fleet.onDemand ? { onDemandGroup: this.fleet.onDemand.ref } : {}),
+      });
 
     // ---- Issue 10: jobs from uploads and Kafka, job events, results for analytics ----
     if (config.events.enabled) this.events = new JobEventsRouting(this, "events", { config, env });

@@ -4,9 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import type { FleetConfigInput } from "../../core/fleet-config.ts";
+import { silentLog } from "../../api/log.ts";
+import { triggerDepsFromEnv } from "../../api/trigger-lambda.ts";
 import { ENV } from "../../core/runtime.ts";
 import { Api, API_ROUTES, CONSOLE_PAGE_ROUTES } from "../../infra/constructs/api.ts";
 import { fillTemplate } from "../../infra/user-data/template.ts";
+import { ReferenceResolver } from "./support/iam.ts";
 import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, synthStack, TEST_ENV, testConfig, unsafeTestConfig, type Synth } from "./support/synth.ts";
 
 function apiOf(overrides: FleetConfigInput = {}, lambdaBundleDir = FIXTURE_BUNDLES.lambdaDir, makeConfig = testConfig): { synth: Synth; api: Api } {
@@ -227,6 +230,22 @@ describe("infra/constructs/api", () => {
       assert.deepEqual(config.api.tenants[0].prefixes, ["labs/a/"], "the rest of the tenant is there");
       const text = JSON.stringify(f);
       for (const k of ["labAkey0123456789abcdefXYZ", "labCkey0123456789abcdefXYZ"]) assert.ok(!text.includes(k), "no key value in the function");
+    });
+
+    it("the S3 and Kafka trigger functions compose on Lambda from the environment infra gives them, without the API's key id map", () => {
+      // They deploy the API's bundle with another handler; only the HTTP API maps key ids to tenants.
+      const stack = synthStack(
+        testConfig({ api: { tenants }, triggers: { s3: { enabled: true }, kafka: { mskClusterArn: "arn:aws:kafka:us-east-1:123456789012:cluster/scans/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1", topic: "scans" } } }),
+      );
+      const resolver = new ReferenceResolver(stack);
+      for (const name of ["s3-function", "kafka-function"]) {
+        const f = stack.resource("aws_lambda_function", name);
+        const vars = f.environment.variables as Record<string, string>;
+        assert.equal(vars[ENV.tenantKeyIds], undefined, name);
+        const env = { ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, k === ENV.configJson ? v : resolver.resolve(v)])), AWS_LAMBDA_FUNCTION_NAME: `spotq-${name}`, AWS_REGION: "us-east-1", _HANDLER: f.handler };
+        const deps = triggerDepsFromEnv(env, undefined, silentLog);
+        assert.deepEqual(deps.config.api.tenants.map((x) => x.name), ["lab-a", "lab-b", "lab-c"], name);
+      }
     });
 
     it("in the whole stack, a key value appears in its API Gateway key and nowhere else (no Lambda, trigger or worker config)", () => {

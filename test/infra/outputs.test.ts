@@ -26,13 +26,13 @@ describe("infra: triggers, job events and analytics (issue 10), synthesized and 
     it("creates no trigger, no bus and no routing: the processes publish to the account's default bus", () => {
       assert.deepEqual(
         Object.values(synth.resources("aws_lambda_function")).map((f) => f.function_name).sort(),
-        ["spotq-api", "spotq-boot-breaker"],
-        "only the API and the boot breaker's Lambdas",
+        ["spotq-api", "spotq-boot-breaker", "spotq-returned-jobs"],
+        "only the API's, the boot breaker's and the returned jobs' Lambdas",
       );
       assert.deepEqual(synth.resources("aws_s3_bucket_notification"), {});
       assert.deepEqual(synth.resources("aws_cloudwatch_event_bus"), {});
-      // The fleet's launch/terminate alerts (monitoring) are the only rule: no job events routing.
-      assert.deepEqual(Object.keys(synth.resources("aws_cloudwatch_event_rule")).filter((n) => !n.startsWith("monitoring_")), []);
+      // The fleet's launch/terminate alerts (monitoring) and returned jobs' terminations are the only rules: no job events routing.
+      assert.deepEqual(Object.keys(synth.resources("aws_cloudwatch_event_rule")).filter((n) => !n.startsWith("monitoring_") && !n.startsWith("returned-jobs_")), []);
     });
 
     for (const role of ["api_role", "fleet_role"]) {
@@ -115,7 +115,7 @@ describe("infra: triggers, job events and analytics (issue 10), synthesized and 
     it("lets only the data bucket of this account invoke it, and retries an event twice", () => {
       const p = synth.resource("aws_lambda_permission", "s3-invoke");
       assert.deepEqual([p.principal, p.action, p.source_arn, p.source_account], ["s3.amazonaws.com", "lambda:InvokeFunction", synth.ref("aws_s3_bucket", "storage_data_bucket", "arn"), synth.dataRef("aws_caller_identity", "account_id")]);
-      assert.equal(synth.resource("aws_lambda_function_event_invoke_config").maximum_retry_attempts, 2);
+      assert.equal(synth.resource("aws_lambda_function_event_invoke_config", "s3-invoke").maximum_retry_attempts, 2);
     });
 
     it("notifies on objects created under each trigger prefix ending in spotq.json, once the permission exists", () => {
@@ -250,7 +250,7 @@ describe("infra: triggers, job events and analytics (issue 10), synthesized and 
       assert.equal(rule.event_bus_name, synth.ref("aws_cloudwatch_event_bus", "", "name"));
       assert.deepEqual(JSON.parse(rule.event_pattern), { source: ["spotq"], "detail-type": ["spotq Job State Change"], detail: { deployment: ["spotq"] } });
       const targets = Object.entries(synth.resources("aws_cloudwatch_event_target"))
-        .filter(([n]) => !n.startsWith("monitoring_"))
+        .filter(([n]) => !n.startsWith("monitoring_") && !n.startsWith("returned-jobs_"))
         .map(([, t]) => t);
       assert.deepEqual(targets.map((t) => t.arn).sort(), [synth.ref("aws_sns_topic", "events_topic", "arn"), synth.ref("aws_sqs_queue", "events_queue", "arn")].sort());
       const subs = Object.values(synth.resources("aws_sns_topic_subscription")).map((s) => [s.protocol, s.endpoint]);

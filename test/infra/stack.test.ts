@@ -143,7 +143,7 @@ describe("infra: the whole stack, from the example config and the real bundles",
 
   it("sets retention on every log group", () => {
     const groups = Object.values(synth.resources("aws_cloudwatch_log_group"));
-    assert.deepEqual(groups.map((g) => g.name).sort(), ["/aws/lambda/spotq-api", "/aws/lambda/spotq-boot-breaker", "/spotq/spotq/boot", "/spotq/spotq/jobs", "/spotq/spotq/workers"]);
+    assert.deepEqual(groups.map((g) => g.name).sort(), ["/aws/lambda/spotq-api", "/aws/lambda/spotq-boot-breaker", "/aws/lambda/spotq-returned-jobs", "/spotq/spotq/boot", "/spotq/spotq/jobs", "/spotq/spotq/workers"]);
     for (const g of groups) assert.equal(g.retention_in_days, config.monitoring.logRetentionDays, g.name);
   });
 
@@ -251,6 +251,34 @@ describe("infra: the whole stack, from the example config and the real bundles",
     // The handler logs its outcome (to CloudWatch in Lambda), then the runner prints what it returned.
     assert.match(r.stdout, /"alarm":"spotq-boot-breaker"/);
     assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").at(-1)!), { tripped: false, why: "the alarm is OK, not ALARM" });
+  });
+
+  it("the returned-jobs function runs the real bundle with the environment Terraform gives it, and resolves when SQS is unreachable", () => {
+    const resolver = new ReferenceResolver(synth);
+    const fn = synth.resource("aws_lambda_function", "returned-jobs");
+    const vars = fn.environment.variables as Record<string, string>;
+    const env: Record<string, string> = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, resolver.resolve(v)]));
+    const exported = String(fn.handler).replace(/^index\./, "");
+    const at = (group: string) => ({ source: "aws.autoscaling", "detail-type": "EC2 Instance Terminate Successful", detail: { AutoScalingGroupName: group, EC2InstanceId: "i-0123456789abcdef0" } });
+    const runner = join(mkdtempSync(join(tmpdir(), "spotq-returned-jobs-")), "invoke.mjs");
+    writeFileSync(
+      runner,
+      `const { ${exported}: handler } = await import(${JSON.stringify(pathToFileURL(join(bundles.lambdaDir, BUNDLE_FILES.lambda)).href)});\n` +
+        `const out = [await handler(${JSON.stringify(at("web-servers"))}), await handler(${JSON.stringify(at(vars[ENV.group]!))})];\n` +
+        `process.stdout.write("RESULT " + JSON.stringify(out) + "\\n");\n`,
+    );
+    // Nothing listens on port 9: the queue depth cannot be read.
+    const r = spawnSync(process.execPath, [runner], {
+      env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_LAMBDA_FUNCTION_NAME: "spotq-returned-jobs", _HANDLER: String(fn.handler), SPOTQ_ENDPOINT_SQS: "http://127.0.0.1:9", SPOTQ_ENDPOINT_AUTOSCALING: "http://127.0.0.1:9", ...env },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const [other, own] = JSON.parse(r.stdout.split("\n").find((l) => l.startsWith("RESULT "))!.slice(7));
+    assert.deepEqual([other.action, own.action, own.group, own.failed], ["ignored", "covered", "spotq-workers", true]);
+    assert.match(own.reason, /queue depth unknown/);
+    // One JSON line per event in the function's log.
+    assert.deepEqual(r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l).event), ["returned jobs: nothing to do", "returned jobs: fast path failed; the queue-depth alarms will scale the fleet"]);
   });
 
   it("the worker bundle is a module Node.js can load", () => {
