@@ -53,6 +53,25 @@ describe("api: the two entries, the local HTTP server and the Lambda handler", (
       assert.equal(((await res.json()) as ErrorAnswer).error.problems?.[0]?.field, "body");
     });
 
+    it("reads a chunked body (no Content-Length) as it streams: a submit within the limit, 413 past it", async () => {
+      server = await startApiServer({ deps: { ...h().deps, log: captureLog() }, port: 0 });
+      const chunked = (text: string) => {
+        const bytes = new TextEncoder().encode(text);
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            for (let i = 0; i < bytes.length; i += 1000) c.enqueue(bytes.slice(i, i + 1000));
+            c.close();
+          },
+        });
+        return fetch(`${server!.url}/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body, duplex: "half" } as RequestInit);
+      };
+      const ok = await chunked(JSON.stringify(fixtureRequest()));
+      assert.equal(ok.status, 202, await ok.clone().text());
+      const tooLarge = await chunked(`"${"x".repeat(100_000)}"`);
+      assert.equal(tooLarge.status, 413);
+      assert.equal(((await tooLarge.json()) as ErrorAnswer).error.problems?.[0]?.field, "body");
+    });
+
     it("wires the AWS adapters from the environment, the fast path included when SPOTQ_GROUP is set", async () => {
       autoscaling = await startAutoScalingServer({ group: { name: "spotq-workers", minSize: 0, maxSize: 5, desiredCapacity: 0 } });
       const env = { ...deploymentEnv(), [ENV.group]: "spotq-workers", SPOTQ_ENDPOINT_AUTOSCALING: autoscaling.endpoint };
