@@ -15,12 +15,22 @@
  * - each path's throughput is divided by the floor's in the same round; the table gives the median
  *   of those ratios with their min–max.
  *
+ * - the floor writes the item and sends the message the API does (the same attributes: dispatch
+ *   token, source bytes, queue, origin), so the rows differ only by what the API does around them;
+ * - the HTTP client is in this process too, so its CPU comes off the API rows' throughput (on AWS
+ *   it runs elsewhere). By default it is node:http with a keep-alive agent, the leanest client
+ *   Node has; `--client fetch` uses the global fetch (undici), which costs this process about
+ *   1.5–2 ms of CPU a submit more (measured beside node:http on the same run): a table with it
+ *   shows the client as much as the API.
+ *
  * Options: --rounds R (default 5), --submissions N (per path and round, default 200),
- * --concurrency C (default 16), --warmup W (per path and round, default 30).
+ * --concurrency C (default 16), --warmup W (per path and round, default 30),
+ * --client http|fetch (default http).
  */
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { PurgeQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import http from "node:http";
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -33,7 +43,7 @@ import { DynamoJobStore } from "../aws/job-store.ts";
 import { SqsJobQueue } from "../aws/job-queue.ts";
 import { S3ObjectStore } from "../aws/object-store.ts";
 import { defaultFleetConfig } from "../core/fleet-config.ts";
-import { JOB_TABLE, jobIndexAttributes, newJobId, type JobRecord } from "../core/job.ts";
+import { JOB_TABLE, jobIndexAttributes, newDispatchId, newJobId, type JobRecord } from "../core/job.ts";
 import { FAST_PATH_MIN_INTERVAL_MS } from "../core/scaling/model.ts";
 import { provision, startEmulators } from "../scripts/local/emulators.ts";
 import { startAutoScalingServer } from "../scripts/local/autoscaling-server.ts";
@@ -44,17 +54,20 @@ const { values } = parseArgs({
     submissions: { type: "string", default: "200" },
     concurrency: { type: "string", default: "16" },
     warmup: { type: "string", default: "30" },
+    client: { type: "string", default: "http" },
   },
 });
 const ROUNDS = Number(values.rounds);
 const SUBMISSIONS = Number(values.submissions);
 const CONCURRENCY = Number(values.concurrency);
 const WARMUP = Number(values.warmup);
+const CLIENT = values.client;
 const problems = [
   Number.isInteger(ROUNDS) && ROUNDS >= 1 ? "" : `--rounds must be a whole number of at least 1, got ${values.rounds}`,
   Number.isInteger(SUBMISSIONS) && SUBMISSIONS >= 10 ? "" : `--submissions must be a whole number of at least 10, got ${values.submissions}`,
   Number.isInteger(CONCURRENCY) && CONCURRENCY >= 1 ? "" : `--concurrency must be a whole number of at least 1, got ${values.concurrency}`,
   Number.isInteger(WARMUP) && WARMUP >= 0 ? "" : `--warmup must be a whole number of 0 or more, got ${values.warmup}`,
+  CLIENT === "http" || CLIENT === "fetch" ? "" : `--client must be http or fetch, got ${values.client}`,
 ].filter(Boolean);
 if (problems.length) throw new Error(problems.join("; "));
 const MAX_SIZE = 100_000;
@@ -145,17 +158,34 @@ async function main(): Promise<void> {
   const request = { "Source Folder Path": `s3://${BUCKET}/${SOURCE_PREFIX}`, "Target Folder Path": `s3://${BUCKET}/bench/out-1`, "Use GPU": true, "Complete Type": 1 };
   const body = JSON.stringify(request);
 
-  const overHttp =
-    (url: string): Submit =>
-    async () => {
-      const res = await fetch(`${url}/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
-      await res.arrayBuffer();
-      if (res.status !== 202) throw new Error(`POST /jobs answered ${res.status}`);
-    };
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const overHttp = (url: string): Submit => {
+    if (CLIENT === "fetch")
+      return async () => {
+        const res = await fetch(`${url}/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+        await res.arrayBuffer();
+        if (res.status !== 202) throw new Error(`POST /jobs answered ${res.status}`);
+      };
+    const { hostname, port } = new URL(url);
+    const headers = { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)) };
+    return () =>
+      new Promise<void>((resolve, reject) => {
+        const req = http.request({ agent, hostname, port, path: "/jobs", method: "POST", headers }, (res) => {
+          res.resume(); // the answer is read to its end (the socket goes back to the agent), not kept
+          res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`POST /jobs answered ${res.statusCode}`))));
+          res.on("error", reject);
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+  };
 
-  // The floor: the same three calls the API makes for a submit, straight from the SDK, no HTTP in front.
+  // The floor: the same three calls the API makes for a submit, straight from the SDK, no HTTP in
+  // front, writing the same item and message (the API's record fields, its dispatch token).
   const sdkDirect: Submit = async () => {
-    await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${SOURCE_PREFIX}/`, MaxKeys: 1000 }));
+    const list = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${SOURCE_PREFIX}/`, MaxKeys: 1000 }));
+    let sourceBytes = 0;
+    for (const o of list.Contents ?? []) sourceBytes += o.Size ?? 0;
     const now = new Date();
     const record: JobRecord = {
       jobId: newJobId(now.getTime()),
@@ -165,6 +195,10 @@ async function main(): Promise<void> {
       updatedAt: now.toISOString(),
       attempts: 0,
       interruptions: 0,
+      dispatchId: newDispatchId(),
+      bytes: { in: sourceBytes },
+      queue: "normal",
+      origin: { kind: "api" },
     };
     await dynamo.send(
       new PutCommand({
@@ -174,7 +208,12 @@ async function main(): Promise<void> {
         ExpressionAttributeNames: { "#pk": JOB_TABLE.partitionKey },
       }),
     );
-    await sqs.send(new SendMessageCommand({ QueueUrl: resources.queueUrl, MessageBody: JSON.stringify({ jobId: record.jobId, request, submittedAt: record.submittedAt }) }));
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: resources.queueUrl,
+        MessageBody: JSON.stringify({ jobId: record.jobId, request, submittedAt: record.submittedAt, dispatchId: record.dispatchId }),
+      }),
+    );
   };
 
   const FLOOR = "SDK direct (floor): S3 list + DynamoDB put + SQS send";
@@ -234,7 +273,7 @@ async function main(): Promise<void> {
   const of = (name: string) => batches.filter((b) => b.path === name);
   const floorOf = (round: number) => batches.find((b) => b.path === FLOOR && b.round === round)!;
   const lines = [
-    `${ROUNDS} rounds × ${SUBMISSIONS} submissions per path, ${CONCURRENCY} concurrent, over loopback against fauxqs + dynalite in one process; path order rotated each round, each path warmed with ${WARMUP} submissions from an empty queue and desired 0 before its batch. Figures: median of the rounds [min–max]; the ratio is each round's throughput over the floor's in the same round. (Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, load ${os.loadavg()[0]!.toFixed(1)})`,
+    `${ROUNDS} rounds × ${SUBMISSIONS} submissions per path, ${CONCURRENCY} concurrent, over loopback (client: ${CLIENT === "fetch" ? "fetch" : "node:http, keep-alive"}, in the same process) against fauxqs + dynalite in one process; path order rotated each round, each path warmed with ${WARMUP} submissions from an empty queue and desired 0 before its batch. Figures: median of the rounds [min–max]; the ratio is each round's throughput over the floor's in the same round. (Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, load ${os.loadavg()[0]!.toFixed(1)})`,
     "",
     "| path | submissions/s | p50 ms | p95 ms | p99 ms | throughput vs floor |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -250,6 +289,7 @@ async function main(): Promise<void> {
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 
+  agent.destroy();
   for (const s of servers) await s.close();
   asClients.destroy();
   await autoscaling.stop();
