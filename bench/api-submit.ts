@@ -13,7 +13,10 @@
  * - so in every round the fast path really raises capacity from 0 (the queue it reads grows with
  *   its own submissions only); the bench counts the raises and fails if a round raised nothing;
  * - each path's throughput is divided by the floor's in the same round; the table gives the median
- *   of those ratios with their min–max.
+ *   of those ratios with their min–max. Beside it, each path's CPU per submission (this process's
+ *   user + system CPU over the batch) and the floor's over it: on a shared, loaded machine the
+ *   process gets the CPU in bursts and wall-clock throughput swings, while CPU per submission
+ *   stays near what the work costs;
  *
  * - the floor writes the item and sends the message the API does (the same attributes: dispatch
  *   token, source bytes, queue, origin), so the rows differ only by what the API does around them;
@@ -84,6 +87,8 @@ interface Batch {
   round: number;
   path: string;
   perSecond: number;
+  /** This process's CPU (user + system) over the batch, per submission (ms). */
+  cpuMs: number;
   p50: number;
   p95: number;
   p99: number;
@@ -93,10 +98,11 @@ interface Batch {
 }
 
 /** Runs `count` submissions `concurrency` at a time; returns each one's latency (ms) and the wall time. */
-async function drive(submit: Submit, count: number, concurrency: number): Promise<{ latencies: number[]; wallMs: number }> {
+async function drive(submit: Submit, count: number, concurrency: number): Promise<{ latencies: number[]; wallMs: number; cpuMs: number }> {
   const latencies: number[] = [];
   let started = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (started < count) {
@@ -107,7 +113,8 @@ async function drive(submit: Submit, count: number, concurrency: number): Promis
       }
     }),
   );
-  return { latencies, wallMs: performance.now() - t0 };
+  const cpu = process.cpuUsage(cpu0);
+  return { latencies, wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -253,6 +260,7 @@ async function main(): Promise<void> {
         round,
         path: name,
         perSecond: (r.latencies.length / r.wallMs) * 1000,
+        cpuMs: r.cpuMs / r.latencies.length,
         p50: percentile(sorted, 50),
         p95: percentile(sorted, 95),
         p99: percentile(sorted, 99),
@@ -273,14 +281,15 @@ async function main(): Promise<void> {
   const of = (name: string) => batches.filter((b) => b.path === name);
   const floorOf = (round: number) => batches.find((b) => b.path === FLOOR && b.round === round)!;
   const lines = [
-    `${ROUNDS} rounds × ${SUBMISSIONS} submissions per path, ${CONCURRENCY} concurrent, over loopback (client: ${CLIENT === "fetch" ? "fetch" : "node:http, keep-alive"}, in the same process) against fauxqs + dynalite in one process; path order rotated each round, each path warmed with ${WARMUP} submissions from an empty queue and desired 0 before its batch. Figures: median of the rounds [min–max]; the ratio is each round's throughput over the floor's in the same round. (Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, load ${os.loadavg()[0]!.toFixed(1)})`,
+    `${ROUNDS} rounds × ${SUBMISSIONS} submissions per path, ${CONCURRENCY} concurrent, over loopback (client: ${CLIENT === "fetch" ? "fetch" : "node:http, keep-alive"}, in the same process) against fauxqs + dynalite in one process; path order rotated each round, each path warmed with ${WARMUP} submissions from an empty queue and desired 0 before its batch. Figures: median of the rounds [min–max]; the ratio is each round's throughput over the floor's in the same round. CPU ms/submit: this process's user + system CPU over the batch per submission (client, API and emulators alike: everything runs here); its ratio, the floor's CPU per submission over the path's in the same round, is the throughput ratio a process with the CPU to itself would see, and moves less than throughput on a shared machine. (Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, load ${os.loadavg()[0]!.toFixed(1)})`,
     "",
-    "| path | submissions/s | p50 ms | p95 ms | p99 ms | throughput vs floor |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| path | submissions/s | p50 ms | p95 ms | p99 ms | throughput vs floor | CPU ms/submit | floor's CPU / path's |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...paths.map(([name]) => {
       const bs = of(name);
       const ratios = bs.map((b) => b.perSecond / floorOf(b.round).perSecond);
-      return `| ${name} | ${spreadText(bs.map((b) => b.perSecond), 0)} | ${spreadText(bs.map((b) => b.p50), 1)} | ${spreadText(bs.map((b) => b.p95), 1)} | ${spreadText(bs.map((b) => b.p99), 1)} | ${name === FLOOR ? "1.00×" : spreadText(ratios, 2, "×")} |`;
+      const cpuRatios = bs.map((b) => floorOf(b.round).cpuMs / b.cpuMs);
+      return `| ${name} | ${spreadText(bs.map((b) => b.perSecond), 0)} | ${spreadText(bs.map((b) => b.p50), 1)} | ${spreadText(bs.map((b) => b.p95), 1)} | ${spreadText(bs.map((b) => b.p99), 1)} | ${name === FLOOR ? "1.00×" : spreadText(ratios, 2, "×")} | ${spreadText(bs.map((b) => b.cpuMs), 2)} | ${name === FLOOR ? "1.00×" : spreadText(cpuRatios, 2, "×")} |`;
     }),
     "",
     `Fast path, desired capacity from 0 in each round: ${of(FAST)
