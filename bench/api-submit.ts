@@ -17,18 +17,19 @@
  *   user + system CPU over the batch) and the floor's over it: on a shared, loaded machine the
  *   process gets the CPU in bursts and wall-clock throughput swings, while CPU per submission
  *   stays near what the work costs;
- *
  * - the floor writes the item and sends the message the API does (the same attributes: dispatch
  *   token, source bytes, queue, origin), so the rows differ only by what the API does around them;
  * - the HTTP client is in this process too, so its CPU comes off the API rows' throughput (on AWS
  *   it runs elsewhere). By default it is node:http with a keep-alive agent, the leanest client
  *   Node has; `--client fetch` uses the global fetch (undici), which costs this process about
  *   1.5–2 ms of CPU a submit more (measured beside node:http on the same run): a table with it
- *   shows the client as much as the API.
+ *   shows the client as much as the API;
+ * - untimed warm-up rounds of every path come first (--warm-rounds, default 1): without them the
+ *   first timed round finds the code cold, and the path that runs first in it (the floor) pays.
  *
  * Options: --rounds R (default 5), --submissions N (per path and round, default 200),
  * --concurrency C (default 16), --warmup W (per path and round, default 30),
- * --client http|fetch (default http).
+ * --warm-rounds K (default 1), --client http|fetch (default http).
  */
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { PurgeQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
@@ -57,6 +58,7 @@ const { values } = parseArgs({
     submissions: { type: "string", default: "200" },
     concurrency: { type: "string", default: "16" },
     warmup: { type: "string", default: "30" },
+    "warm-rounds": { type: "string", default: "1" },
     client: { type: "string", default: "http" },
   },
 });
@@ -65,11 +67,13 @@ const SUBMISSIONS = Number(values.submissions);
 const CONCURRENCY = Number(values.concurrency);
 const WARMUP = Number(values.warmup);
 const CLIENT = values.client;
+const WARM_ROUNDS = Number(values["warm-rounds"]);
 const problems = [
   Number.isInteger(ROUNDS) && ROUNDS >= 1 ? "" : `--rounds must be a whole number of at least 1, got ${values.rounds}`,
   Number.isInteger(SUBMISSIONS) && SUBMISSIONS >= 10 ? "" : `--submissions must be a whole number of at least 10, got ${values.submissions}`,
   Number.isInteger(CONCURRENCY) && CONCURRENCY >= 1 ? "" : `--concurrency must be a whole number of at least 1, got ${values.concurrency}`,
   Number.isInteger(WARMUP) && WARMUP >= 0 ? "" : `--warmup must be a whole number of 0 or more, got ${values.warmup}`,
+  Number.isInteger(WARM_ROUNDS) && WARM_ROUNDS >= 0 ? "" : `--warm-rounds must be a whole number of 0 or more, got ${values["warm-rounds"]}`,
   CLIENT === "http" || CLIENT === "fetch" ? "" : `--client must be http or fetch, got ${values.client}`,
 ].filter(Boolean);
 if (problems.length) throw new Error(problems.join("; "));
@@ -242,8 +246,12 @@ async function main(): Promise<void> {
   });
 
   const batches: Batch[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
+  const loadAtStart = os.loadavg()[0]!;
+  // Warm-up rounds (untimed) first: the first timed round would otherwise find the process's code
+  // cold, and whichever path runs first in it (the floor) would pay for it.
+  for (let round = -WARM_ROUNDS; round < ROUNDS; round++) {
+    const n = paths.length;
+    const order = paths.map((_, i) => paths[(((i + round) % n) + n) % n]!);
     for (const [name, submit] of order) {
       await drain();
       if (WARMUP > 0) await drive(submit, WARMUP, CONCURRENCY);
@@ -253,7 +261,7 @@ async function main(): Promise<void> {
       // outside the measured time.
       await sleep(FAST_PATH_MIN_INTERVAL_MS);
       raises = 0;
-      progress(`round ${round + 1}/${ROUNDS}: ${name}: ${SUBMISSIONS} submissions, ${CONCURRENCY} at a time`);
+      progress(`${round < 0 ? "warm-up round (untimed)" : `round ${round + 1}/${ROUNDS}`}: ${name}: ${SUBMISSIONS} submissions, ${CONCURRENCY} at a time`);
       const r = await drive(submit, SUBMISSIONS, CONCURRENCY);
       const sorted = [...r.latencies].sort((a, b) => a - b);
       const batch: Batch = {
@@ -273,7 +281,7 @@ async function main(): Promise<void> {
         if (raises === 0 || batch.desiredAfter === 0)
           throw new Error(`round ${round + 1}: the fast path did not raise desired capacity (desired ${batch.desiredAfter}); the row would not measure it`);
       }
-      batches.push(batch);
+      if (round >= 0) batches.push(batch);
     }
   }
   await drain();
@@ -281,7 +289,7 @@ async function main(): Promise<void> {
   const of = (name: string) => batches.filter((b) => b.path === name);
   const floorOf = (round: number) => batches.find((b) => b.path === FLOOR && b.round === round)!;
   const lines = [
-    `${ROUNDS} rounds × ${SUBMISSIONS} submissions per path, ${CONCURRENCY} concurrent, over loopback (client: ${CLIENT === "fetch" ? "fetch" : "node:http, keep-alive"}, in the same process) against fauxqs + dynalite in one process; path order rotated each round, each path warmed with ${WARMUP} submissions from an empty queue and desired 0 before its batch. Figures: median of the rounds [min–max]; the ratio is each round's throughput over the floor's in the same round. CPU ms/submit: this process's user + system CPU over the batch per submission (client, API and emulators alike: everything runs here); its ratio, the floor's CPU per submission over the path's in the same round, is the throughput ratio a process with the CPU to itself would see, and moves less than throughput on a shared machine. (Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, load ${os.loadavg()[0]!.toFixed(1)})`,
+    `${ROUNDS} rounds × ${SUBMISSIONS} submissions per path, ${CONCURRENCY} concurrent, over loopback (client: ${CLIENT === "fetch" ? "fetch" : "node:http, keep-alive"}, in the same process) against fauxqs + dynalite in one process; after ${WARM_ROUNDS} untimed warm-up round${WARM_ROUNDS === 1 ? "" : "s"} of every path; path order rotated each round, each path warmed with ${WARMUP} submissions from an empty queue and desired 0 before its batch. Figures: median of the rounds [min–max]; the ratio is each round's throughput over the floor's in the same round. CPU ms/submit: this process's user + system CPU over the batch per submission (client, API and emulators alike: everything runs here); its ratio, the floor's CPU per submission over the path's in the same round, is the throughput ratio a process with the CPU to itself would see, and moves less than throughput on a shared machine. (Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPUs, 1-minute load ${loadAtStart.toFixed(1)} at the start and ${os.loadavg()[0]!.toFixed(1)} at the end)`,
     "",
     "| path | submissions/s | p50 ms | p95 ms | p99 ms | throughput vs floor | CPU ms/submit | floor's CPU / path's |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
