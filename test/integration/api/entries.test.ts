@@ -40,10 +40,27 @@ describe("api: the two entries, the local HTTP server and the Lambda handler", (
       const res = await fetch(`${server.url}/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(fixtureRequest()) });
 
       assert.equal(res.status, 202);
+      assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
       const { jobId, statusUrl } = (await res.json()) as { jobId: string; statusUrl: string };
       assert.equal(statusUrl, `${server.url}/jobs/${jobId}`);
+      assert.equal(res.headers.get("location"), statusUrl);
+      assert.equal(res.headers.get("idempotent-replayed"), null);
       const status = await fetch(statusUrl);
       assert.equal(((await status.json()) as JobRecord).state, "QUEUED");
+    });
+
+    it("answers a replayed Idempotency-Key over HTTP with the first job, its Location and Idempotent-Replayed", async () => {
+      server = await startApiServer({ deps: { ...h().deps, log: captureLog() }, port: 0 });
+      const submit = () =>
+        fetch(`${server!.url}/jobs`, { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": "entries-replay-1" }, body: JSON.stringify(fixtureRequest()) });
+      const first = await submit();
+      const again = await submit();
+      assert.deepEqual([first.status, again.status], [202, 202]);
+      const [a, b] = [(await first.json()) as { jobId: string }, (await again.json()) as { jobId: string }];
+      assert.equal(b.jobId, a.jobId);
+      assert.equal(again.headers.get("location"), `${server.url}/jobs/${a.jobId}`);
+      assert.equal(again.headers.get("idempotent-replayed"), "true");
+      assert.equal(first.headers.get("idempotent-replayed"), null);
     });
 
     it("refuses an oversized body with 413 before reading it", async () => {
