@@ -27,9 +27,16 @@
  * - untimed warm-up rounds of every path come first (--warm-rounds, default 1): without them the
  *   first timed round finds the code cold, and the path that runs first in it (the floor) pays.
  *
+ * By default fauxqs and dynalite run in this process, so the services' CPU comes off every row's
+ * throughput (the floor's most, in proportion). `--emulators child` runs them in a child process
+ * instead, as AWS runs the services outside the Lambda: this process then holds only the client,
+ * the API and the SDK, and its CPU per submission is theirs alone (the child's is not counted).
+ * The local Auto Scaling endpoint stays in this process either way (one round a second).
+ *
  * Options: --rounds R (default 5), --submissions N (per path and round, default 200),
  * --concurrency C (default 16), --warmup W (per path and round, default 30),
- * --warm-rounds K (default 1), --client http|fetch (default http).
+ * --warm-rounds K (default 1), --client http|fetch (default http),
+ * --emulators in-process|child (default in-process).
  */
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { PurgeQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
@@ -38,10 +45,13 @@ import http from "node:http";
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { fastPathFor } from "../api/fast-path.ts";
 import { silentLog } from "../api/log.ts";
 import { startApiServer, type ApiServer } from "../api/server.ts";
-import { AwsClients } from "../aws/clients.ts";
+import { AwsClients, type AwsSettings } from "../aws/clients.ts";
 import { AutoScalingFleetControl } from "../aws/fleet-control.ts";
 import { DynamoJobStore } from "../aws/job-store.ts";
 import { SqsJobQueue } from "../aws/job-queue.ts";
@@ -60,6 +70,9 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "30" },
     "warm-rounds": { type: "string", default: "1" },
     client: { type: "string", default: "http" },
+    emulators: { type: "string", default: "in-process" },
+    /** Child mode (`--emulators child`): this file serving the emulators alone. */
+    "serve-emulators": { type: "boolean", default: false },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -68,12 +81,14 @@ const CONCURRENCY = Number(values.concurrency);
 const WARMUP = Number(values.warmup);
 const CLIENT = values.client;
 const WARM_ROUNDS = Number(values["warm-rounds"]);
+const EMULATORS = values.emulators;
 const problems = [
   Number.isInteger(ROUNDS) && ROUNDS >= 1 ? "" : `--rounds must be a whole number of at least 1, got ${values.rounds}`,
   Number.isInteger(SUBMISSIONS) && SUBMISSIONS >= 10 ? "" : `--submissions must be a whole number of at least 10, got ${values.submissions}`,
   Number.isInteger(CONCURRENCY) && CONCURRENCY >= 1 ? "" : `--concurrency must be a whole number of at least 1, got ${values.concurrency}`,
   Number.isInteger(WARMUP) && WARMUP >= 0 ? "" : `--warmup must be a whole number of 0 or more, got ${values.warmup}`,
   Number.isInteger(WARM_ROUNDS) && WARM_ROUNDS >= 0 ? "" : `--warm-rounds must be a whole number of 0 or more, got ${values["warm-rounds"]}`,
+  EMULATORS === "in-process" || EMULATORS === "child" ? "" : `--emulators must be in-process or child, got ${values.emulators}`,
   CLIENT === "http" || CLIENT === "fetch" ? "" : `--client must be http or fetch, got ${values.client}`,
 ].filter(Boolean);
 if (problems.length) throw new Error(problems.join("; "));
@@ -139,7 +154,7 @@ function spreadText(xs: number[], digits: number, unit = ""): string {
 
 async function main(): Promise<void> {
   progress(`starting fauxqs, dynalite and the local Auto Scaling endpoint ...`);
-  const emulators = await startEmulators();
+  const emulators = EMULATORS === "child" ? await startEmulatorProcess() : await startEmulators();
   const config = defaultFleetConfig();
   const resources = await provision(emulators.clients, config, BUCKET);
   const autoscaling = await startAutoScalingServer({ group: { name: "spotq-workers", minSize: 0, maxSize: MAX_SIZE, desiredCapacity: 0 } });
@@ -289,7 +304,7 @@ async function main(): Promise<void> {
   const of = (name: string) => batches.filter((b) => b.path === name);
   const floorOf = (round: number) => batches.find((b) => b.path === FLOOR && b.round === round)!;
   const lines = [
-    `${ROUNDS} rounds × ${SUBMISSIONS} submissions per path, ${CONCURRENCY} concurrent, over loopback (client: ${CLIENT === "fetch" ? "fetch" : "node:http, keep-alive"}, in the same process) against fauxqs + dynalite in one process; after ${WARM_ROUNDS} untimed warm-up round${WARM_ROUNDS === 1 ? "" : "s"} of every path; path order rotated each round, each path warmed with ${WARMUP} submissions from an empty queue and desired 0 before its batch. Figures: median of the rounds [min–max]; the ratio is each round's throughput over the floor's in the same round. CPU ms/submit: this process's user + system CPU over the batch per submission (client, API and emulators alike: everything runs here); its ratio, the floor's CPU per submission over the path's in the same round, is the throughput ratio a process with the CPU to itself would see, and moves less than throughput on a shared machine. (Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPUs, 1-minute load ${loadAtStart.toFixed(1)} at the start and ${os.loadavg()[0]!.toFixed(1)} at the end)`,
+    `${ROUNDS} rounds × ${SUBMISSIONS} submissions per path, ${CONCURRENCY} concurrent, over loopback (client: ${CLIENT === "fetch" ? "fetch" : "node:http, keep-alive"}, in the same process) against fauxqs + dynalite ${EMULATORS === "child" ? "in a child process (the local Auto Scaling endpoint in this one)" : "in one process"}; after ${WARM_ROUNDS} untimed warm-up round${WARM_ROUNDS === 1 ? "" : "s"} of every path; path order rotated each round, each path warmed with ${WARMUP} submissions from an empty queue and desired 0 before its batch. Figures: median of the rounds [min–max]; the ratio is each round's throughput over the floor's in the same round. CPU ms/submit: this process's user + system CPU over the batch per submission (${EMULATORS === "child" ? "client, API and SDK; the emulators' child is not counted" : "client, API and emulators alike: everything runs here"}); its ratio, the floor's CPU per submission over the path's in the same round, is the throughput ratio a process with the CPU to itself would see, and moves less than throughput on a shared machine. (Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPUs, 1-minute load ${loadAtStart.toFixed(1)} at the start and ${os.loadavg()[0]!.toFixed(1)} at the end)`,
     "",
     "| path | submissions/s | p50 ms | p95 ms | p99 ms | throughput vs floor | CPU ms/submit | floor's CPU / path's |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -313,4 +328,34 @@ async function main(): Promise<void> {
   await emulators.stop();
 }
 
-await main();
+/** fauxqs + dynalite in a child process (this same file with --serve-emulators); closing its stdin stops it. */
+async function startEmulatorProcess(): Promise<{ clients: AwsClients; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--serve-emulators"], { stdio: ["pipe", "pipe", "inherit"] });
+  const settings = await new Promise<AwsSettings>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`the emulators' process exited with code ${code} before listening`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (line.startsWith("SETTINGS ")) resolve(JSON.parse(line.slice("SETTINGS ".length)) as AwsSettings);
+    });
+  });
+  const clients = new AwsClients(settings);
+  return {
+    clients,
+    async stop() {
+      clients.destroy();
+      const exited = new Promise((r) => child.once("exit", r));
+      child.stdin!.end();
+      await Promise.race([exited, sleep(5000)]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+if (values["serve-emulators"]) {
+  // Child mode: the emulators alone in their own process, until the parent closes stdin.
+  const emulators = await startEmulators();
+  process.stdout.write(`SETTINGS ${JSON.stringify(emulators.settings)}\n`);
+  process.stdin.resume();
+  process.stdin.on("end", () => void emulators.stop().then(() => process.exit(0)));
+} else {
+  await main();
+}
