@@ -21,9 +21,9 @@
  *   token, source bytes, queue, origin), so the rows differ only by what the API does around them;
  * - the HTTP client is in this process too, so its CPU comes off the API rows' throughput (on AWS
  *   it runs elsewhere). By default it is node:http with a keep-alive agent, the leanest client
- *   Node has; `--client fetch` uses the global fetch (undici), which costs this process about
- *   1.5–2 ms of CPU a submit more (measured beside node:http on the same run): a table with it
- *   shows the client as much as the API;
+ *   Node has; `--client fetch` uses the global fetch (undici), which cost this process 1.5–1.8 ms
+ *   of CPU a submit more than node:http against the same API (measured side by side, 2 cores):
+ *   a table with it shows the client as much as the API;
  * - untimed warm-up rounds of every path come first (--warm-rounds, default 1): without them the
  *   first timed round finds the code cold, and the path that runs first in it (the floor) pays.
  *
