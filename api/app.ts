@@ -88,10 +88,11 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     const headers = { idempotencyKey: c.req.header(IDEMPOTENCY_HEADER), name: c.req.header(JOB_NAME_HEADER), tags: c.req.header(JOB_TAGS_HEADER), priority: c.req.header(JOB_PRIORITY_HEADER) };
     const { record, replayed } = await submitJob(deps, log, body, headers, callerOf(c).tenant);
     c.set("jobId", record.jobId);
-    if (replayed) c.header(REPLAYED_HEADER, "true");
     const statusUrl = jobStatusUrl(c.req.url, c.env, record.jobId);
-    c.header("Location", statusUrl);
-    return c.json({ jobId: record.jobId, state: record.state, statusUrl } satisfies JobAccepted, 202);
+    // The answer with its headers as a plain object: c.header + c.json would build a Headers for
+    // it, which @hono/node-server then copies back into a plain object, on every submit.
+    const answerHeaders: Record<string, string> = { "Content-Type": "application/json", Location: statusUrl, ...(replayed ? { [REPLAYED_HEADER]: "true" } : {}) };
+    return new Response(JSON.stringify({ jobId: record.jobId, state: record.state, statusUrl } satisfies JobAccepted), { status: 202, headers: answerHeaders });
   });
 
   app.get("/jobs", async (c) => {

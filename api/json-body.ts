@@ -3,11 +3,14 @@ import { ApiError, ApiErrorCode, invalidRequest } from "./http-errors.ts";
 /** Media types read as JSON: `application/json` and `application/<something>+json`, any parameters. */
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json$/i;
 
+/** Stateless between calls (no `stream` option), so one decoder serves every request. */
+const utf8 = new TextDecoder("utf-8");
+
 /**
  * Reads a request body as JSON, refusing (each with a 4xx naming `body` or `Content-Type`):
- * a body over `maxBytes` (413, checked on Content-Length first and again while reading, so a
- * lying or absent Content-Length cannot get more in), a media type other than JSON (415; a
- * missing Content-Type is accepted), an empty body and text that is not JSON (400), and an object
+ * a body over `maxBytes` (413, checked on Content-Length first and again on what is read, so a
+ * lying or absent Content-Length cannot get more in; a chunked body is counted while it streams),
+ * a media type other than JSON (415; a missing Content-Type is accepted), an empty body and text that is not JSON (400), and an object
  * that names a key twice (400 naming the key: JSON.parse would silently keep the last value, so
  * `{"Use GPU": false, …, "Use GPU": true}` would run on a GPU the sender may have meant to turn off).
  */
@@ -35,6 +38,38 @@ export async function readJsonBody(req: Request, maxBytes: number): Promise<unkn
     }
   }
 
+  const bytes = declared !== null && /^\d+$/.test(declared) ? await readDeclared(req, maxBytes, tooLarge) : await readStreamed(req, maxBytes, tooLarge);
+  // A BOM is legal at the start of a UTF-8 text but not in JSON.parse's grammar; the decoder drops it.
+  const text = utf8.decode(bytes);
+  if (text.trim() === "") throw invalidRequest([{ field: "body", reason: "is empty; send the job request as a JSON object" }]);
+  let value: unknown;
+  try {
+    value = JSON.parse(text) as unknown;
+  } catch (err) {
+    throw invalidRequest([{ field: "body", reason: `is not valid JSON: ${(err as Error).message}` }]);
+  }
+  const duplicates = duplicateKeys(text);
+  if (duplicates.length > 0)
+    throw invalidRequest(duplicates.map((field) => ({ field, reason: "appears more than once in the JSON object; send each key once" })));
+  return value;
+}
+
+/**
+ * A body with a Content-Length (at most `maxBytes`, checked before): read at once, without a
+ * stream. The transports hold a body to its Content-Length (Node's HTTP parser reads exactly that
+ * many bytes and no more; API Gateway hands the Lambda the whole body), so this reads no more than
+ * was declared there; a Request built in a process with a Content-Length smaller than its body is
+ * still refused, by what it read. Reading this way skips a web stream per request (with
+ * @hono/node-server, reading `req.body` builds a whole undici Request and a web stream over the socket).
+ */
+async function readDeclared(req: Request, maxBytes: number, tooLarge: (size: string) => ApiError): Promise<Uint8Array> {
+  const bytes = new Uint8Array(await req.arrayBuffer());
+  if (bytes.byteLength > maxBytes) throw tooLarge(`more than ${maxBytes} bytes`);
+  return bytes;
+}
+
+/** A body without a Content-Length (chunked): counted while it streams, refused as soon as it passes `maxBytes`. */
+async function readStreamed(req: Request, maxBytes: number, tooLarge: (size: string) => ApiError): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   if (req.body) {
@@ -50,19 +85,7 @@ export async function readJsonBody(req: Request, maxBytes: number): Promise<unkn
       chunks.push(value);
     }
   }
-  // A BOM is legal at the start of a UTF-8 text but not in JSON.parse's grammar; TextDecoder drops it.
-  const text = new TextDecoder("utf-8").decode(Buffer.concat(chunks));
-  if (text.trim() === "") throw invalidRequest([{ field: "body", reason: "is empty; send the job request as a JSON object" }]);
-  let value: unknown;
-  try {
-    value = JSON.parse(text) as unknown;
-  } catch (err) {
-    throw invalidRequest([{ field: "body", reason: `is not valid JSON: ${(err as Error).message}` }]);
-  }
-  const duplicates = duplicateKeys(text);
-  if (duplicates.length > 0)
-    throw invalidRequest(duplicates.map((field) => ({ field, reason: "appears more than once in the JSON object; send each key once" })));
-  return value;
+  return Buffer.concat(chunks);
 }
 
 /**

@@ -40,10 +40,27 @@ describe("api: the two entries, the local HTTP server and the Lambda handler", (
       const res = await fetch(`${server.url}/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(fixtureRequest()) });
 
       assert.equal(res.status, 202);
+      assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
       const { jobId, statusUrl } = (await res.json()) as { jobId: string; statusUrl: string };
       assert.equal(statusUrl, `${server.url}/jobs/${jobId}`);
+      assert.equal(res.headers.get("location"), statusUrl);
+      assert.equal(res.headers.get("idempotent-replayed"), null);
       const status = await fetch(statusUrl);
       assert.equal(((await status.json()) as JobRecord).state, "QUEUED");
+    });
+
+    it("answers a replayed Idempotency-Key over HTTP with the first job, its Location and Idempotent-Replayed", async () => {
+      server = await startApiServer({ deps: { ...h().deps, log: captureLog() }, port: 0 });
+      const submit = () =>
+        fetch(`${server!.url}/jobs`, { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": "entries-replay-1" }, body: JSON.stringify(fixtureRequest()) });
+      const first = await submit();
+      const again = await submit();
+      assert.deepEqual([first.status, again.status], [202, 202]);
+      const [a, b] = [(await first.json()) as { jobId: string }, (await again.json()) as { jobId: string }];
+      assert.equal(b.jobId, a.jobId);
+      assert.equal(again.headers.get("location"), `${server.url}/jobs/${a.jobId}`);
+      assert.equal(again.headers.get("idempotent-replayed"), "true");
+      assert.equal(first.headers.get("idempotent-replayed"), null);
     });
 
     it("refuses an oversized body with 413 before reading it", async () => {
@@ -51,6 +68,25 @@ describe("api: the two entries, the local HTTP server and the Lambda handler", (
       const res = await fetch(`${server.url}/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "x".repeat(100_000) });
       assert.equal(res.status, 413);
       assert.equal(((await res.json()) as ErrorAnswer).error.problems?.[0]?.field, "body");
+    });
+
+    it("reads a chunked body (no Content-Length) as it streams: a submit within the limit, 413 past it", async () => {
+      server = await startApiServer({ deps: { ...h().deps, log: captureLog() }, port: 0 });
+      const chunked = (text: string) => {
+        const bytes = new TextEncoder().encode(text);
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            for (let i = 0; i < bytes.length; i += 1000) c.enqueue(bytes.slice(i, i + 1000));
+            c.close();
+          },
+        });
+        return fetch(`${server!.url}/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body, duplex: "half" } as RequestInit);
+      };
+      const ok = await chunked(JSON.stringify(fixtureRequest()));
+      assert.equal(ok.status, 202, await ok.clone().text());
+      const tooLarge = await chunked(`"${"x".repeat(100_000)}"`);
+      assert.equal(tooLarge.status, 413);
+      assert.equal(((await tooLarge.json()) as ErrorAnswer).error.problems?.[0]?.field, "body");
     });
 
     it("wires the AWS adapters from the environment, the fast path included when SPOTQ_GROUP is set", async () => {

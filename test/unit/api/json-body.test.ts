@@ -43,6 +43,29 @@ describe("api/json-body", () => {
     assert.deepEqual([streamed.status, streamed.fields], [413, ["body"]]);
   });
 
+  it("refuses a body longer than the Content-Length it declares, by what it reads", async () => {
+    // Declared small enough to pass the first check; the body itself is over the limit.
+    const lying = await refusal(post(`"${"x".repeat(150)}"`, { "Content-Type": "application/json", "Content-Length": "10" }));
+    assert.deepEqual([lying.status, lying.fields], [413, ["body"]]);
+    assert.match(lying.reasons, /at most 100 bytes, got more than 100 bytes/);
+  });
+
+  it("reads a body with a Content-Length the same as one streamed without it", async () => {
+    const text = '{"Use GPU": true, "Notes": "\u00e9t\u00e9 ☀"}';
+    const declared = await readJsonBody(post(text, { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(text)) }), 1000);
+    const bytes = new TextEncoder().encode(text);
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(bytes.slice(0, 7));
+        c.enqueue(bytes.slice(7));
+        c.close();
+      },
+    });
+    const streamed = await readJsonBody(new Request("http://localhost/jobs", { method: "POST", body: stream, duplex: "half" } as RequestInit), 1000);
+    assert.deepEqual(declared, { "Use GPU": true, Notes: "été ☀" });
+    assert.deepEqual(streamed, declared);
+  });
+
   it("accepts a body of exactly the limit", async () => {
     const text = `"${"x".repeat(98)}"`;
     assert.equal(await readJsonBody(post(text, { "Content-Type": "application/json" }), 100), "x".repeat(98));

@@ -25,4 +25,10 @@ describe("core/job-state", () => {
     assert.ok(a < b);
     assert.equal(jobIdTime(a), 1_700_000_000_000);
   });
+
+  it("makes distinct job ids within one millisecond", () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => newJobId(1_700_000_000_000)));
+    assert.equal(ids.size, 1000);
+    for (const id of ids) assert.equal(jobIdTime(id), 1_700_000_000_000);
+  });
 });
