@@ -24,7 +24,7 @@ import { BUNDLE_FILES, LAMBDA_HANDLER } from "../bundling.ts";
 import { AssetType, Fn, TerraformAsset } from "../cdktf.ts";
 import { apiConsolePolicy, apiPolicy } from "./api-policy.ts";
 import { assumeRolePolicy, policyJson } from "./policy-document.ts";
-import type { AwsEnv, BucketRef, GroupRef, QueuesRef, TableRef } from "./refs.ts";
+import type { ApiBundleProps } from "./refs.ts";
 import { terraformLiteral } from "./terraform-string.ts";
 
 /** The stage the API is deployed to; part of the API URL. */
@@ -57,17 +57,8 @@ export const CONSOLE_PAGE_ROUTES = [
   { path: "console/{proxy+}", method: "GET" },
 ] as const;
 
-export interface ApiProps {
-  config: FleetConfig;
-  env: AwsEnv;
-  /** Folder holding the esbuild bundle `index.mjs` that exports `handler`; zipped as the Lambda's code. */
-  lambdaBundleDir: string;
-  table: TableRef;
-  queues: QueuesRef;
-  dataBucket: BucketRef;
-  /** The worker group; the fast path raises its desired capacity when `scaling.fastPath` is on. */
-  group: GroupRef;
-}
+/** The bundle exports `handler`; the fast path raises the group's desired capacity when `scaling.fastPath` is on. */
+export type ApiProps = ApiBundleProps;
 
 /**
  * The config the API Lambda gets in its environment: the deployment's, without the tenants' API

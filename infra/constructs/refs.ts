@@ -4,6 +4,8 @@
  * synthesized alone.
  */
 
+import type { FleetConfig } from "../../core/fleet-config.ts";
+
 /** An S3 bucket. */
 export interface BucketRef {
   name: string;
@@ -51,6 +53,22 @@ export interface AwsEnv {
   region: string;
   /** `aws`, `aws-cn` or `aws-us-gov`. */
   partition: string;
+}
+
+/**
+ * What every function that runs the API's bundle gets (the API, the triggers, returned jobs): the
+ * bundle, and the names its module init composes the API's ports from.
+ */
+export interface ApiBundleProps {
+  config: FleetConfig;
+  env: AwsEnv;
+  /** Folder holding the esbuild bundle `index.mjs` of api/lambda.ts; zipped as the function's code. */
+  lambdaBundleDir: string;
+  table: TableRef;
+  queues: QueuesRef;
+  dataBucket: BucketRef;
+  /** The Spot group of workers. */
+  group: GroupRef;
 }
 
 /** The ARN partition of a region. */

@@ -10,13 +10,13 @@ import { LambdaFunctionEventInvokeConfig } from "@cdktf/provider-aws/lib/lambda-
 import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
 import { Construct } from "constructs";
 import { ValidationError } from "../../core/errors.ts";
-import { withoutApiKeys, type FleetConfig } from "../../core/fleet-config.ts";
+import { withoutApiKeys } from "../../core/fleet-config.ts";
 import { GROUP_TAG } from "../../core/names.ts";
 import { ENV } from "../../core/runtime.ts";
 import { BUNDLE_FILES } from "../bundling.ts";
 import { AssetType, Fn, TerraformAsset } from "../cdktf.ts";
 import { assumeRolePolicy, policyDocument, policyJson, type PolicyDocument, type PolicyStatement } from "./policy-document.ts";
-import type { AwsEnv, BucketRef, GroupRef, LogGroupRef, QueueRef, QueuesRef, TableRef } from "./refs.ts";
+import type { ApiBundleProps, GroupRef, LogGroupRef, QueueRef } from "./refs.ts";
 import { terraformLiteral } from "./terraform-string.ts";
 
 /** The handler the function runs, exported by the API's bundle (api/lambda.ts). */
@@ -31,17 +31,8 @@ export function terminateEventPattern(groupNames: readonly string[]): Record<str
   };
 }
 
-export interface ReturnedJobsProps {
-  config: FleetConfig;
-  env: AwsEnv;
-  /** The API's bundle folder: the function runs the same code under another handler and its own role. */
-  lambdaBundleDir: string;
-  /** The bundle's module init composes the API's ports, which need these names (no call is made on them). */
-  table: TableRef;
-  queues: QueuesRef;
-  dataBucket: BucketRef;
-  /** The Spot group. */
-  group: GroupRef;
+/** The function runs the API's bundle under another handler and its own role; it composes the API's ports from these names (no call is made on them). */
+export interface ReturnedJobsProps extends ApiBundleProps {
   /** The On-Demand fallback's group (`scaling.onDemandFallback`); its queue is `queues.onDemand`. */
   onDemandGroup?: GroupRef;
 }

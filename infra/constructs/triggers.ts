@@ -10,30 +10,23 @@ import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
 import { S3BucketNotification } from "@cdktf/provider-aws/lib/s3-bucket-notification";
 import { Construct } from "constructs";
 import { ValidationError } from "../../core/errors.ts";
-import { withoutApiKeys, type FleetConfig } from "../../core/fleet-config.ts";
+import { withoutApiKeys } from "../../core/fleet-config.ts";
 import { markerNotificationFilters } from "../../core/intake.ts";
 import { ENV } from "../../core/runtime.ts";
 import { BUNDLE_FILES } from "../bundling.ts";
 import { AssetType, Fn, TerraformAsset } from "../cdktf.ts";
 import { assumeRolePolicy, policyJson } from "./policy-document.ts";
-import type { AwsEnv, BucketRef, GroupRef, QueuesRef, TableRef } from "./refs.ts";
+import type { ApiBundleProps } from "./refs.ts";
 import { terraformLiteral } from "./terraform-string.ts";
 import { kafkaAccessStatements, triggerPolicy } from "./trigger-policy.ts";
 
 /** The handlers the trigger functions run, exported by the API's bundle (api/lambda.ts). */
 export const TRIGGER_HANDLERS = { s3: "index.s3TriggerHandler", kafka: "index.kafkaTriggerHandler" } as const;
 
-export interface TriggersProps {
-  config: FleetConfig;
-  env: AwsEnv;
-  /** The API's bundle folder: the triggers run the same code under other handlers and other roles. */
-  lambdaBundleDir: string;
-  table: TableRef;
-  queues: QueuesRef;
-  dataBucket: BucketRef;
+/** The triggers run the API's bundle under other handlers and other roles. */
+export interface TriggersProps extends ApiBundleProps {
   /** Whether the data bucket is this stack's: its notification configuration is then ours to write. */
   bucketCreatedHere: boolean;
-  group: GroupRef;
   /** The job events bus; absent when events are off. */
   busArn?: string;
 }

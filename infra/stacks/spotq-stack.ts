@@ -18,7 +18,7 @@ import { Fleet } from "../constructs/fleet.ts";
 import { JobQueue } from "../constructs/job-queue.ts";
 import { JobTable } from "../constructs/job-table.ts";
 import { Monitoring } from "../constructs/monitoring.ts";
-import { partitionOf, type AwsEnv } from "../constructs/refs.ts";
+import { partitionOf, type ApiBundleProps, type AwsEnv } from "../constructs/refs.ts";
 import { Scaling } from "../constructs/scaling.ts";
 import { Storage } from "../constructs/storage.ts";
 
@@ -94,7 +94,8 @@ export class SpotqStack extends TerraformStack {
     });
     this.scaling = new Scaling(this, "scaling", { config, groupName: this.fleet.group.name });
     if (this.fleet.onDemand) this.onDemandScaling = new Scaling(this, "ondemand-scaling", { config, groupName: this.fleet.onDemand.group.name, kind: "on-demand" });
-    this.api = new Api(this, "api", {
+    // Every function that runs the API's bundle: the API, returned jobs, the triggers.
+    const apiBundle: ApiBundleProps = {
       config,
       env,
       lambdaBundleDir: bundles.lambdaDir,
@@ -102,7 +103,8 @@ export class SpotqStack extends TerraformStack {
       queues: this.queue.refs,
       dataBucket: this.storage.dataBucket,
       group: this.fleet.ref,
-    });
+    };
+    this.api = new Api(this, "api", apiBundle);
     this.monitoring = new Monitoring(this, "monitoring", {
       config,
       env,
@@ -118,13 +120,7 @@ export class SpotqStack extends TerraformStack {
     });
     if (config.scaling.fastPath)
       this.returnedJobs = new ReturnedJobs(this, "returned-jobs", {
-        config,
-        env,
-        lambdaBundleDir: bundles.lambdaDir,
-        table: this.table.ref,
-        queues: this.queue.refs,
-        dataBucket: this.storage.dataBucket,
-        group: this.fleet.ref,
+        ...apiBundle,
         ...(this.fleet.onDemand ? { onDemandGroup: this.fleet.onDemand.ref } : {}),
       });
 
@@ -141,14 +137,8 @@ export class SpotqStack extends TerraformStack {
     if (workerOutputs) new IamRolePolicy(this, "worker-outputs-policy", { name: "spotq-worker-outputs", role: this.fleet.role.id, policy: policyJson(workerOutputs) });
     if (config.triggers.s3.enabled || config.triggers.kafka)
       this.triggers = new Triggers(this, "triggers", {
-        config,
-        env,
-        lambdaBundleDir: bundles.lambdaDir,
-        table: this.table.ref,
-        queues: this.queue.refs,
-        dataBucket: this.storage.dataBucket,
+        ...apiBundle,
         bucketCreatedHere: config.storage.createBucket,
-        group: this.fleet.ref,
         ...(this.events ? { busArn: this.events.busArn } : {}),
       });
 

@@ -12,7 +12,7 @@ import {
   type BreakerFleet,
   type BreakerNotifier,
 } from "../../infra/constructs/boot-breaker-handler.ts";
-import { assertAllowed, assertDenied, decide, GROUP_ID, KMS_KEY_ID, ReferenceResolver, rolePolicies, type Policy, type Request } from "./support/iam.ts";
+import { assertAllowed, assertDenied, decide, GROUP_ID, KMS_KEY_ID, lambdaPermissionPolicy, ReferenceResolver, rolePolicies, type Policy, type Request } from "./support/iam.ts";
 import { ACCOUNT, FIXTURE_BUNDLES, synthScope, synthStack, TEST_ENV, testConfig, type Synth } from "./support/synth.ts";
 
 const R = `us-east-1:${ACCOUNT}`;
@@ -201,20 +201,7 @@ describe("infra/constructs/boot-breaker", () => {
         ACCOUNT,
       ]);
       // The function policy Lambda builds from this permission, evaluated.
-      const resolver = new ReferenceResolver(synth);
-      const fnArn = resolver.resolve(synth.ref("aws_lambda_function", "", "arn"));
-      const policy: Policy = {
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Effect: "Allow",
-            Principal: { Service: p.principal },
-            Action: p.action,
-            Resource: fnArn,
-            Condition: { StringEquals: { "AWS:SourceAccount": p.source_account }, ArnLike: { "AWS:SourceArn": resolver.resolve(p.source_arn) } },
-          },
-        ],
-      };
+      const { policy, functionArn: fnArn } = lambdaPermissionPolicy(synth, p, "");
       const invoke = (alarmName: string, account = ACCOUNT) =>
         decide([], { principal: "lambda.alarms.cloudwatch.amazonaws.com", action: "lambda:InvokeFunction", resource: fnArn, context: { "aws:SourceArn": `arn:aws:cloudwatch:${R.replace(ACCOUNT, account)}:alarm:${alarmName}`, "aws:SourceAccount": account } }, policy);
       assert.equal(await invoke("spotq-boot-breaker"), "Allowed");

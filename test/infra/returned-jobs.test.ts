@@ -5,7 +5,7 @@ import { returnedJobsDepsFromEnv, TERMINATE_EVENT } from "../../api/returned-job
 import { GROUP_TAG } from "../../core/names.ts";
 import { ENV } from "../../core/runtime.ts";
 import { RETURNED_JOBS_HANDLER } from "../../infra/constructs/returned-jobs.ts";
-import { assertAllowed, assertDenied, decide, GROUP_ID, ReferenceResolver, rolePolicies, type Policy, type Request } from "./support/iam.ts";
+import { assertAllowed, assertDenied, decide, GROUP_ID, lambdaPermissionPolicy, ReferenceResolver, rolePolicies, type Policy, type Request } from "./support/iam.ts";
 import { ACCOUNT, synthStack, testConfig, type Synth } from "./support/synth.ts";
 
 const R = `us-east-1:${ACCOUNT}`;
@@ -61,20 +61,7 @@ describe("infra: capacity for returned jobs (EventBridge rule → Lambda, scalin
         synth.dataRef("aws_caller_identity", "account_id"),
       ]);
       // The function policy Lambda builds from this permission, evaluated.
-      const resolver = new ReferenceResolver(synth);
-      const fnArn = resolver.resolve(synth.ref("aws_lambda_function", "returned-jobs", "arn"));
-      const policy: Policy = {
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Effect: "Allow",
-            Principal: { Service: p.principal },
-            Action: p.action,
-            Resource: fnArn,
-            Condition: { StringEquals: { "AWS:SourceAccount": resolver.resolve(p.source_account) }, ArnLike: { "AWS:SourceArn": resolver.resolve(p.source_arn) } },
-          },
-        ],
-      };
+      const { policy, functionArn: fnArn } = lambdaPermissionPolicy(synth, p, "returned-jobs");
       const invoke = (rule: string, account = ACCOUNT) =>
         decide([], { principal: "events.amazonaws.com", action: "lambda:InvokeFunction", resource: fnArn, context: { "aws:SourceArn": `arn:aws:events:us-east-1:${account}:rule/${rule}`, "aws:SourceAccount": account } }, policy);
       assert.equal(await invoke("spotq-returned-jobs"), "Allowed");

@@ -119,6 +119,26 @@ export function rolePolicies(synth: Synth, roleNameHint: string): Policy[] {
   return policies;
 }
 
+/**
+ * The function's resource policy Lambda builds from an `aws_lambda_permission` with a source ARN
+ * and account, resolved, and the function's ARN: to evaluate who may invoke it.
+ */
+export function lambdaPermissionPolicy(synth: Synth, permission: Record<string, unknown>, functionHint: string): { policy: Policy; functionArn: string } {
+  const resolver = new ReferenceResolver(synth);
+  const functionArn = resolver.resolve(synth.ref("aws_lambda_function", functionHint, "arn"));
+  const statement = {
+    Effect: "Allow",
+    Principal: { Service: permission.principal },
+    Action: permission.action,
+    Resource: functionArn,
+    Condition: {
+      StringEquals: { "AWS:SourceAccount": resolver.resolve(String(permission.source_account)) },
+      ArnLike: { "AWS:SourceArn": resolver.resolve(String(permission.source_arn)) },
+    },
+  };
+  return { policy: { Version: "2012-10-17", Statement: [statement] }, functionArn };
+}
+
 export interface Request {
   /** @default a role of the account under test */
   principal?: string;
