@@ -25,7 +25,7 @@ import { AssetType, Fn, TerraformAsset } from "../cdktf.ts";
 import { apiConsolePolicy, apiPolicy } from "./api-policy.ts";
 import { assumeRolePolicy, policyJson } from "./policy-document.ts";
 import type { ApiBundleProps } from "./refs.ts";
-import { terraformLiteral } from "./terraform-string.ts";
+import { apiBundleVariables } from "./api-bundle.ts";
 
 /** The stage the API is deployed to; part of the API URL. */
 export const API_STAGE = "v1";
@@ -182,12 +182,7 @@ export class Api extends Construct {
       timeout: 29,
       environment: {
         variables: {
-          [ENV.configJson]: terraformLiteral(configJson),
-          [ENV.table]: props.table.name,
-          [ENV.queueUrl]: props.queues.jobs.url,
-          [ENV.dlqUrl]: props.queues.dlq.url,
-          ...(props.queues.high ? { [ENV.highQueueUrl]: props.queues.high.url } : {}),
-          [ENV.bucket]: props.dataBucket.name,
+          ...apiBundleVariables(props, configJson),
           // Without a group the API skips the fast path (core/runtime.ts).
           ...(fastPathGroup ? { [ENV.group]: fastPathGroup.name } : {}),
           // Key id → tenant, so the Lambda needs no key value (api/tenancy.ts).

@@ -10,14 +10,13 @@ import { LambdaFunctionEventInvokeConfig } from "@cdktf/provider-aws/lib/lambda-
 import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
 import { Construct } from "constructs";
 import { ValidationError } from "../../core/errors.ts";
-import { withoutApiKeys } from "../../core/fleet-config.ts";
 import { GROUP_TAG } from "../../core/names.ts";
 import { ENV } from "../../core/runtime.ts";
 import { BUNDLE_FILES } from "../bundling.ts";
 import { AssetType, Fn, TerraformAsset } from "../cdktf.ts";
 import { assumeRolePolicy, policyDocument, policyJson, type PolicyDocument, type PolicyStatement } from "./policy-document.ts";
 import type { ApiBundleProps, GroupRef, LogGroupRef, QueueRef } from "./refs.ts";
-import { terraformLiteral } from "./terraform-string.ts";
+import { apiBundleVariables } from "./api-bundle.ts";
 
 /** The handler the function runs, exported by the API's bundle (api/lambda.ts). */
 export const RETURNED_JOBS_HANDLER = "index.returnedJobsHandler";
@@ -100,12 +99,7 @@ export class ReturnedJobs extends Construct {
       timeout: 30,
       environment: {
         variables: {
-          [ENV.configJson]: terraformLiteral(JSON.stringify(withoutApiKeys(config))), // no tenant's key value in a function
-          [ENV.table]: props.table.name,
-          [ENV.queueUrl]: props.queues.jobs.url,
-          [ENV.dlqUrl]: props.queues.dlq.url,
-          ...(props.queues.high ? { [ENV.highQueueUrl]: props.queues.high.url } : {}),
-          [ENV.bucket]: props.dataBucket.name,
+          ...apiBundleVariables(props), // no tenant's key value in a function
           [ENV.group]: props.group.name,
           ...(onDemand ? { [ENV.onDemandGroup]: onDemand.group.name, [ENV.onDemandQueueUrl]: onDemand.queue.url } : {}),
         },

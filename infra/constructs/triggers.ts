@@ -10,14 +10,13 @@ import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
 import { S3BucketNotification } from "@cdktf/provider-aws/lib/s3-bucket-notification";
 import { Construct } from "constructs";
 import { ValidationError } from "../../core/errors.ts";
-import { withoutApiKeys } from "../../core/fleet-config.ts";
 import { markerNotificationFilters } from "../../core/intake.ts";
 import { ENV } from "../../core/runtime.ts";
 import { BUNDLE_FILES } from "../bundling.ts";
 import { AssetType, Fn, TerraformAsset } from "../cdktf.ts";
 import { assumeRolePolicy, policyJson } from "./policy-document.ts";
 import type { ApiBundleProps } from "./refs.ts";
-import { terraformLiteral } from "./terraform-string.ts";
+import { apiBundleVariables } from "./api-bundle.ts";
 import { kafkaAccessStatements, triggerPolicy } from "./trigger-policy.ts";
 
 /** The handlers the trigger functions run, exported by the API's bundle (api/lambda.ts). */
@@ -95,12 +94,7 @@ export class Triggers extends Construct {
         timeout,
         environment: {
           variables: {
-            [ENV.configJson]: terraformLiteral(JSON.stringify(withoutApiKeys(config))), // no tenant's key value in a function
-            [ENV.table]: props.table.name,
-            [ENV.queueUrl]: props.queues.jobs.url,
-            [ENV.dlqUrl]: props.queues.dlq.url,
-            ...(props.queues.high ? { [ENV.highQueueUrl]: props.queues.high.url } : {}),
-            [ENV.bucket]: props.dataBucket.name,
+            ...apiBundleVariables(props), // no tenant's key value in a function
             ...(fastPathGroup ? { [ENV.group]: fastPathGroup.name } : {}),
           },
         },
