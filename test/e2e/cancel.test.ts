@@ -105,9 +105,13 @@ describe("e2e: cancelling a job while queued and while running", function () {
     assert.equal(job.attemptHistory?.at(-1)?.outcome, "CANCELLED");
     assert.equal(job.outputs, undefined);
     assert.deepEqual([...(await readFolder(s3, bucket, "results/running")).keys()], [], "nothing uploaded");
-    assert.equal(existsSync(jobRoot), false, "the job's local folders are removed");
+    // Off the critical path (docs/orderings.md): the folders go beside the final writes, the metrics
+    // after the message is deleted, so each is waited for rather than expected with the record.
+    await waitUntil("the job's local folders are removed", () => !existsSync(jobRoot), 10_000);
     // The record says CANCELLED first; the worker deletes the message right after.
     await waitUntil("the message is deleted", async () => isEmpty(await depth()), 10_000);
-    assert.deepEqual(metricLines(e.dir).filter((m) => m.jobId === jobId).map((m) => m.outcome), ["cancelled"]);
+    const outcomes = () => metricLines(e.dir).filter((m) => m.jobId === jobId).map((m) => m.outcome);
+    await waitUntil("the job's metrics line", () => outcomes().length > 0, 10_000);
+    assert.deepEqual(outcomes(), ["cancelled"]);
   });
 });
