@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import type { FleetConfigInput } from "../../core/fleet-config.ts";
 import { silentLog } from "../../api/log.ts";
@@ -10,6 +12,8 @@ import { ENV } from "../../core/runtime.ts";
 import { Api, API_ROUTES, CONSOLE_PAGE_ROUTES } from "../../infra/constructs/api.ts";
 import { fillTemplate } from "../../infra/user-data/template.ts";
 import { ReferenceResolver } from "./support/iam.ts";
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
 import { ACCOUNT, assertHasResource, FIXTURE_BUNDLES, synthScope, synthStack, TEST_ENV, testConfig, unsafeTestConfig, type Synth } from "./support/synth.ts";
 
 function apiOf(overrides: FleetConfigInput = {}, lambdaBundleDir = FIXTURE_BUNDLES.lambdaDir, makeConfig = testConfig): { synth: Synth; api: Api } {
@@ -245,6 +249,18 @@ describe("infra/constructs/api", () => {
         const env = { ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, k === ENV.configJson ? v : resolver.resolve(v)])), AWS_LAMBDA_FUNCTION_NAME: `spotq-${name}`, AWS_REGION: "us-east-1", _HANDLER: f.handler };
         const deps = triggerDepsFromEnv(env, undefined, silentLog);
         assert.deepEqual(deps.config.api.tenants.map((x) => x.name), ["lab-a", "lab-b", "lab-c"], name);
+        // The bundle's entry loads under the trigger's handler (the API is built on first use only),
+        // and under the API's own handler fails at init, naming the variable the API needs.
+        const load = (handler: string) =>
+          spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", `await import(${JSON.stringify(pathToFileURL(join(REPO, "api", "lambda.ts")).href)});`], {
+            env: { PATH: process.env.PATH ?? "", ...env, _HANDLER: handler },
+            encoding: "utf8",
+            cwd: REPO,
+            timeout: 60_000,
+          });
+        const asTrigger = load(String(f.handler));
+        assert.equal(asTrigger.status, 0, `${name}: ${asTrigger.stderr}`);
+        if (name === "s3-function") assert.match(load("index.handler").stderr, /SPOTQ_TENANT_KEY_IDS is required/);
       }
     });
 
