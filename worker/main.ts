@@ -30,7 +30,7 @@ import { attachEventLog } from "./event-log.ts";
 import { CloudWatchTelemetry } from "./telemetry/cloudwatch.ts";
 import { FileTelemetry } from "./telemetry/files.ts";
 import { gracefulStop, StopFileWatcher } from "./stop-file.ts";
-import { createWorkerLogger } from "./telemetry/logger.ts";
+import { createWorkerLogger, endWorkerLogger } from "./telemetry/logger.ts";
 import type { Telemetry } from "./telemetry/telemetry.ts";
 import { Worker } from "./worker.ts";
 
@@ -133,11 +133,7 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
   const reason = await worker.done;
   stopFile?.stop();
   await telemetry.close();
-  await new Promise<void>((resolve) => {
-    log.on("finish", () => resolve());
-    log.end();
-    setTimeout(resolve, 2_000).unref();
-  });
+  await endWorkerLogger(log);
   clients.destroy();
   return reason === "preflight-failed" ? EXIT.preflightFailed : EXIT.stopped;
 }

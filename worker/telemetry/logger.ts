@@ -23,3 +23,21 @@ export function createWorkerLogger(telemetry: Telemetry, options: { instanceId: 
     ],
   });
 }
+
+/**
+ * Ends the worker's log and waits for it to flush (at most `timeoutMs`). A line logged after that
+ * (a service stop or SIGTERM arriving while the process exits) goes to stderr: on the ended stream
+ * it would raise "write after end" and turn a clean stop into a crash.
+ */
+export function endWorkerLogger(log: winston.Logger, options: { timeoutMs?: number; stderr?: (line: string) => void } = {}): Promise<void> {
+  const stderr = options.stderr ?? ((line: string) => void process.stderr.write(line));
+  return new Promise<void>((resolve) => {
+    log.once("finish", () => resolve());
+    log.end();
+    log.write = ((info: { level?: string; message?: unknown }) => {
+      stderr(`${new Date().toISOString()} ${info.level ?? "info"} ${String(info.message)}\n`);
+      return true;
+    }) as typeof log.write;
+    setTimeout(resolve, options.timeoutMs ?? 2_000).unref();
+  });
+}
