@@ -5,6 +5,11 @@ import type { Worker } from "./worker.ts";
 export function attachEventLog(worker: Worker, log: winston.Logger): void {
   worker.on("started", (e) => log.info(`worker started on ${e.instanceId}`, { event: "started", ...e }));
   worker.on("message_received", ({ receiptHandle: _r, ...e }) => log.info(`message for job ${e.jobId} received${e.queue && e.queue !== "normal" ? ` from the ${e.queue} queue` : ""} (receive ${e.receiveCount})`, { event: "message_received", ...e }));
+  worker.on("message_returned", (e) =>
+    e.failed
+      ? log.warn(`message for job ${e.jobId} received as the worker ${e.why}; returning it failed (it comes back after its visibility timeout): ${e.failed}`, { event: "message_returned", ...e })
+      : log.info(`message for job ${e.jobId} received as the worker ${e.why}: returned to the queue`, { event: "message_returned", ...e }),
+  );
   worker.on("message_discarded", (e) => log.info(`message for job ${e.jobId} discarded: ${e.reason}`, { event: "message_discarded", ...e }));
   worker.on("protection_changed", (e) => log.info(`scale-in protection ${e.protectedFromScaleIn ? "on" : "off"}`, { event: "protection_changed", ...e }));
   worker.on("job_started", (e) => log.info(`job ${e.jobId} attempt ${e.attempt} started${e.takeover ? " (takeover of a lost attempt)" : ""}`, { event: "job_started", ...e }));

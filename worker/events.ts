@@ -40,6 +40,12 @@ export type WorkerEvents = {
   /** A message arrived; the job has not been claimed yet. */
   /** `queue`: which of the deployment's queues it came from (core/priority.ts). */
   message_received: [{ jobId: string; messageId: string; receiveCount: number; receiptHandle: string; queue?: JobQueueKind }];
+  /**
+   * A message that arrived as the worker stopped or began draining, put straight back (visibility 0)
+   * without touching its job; `failed` when SQS refused (the message then returns after its
+   * visibility timeout).
+   */
+  message_returned: [{ jobId: string; messageId: string; receiveCount: number; queue: JobQueueKind; why: string; failed?: string }];
   /** A message whose job needs no work (finished, missing record): deleted or dead-lettered. */
   message_discarded: [{ jobId: string; state?: JobState; reason: string }];
   protection_changed: [{ protectedFromScaleIn: boolean }];
@@ -126,6 +132,7 @@ export type WorkerEvents = {
 export const WORKER_EVENT_NAMES = Object.keys({
   started: true,
   message_received: true,
+  message_returned: true,
   message_discarded: true,
   protection_changed: true,
   job_started: true,

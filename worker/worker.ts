@@ -287,7 +287,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
       if (!got) return;
       if (this.#stopReason || this.#draining) {
         // Received as the stop came: it goes straight back.
-        await got.queue.release(got.received.receiptHandle, 0);
+        const { received, queue, kind } = got;
+        const why = this.#stopReason ? `was stopping (${this.#stopReason})` : `was draining (${this.#draining})`;
+        const returned = { jobId: received.message.jobId, messageId: received.messageId, receiveCount: received.receiveCount, queue: kind, why };
+        try {
+          await queue.release(received.receiptHandle, 0);
+          this.emit("message_returned", returned);
+        } catch (error) {
+          this.emit("message_returned", { ...returned, failed: (error as Error).message });
+        }
         return;
       }
       await this.#handle(got.received, got.queue, got.kind);

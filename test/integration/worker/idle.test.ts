@@ -117,6 +117,66 @@ describe("worker: idleness, the decrement rule and notices while idle (local Aut
     assert.deepEqual(await b.queue.depth(), { visible: 1, inFlight: 0, delayed: 0 });
   });
 
+  /**
+   * The worker's first receive waits at a gate: the test starts the drain while that poll is in
+   * flight, then lets the poll run, so the message arrives at a draining worker every time.
+   */
+  async function drainingWorkerGetsAMessage(b: ReturnType<typeof bed>, o: { releaseFails?: boolean } = {}) {
+    b.asg.group.setDesiredCapacity(1);
+    let receiving!: () => void;
+    const inPoll = new Promise<void>((r) => (receiving = r));
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    let gated = false;
+    const w = await b.startWorker({
+      config: { fleet: { capacityRebalance: true } },
+      deps: (deps) => {
+        const q = deps.queue;
+        const queue: typeof q = Object.assign(Object.create(q) as typeof q, {
+          receive: async (opts: Parameters<typeof q.receive>[0]) => {
+            if (!gated) {
+              gated = true;
+              receiving();
+              await gate;
+            }
+            return q.receive(opts);
+          },
+          release: async (handle: string, delaySeconds?: number) => {
+            if (o.releaseFails) throw new Error("SQS release message failed: InternalError: injected");
+            return q.release(handle, delaySeconds);
+          },
+        });
+        return { ...deps, queue };
+      },
+    });
+    await inPoll;
+    w.imds.setRebalanceRecommendation();
+    await w.events.waitFor("draining", (e) => e.reason === "rebalance");
+    const job = await b.submit({ "a.txt": "a" });
+    openGate();
+    const returned = await w.events.waitFor("message_returned", (e) => e.jobId === job.jobId);
+    return { w, job, returned };
+  }
+
+  it("a message that reaches a draining worker goes straight back to the queue, and the worker says which job it was", async () => {
+    const b = bed();
+    const { w, job, returned } = await drainingWorkerGetsAMessage(b);
+    assert.deepEqual(returned, { jobId: job.jobId, messageId: returned.messageId, receiveCount: 1, queue: "normal", why: "was draining (rebalance)" });
+    assert.match(returned.messageId, /\S/);
+    assert.deepEqual(w.events.all("message_received"), []);
+    assert.equal((await b.record(job.jobId)).state, "QUEUED");
+    assert.deepEqual(await b.queue.depth(), { visible: 1, inFlight: 0, delayed: 0 });
+  });
+
+  it("when putting that message back fails, the worker names the job and the failure, and the message stays in flight for SQS to return", async () => {
+    const b = bed();
+    const { job, returned } = await drainingWorkerGetsAMessage(b, { releaseFails: true });
+    assert.equal(returned.jobId, job.jobId);
+    assert.match(returned.failed ?? "", /InternalError: injected/);
+    assert.equal((await b.record(job.jobId)).state, "QUEUED");
+    assert.deepEqual(await b.queue.depth(), { visible: 0, inFlight: 1, delayed: 0 });
+  });
+
   it("a rebalance recommendation mid-job does not hand the job back: it finishes, then the worker takes no more", async () => {
     const b = bed();
     const g = b.asg.group;
