@@ -63,6 +63,36 @@ async function makeExpiredMessagesVisible(): Promise<void> {
   proto.__spotqPatched = true;
 }
 
+/**
+ * fauxqs (2.4.1) with its SQLite store loses a message released with ChangeMessageVisibility 0:
+ * `changeVisibility` drops the message from the in-flight map, then `updateMessageReady` writes
+ * NULL into `approximate_receive_count`, a NOT NULL column. The write throws before the message
+ * is put back among the visible ones, the call answers 500, and the SDK's retry gets
+ * MessageNotInflight: the message is in no list any more and never comes back (found by the fleet
+ * chaos run, seed 383887745: a draining worker's release). SQS keeps a message's receive count and
+ * first receive time when it becomes visible again, so the patched write clears only the receipt
+ * handle and the deadline. Patched once, on fauxqs's own module.
+ */
+async function keepReleasedMessages(): Promise<void> {
+  const { PersistenceManager } = await fauxqsModule<{
+    PersistenceManager: {
+      prototype: { updateMessageReady(messageId: string): void; __spotqPatched?: boolean; db: { prepare(sql: string): { run(...a: unknown[]): unknown } } };
+    };
+  }>("persistence.js");
+  const proto = PersistenceManager.prototype;
+  if (proto.__spotqPatched) return;
+  const statements = new WeakMap<object, { run(...a: unknown[]): unknown }>();
+  proto.updateMessageReady = function (this: typeof proto, messageId: string) {
+    let ready = statements.get(this);
+    if (!ready) {
+      ready = this.db.prepare("UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?");
+      statements.set(this, ready);
+    }
+    ready.run(messageId);
+  };
+  proto.__spotqPatched = true;
+}
+
 /** A fauxqs module of its own dist folder (the package exports only its entry). */
 async function fauxqsModule<T>(relative: string): Promise<T> {
   const dist = path.dirname(fileURLToPath(import.meta.resolve("fauxqs")));
@@ -144,6 +174,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
   const region = options.region ?? "us-east-1";
   const dirs = options.dataDir ? emulatorDataDirs(options.dataDir) : undefined;
   await makeExpiredMessagesVisible();
+  await keepReleasedMessages();
   const s3StorageDir = dirs?.s3 ?? options.s3StorageDir;
   const fauxqs = await startFauxqsServer({
     host,
