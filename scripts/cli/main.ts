@@ -80,7 +80,8 @@ exit codes: 0 SUCCEEDED, 1 FAILED, 3 CANCELLED, 4 timeout`,
 A re-run sends only what is missing or changed (same size and checksum are skipped).
   --concurrency N   requests in flight (default 16)
 example: upload ./scan-4711 s3://spotq-local/scans/scan-4711`,
-  redrive: `Moves the DLQ's messages back to the jobs queue, making each job's record consistent first.
+  redrive: `Moves the DLQ's messages back to the jobs queue (a high-priority job to the high-priority queue),
+making each job's record consistent first.
 A FAILED job gets a fresh attempt budget; its earlier attempts stay in its history.
   --max N   at most N messages`,
   local: `Drives the local stack (\`npm start\`).

@@ -15,7 +15,8 @@ export interface RedriveResult {
 }
 
 /**
- * Moves the DLQ's messages back to the jobs queue and makes each job's record consistent first:
+ * Moves the DLQ's messages back to the jobs queue (a high-priority job to the high-priority queue,
+ * when the deployment has one) and makes each job's record consistent first:
  * a FAILED job goes back to QUEUED with a fresh attempt budget (its earlier attempts stay in
  * attemptHistory); a record the queue's redrive policy parked while it still said QUEUED or
  * RUNNING is set to QUEUED. A message whose job finished otherwise is dropped; so is a stale copy
@@ -31,6 +32,7 @@ export async function redrive(target: Target, o: { max?: number }, out: (s: stri
   const queueUrl = need(target, "queueUrl", "redrive");
   const dlqUrl = need(target, "dlqUrl", "redrive");
   const tableName = need(target, "tableName", "redrive");
+  const highQueueUrl = target.deployment?.highQueueUrl;
   const clients = new AwsClients(target.aws);
   const sqs = clients.sqs();
   const store = new DynamoJobStore(clients.dynamo(), { tableName });
@@ -66,8 +68,12 @@ export async function redrive(target: Target, o: { max?: number }, out: (s: stri
         continue;
       }
       const dispatchId = newDispatchId();
+      // The queue of its priority, as `POST /jobs/{id}/redrive` picks it (a job the On-Demand
+      // fallback had taken starts over on Spot; a high job goes to the jobs queue when the
+      // deployment has no high queue).
+      const lane = job.priority === "high" && highQueueUrl ? { kind: "high" as const, url: highQueueUrl } : { kind: "normal" as const, url: queueUrl };
       try {
-        await requeue(store, job, msg, dispatchId);
+        await requeue(store, job, msg, dispatchId, lane.kind);
       } catch (err) {
         if (!(err instanceof StaleTransitionError)) throw err;
         result.skipped.push({ id: msg.jobId, reason: err.message });
@@ -75,10 +81,10 @@ export async function redrive(target: Target, o: { max?: number }, out: (s: stri
       }
       // The record names the new token first; then the message carrying it; then the DLQ copy goes.
       const fresh: QueueMessage = { jobId: msg.jobId, request: msg.request, submittedAt: msg.submittedAt, dispatchId };
-      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(fresh) }));
+      await sqs.send(new SendMessageCommand({ QueueUrl: lane.url, MessageBody: JSON.stringify(fresh) }));
       await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle }));
       result.redriven.push(msg.jobId);
-      out(`${msg.jobId}: ${job.state} -> QUEUED, back on the jobs queue`);
+      out(`${msg.jobId}: ${job.state} -> QUEUED, back on the ${lane.kind === "high" ? "high-priority" : "jobs"} queue`);
     }
   } finally {
     clients.destroy();
@@ -92,12 +98,12 @@ export async function redrive(target: Target, o: { max?: number }, out: (s: stri
 }
 
 /** Makes the record QUEUED under the new token `dispatchId`, before the message carrying it is sent. */
-async function requeue(store: DynamoJobStore, job: JobRecord, msg: QueueMessage, dispatchId: string): Promise<void> {
+async function requeue(store: DynamoJobStore, job: JobRecord, msg: QueueMessage, dispatchId: string, queue: "normal" | "high"): Promise<void> {
   const expected = { state: job.state, attempts: job.attempts, ...(job.dispatchId !== undefined ? { dispatchId: job.dispatchId } : {}) };
   if (job.state === "QUEUED") {
     // Parked by the queue's redrive policy before any worker moved it (or left by a crashed redrive):
     // a main-queue message with the current token may still exist, so it stays adoptable.
-    await store.update(job.jobId, expected, { dispatchId, previousDispatchId: job.dispatchId ?? LEGACY_DISPATCH_ID });
+    await store.update(job.jobId, expected, { dispatchId, previousDispatchId: job.dispatchId ?? LEGACY_DISPATCH_ID, queue });
     return;
   }
   // A fresh attempt budget: earlier attempts stay in attemptHistory, marked redriven, so the worker no
@@ -109,5 +115,6 @@ async function requeue(store: DynamoJobStore, job: JobRecord, msg: QueueMessage,
     progress: undefined,
     dispatchId,
     previousDispatchId: msg.dispatchId ?? LEGACY_DISPATCH_ID,
+    queue,
   });
 }

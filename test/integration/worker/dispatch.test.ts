@@ -313,5 +313,29 @@ describe("worker: hand-backs use neither attempts nor SQS receives (dispatch tok
       ]);
       assert.deepEqual(await b.deadLetters(), []);
     });
+
+    it("a FAILED high-priority job goes back on the high-priority queue, where the next worker asks first", async () => {
+      const b = bed();
+      const dlqUrl = (b.queue as unknown as { dlqUrl: string }).dlqUrl;
+      const highQueueUrl = (b.highQueue as unknown as { queueUrl: string }).queueUrl;
+      const job = await b.submit({ "a.txt": "a" }, { "Fake Medit Behaviour": "fail-attempts=2" }, { priority: "high" });
+      const w = await b.startWorker({ lanes: "spot" });
+      await w.events.waitFor("job_failed", (e) => e.jobId === job.jobId);
+      await w.worker.stop();
+
+      const lines: string[] = [];
+      const t = target(b, dlqUrl);
+      const result = await redrive({ ...t, deployment: { ...t.deployment, highQueueUrl } }, {}, (l) => lines.push(l));
+      assert.deepEqual(result.redriven, [job.jobId], lines.join("\n"));
+      assert.ok(lines.includes(`${job.jobId}: FAILED -> QUEUED, back on the high-priority queue`), lines.join("\n"));
+      const requeued = await b.record(job.jobId);
+      assert.equal(requeued.queue, "high");
+      assert.deepEqual(await b.highQueue.depth(), { visible: 1, inFlight: 0, delayed: 0 });
+      assert.deepEqual(await b.queue.depth(), { visible: 0, inFlight: 0, delayed: 0 });
+      const next = await b.startWorker({ lanes: "spot" });
+      const received = await next.events.waitFor("message_received", (e) => e.jobId === job.jobId);
+      assert.equal(received.queue, "high");
+      await next.events.waitFor("job_succeeded", (e) => e.jobId === job.jobId);
+    });
   });
 });
