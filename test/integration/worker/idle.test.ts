@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { useWorkerTestBed } from "../../support/worker-stack.ts";
+import { interceptQueue } from "../../support/worker-stubs.ts";
 
 /** Resolves once `probe` holds, looking every 20 ms (a condition, not a sleep racing a timer). */
 async function until(probe: () => boolean, timeoutMs = 30_000): Promise<void> {
@@ -130,24 +131,26 @@ describe("worker: idleness, the decrement rule and notices while idle (local Aut
     let gated = false;
     const w = await b.startWorker({
       config: { fleet: { capacityRebalance: true } },
-      deps: (deps) => {
-        const q = deps.queue;
-        const queue: typeof q = Object.assign(Object.create(q) as typeof q, {
-          receive: async (opts: Parameters<typeof q.receive>[0]) => {
+      deps: (deps) => ({
+        ...deps,
+        queue: interceptQueue(deps.queue, {
+          receive: async (opts) => {
             if (!gated) {
               gated = true;
               receiving();
               await gate;
             }
-            return q.receive(opts);
+            return deps.queue.receive(opts);
           },
-          release: async (handle: string, delaySeconds?: number) => {
-            if (o.releaseFails) throw new Error("SQS release message failed: InternalError: injected");
-            return q.release(handle, delaySeconds);
-          },
-        });
-        return { ...deps, queue };
-      },
+          ...(o.releaseFails
+            ? {
+                release: async () => {
+                  throw new Error("SQS release message failed: InternalError: injected");
+                },
+              }
+            : {}),
+        }),
+      }),
     });
     await inPoll;
     w.imds.setRebalanceRecommendation();
